@@ -1,0 +1,30 @@
+"""Session middleware that also accepts ``Authorization: Bearer <token>`` from scripted clients.
+
+The token returned by login *is* the session key, so a bearer request takes exactly the same
+path as a browser's (cached_db session, then the user) and logout revokes both at once.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.http import HttpRequest
+
+BEARER = "bearer "
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[: len(BEARER)].lower() == BEARER:
+        token = header[len(BEARER) :].strip()
+        return token or None
+    return None
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    def process_request(self, request: HttpRequest) -> None:
+        token = bearer_token(request)
+        session_key = token or request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        request.session = self.SessionStore(session_key)
+        # Bearer requests carry no ambient credential, so they need no CSRF token.
+        request.lab_bearer = token is not None  # type: ignore[attr-defined]

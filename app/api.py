@@ -1,0 +1,79 @@
+"""The JSON API: one NinjaAPI, one router per domain app, one error envelope for everything."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from app.accounts.api import auth_router, users_router
+from app.lab.api import ApiError
+from app.posts.api import router as posts_router
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="instalab API",
+    version="1",
+    description="Instagram-style photo community, built as a performance lab.",
+    urls_namespace="api",
+)
+
+
+def error_response(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message}}, status=status
+    )
+
+
+@api.exception_handler(ApiError)
+def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = []
+    for error in exc.errors[:10]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body",))
+        problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else error["msg"])
+    return error_response(request, 400, "invalid_request", "; ".join(problems) or "invalid")
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(request, 401, "not_authenticated", "log in first")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja raises these for unparseable bodies (400) and the like.
+    return error_response(request, exc.status_code, "bad_request", str(exc))
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", "not found")
+
+
+@api.exception_handler(PermissionDenied)
+def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(request, 403, "forbidden", str(exc) or "forbidden")
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(request, 413, "too_large", "request body is too large")
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    return error_response(request, 400, "bad_request", "malformed request")
+
+
+api.add_router("/auth", auth_router, tags=["auth"])
+api.add_router("/", users_router, tags=["users"])
+api.add_router("/posts", posts_router, tags=["posts"])

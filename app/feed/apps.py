@@ -1,0 +1,8 @@
+"""App config for feed."""
+
+from django.apps import AppConfig
+
+
+class FeedConfig(AppConfig):
+    name = "app.feed"
+    label = "feed"

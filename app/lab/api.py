@@ -1,0 +1,117 @@
+"""Shared API plumbing: the error envelope, auth, and keyset cursors for every router."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja.security.base import AuthBase
+from ninja.utils import check_csrf
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 50
+
+
+class ApiError(Exception):
+    """Raised anywhere below a view; rendered as ``{"error": {"code", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def not_found(what: str = "object") -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def bad_request(code: str, message: str) -> ApiError:
+    return ApiError(400, code, message)
+
+
+class SessionOrBearer(AuthBase):
+    """Authenticated user from the session cookie (CSRF enforced) or a bearer token (not)."""
+
+    openapi_type = "apiKey"
+
+    def __init__(self) -> None:
+        self.openapi_in = "cookie"
+        self.openapi_name = "sessionid"
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = request.user
+        if not user.is_authenticated:
+            return None
+        unsafe = request.method not in ("GET", "HEAD", "OPTIONS", "TRACE")
+        if unsafe and not getattr(request, "lab_bearer", False) and check_csrf(request):
+            raise ApiError(403, "csrf_failed", "CSRF token missing or incorrect")
+        return user
+
+
+auth = SessionOrBearer()
+
+
+def parse_limit(limit: int | None) -> int:
+    """The page size: default 20; outside 1..50 is rejected with 400, never silently capped."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise bad_request("invalid_limit", f"limit must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def encode_cursor(*values: Any) -> str:
+    """An opaque keyset cursor over the sort key of the last item of a page."""
+    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    raw = json.dumps(plain, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, types: Sequence[type]) -> tuple[Any, ...] | None:
+    """Decode and type-check a cursor made by :func:`encode_cursor`; 400 on anything else."""
+    if cursor is None or cursor == "":
+        return None
+    invalid = bad_request("invalid_cursor", "cursor is malformed or expired")
+    if len(cursor) > 200:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise invalid from None
+    if not isinstance(values, list) or len(values) != len(types):
+        raise invalid
+    typed: list[Any] = []
+    for value, kind in zip(values, types, strict=True):
+        try:
+            if kind is datetime:
+                parsed = datetime.fromisoformat(value)
+                if parsed.tzinfo is None:
+                    raise ValueError
+                typed.append(parsed)
+            elif kind is int:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError
+                typed.append(value)
+            else:
+                if not isinstance(value, kind):
+                    raise ValueError
+                typed.append(value)
+        except (TypeError, ValueError):
+            raise invalid from None
+    return tuple(typed)
+
+
+def page(items: list[Any], limit: int, cursor_of: Any) -> dict[str, Any]:
+    """Shape a list body; ``items`` holds up to ``limit + 1`` rows (one extra to detect more)."""
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(*cursor_of(items[-1])) if more and items else None
+    return {"items": items, "next_cursor": next_cursor}

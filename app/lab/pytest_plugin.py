@@ -1,0 +1,17 @@
+"""Loaded with ``-p app.lab.pytest_plugin`` before Django: test mode, and servers up."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["LAB_TESTING"] = "1"
+os.environ.setdefault("DEBUG", "1")
+# Keys of a test run are prefixed apart from `make run`'s, and from other concurrent runs.
+os.environ.setdefault("REDIS_KEY_PREFIX", f"test{os.environ.get('LAB_TEST_DB_SUFFIX', '')}")
+
+
+def pytest_configure() -> None:
+    from app.lab import services
+
+    if services.embedded_enabled() and not services.is_running():
+        services.start(quiet=True)

@@ -1,0 +1,48 @@
+"""Per-request counters (DB queries, cache hits, strategies) that feed the Server-Timing header."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestStats:
+    started: float = field(default_factory=time.perf_counter)
+    db_queries: int = 0
+    db_seconds: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    # Strategy overrides asked for by X-Lab-Strategy, and the strategies actually used.
+    requested: dict[str, str] = field(default_factory=dict)
+    used: dict[str, str] = field(default_factory=dict)
+
+    def server_timing(self) -> str:
+        app_ms = (time.perf_counter() - self.started) * 1000
+        parts = [
+            f"app;dur={app_ms:.1f}",
+            f'db;dur={self.db_seconds * 1000:.1f};desc="{self.db_queries} queries"',
+            f'cache;desc="{self.cache_hits} hit {self.cache_misses} miss"',
+        ]
+        if self.used:
+            chosen = ",".join(f"{path}={name}" for path, name in sorted(self.used.items()))
+            parts.append(f'strategy;desc="{chosen}"')
+        return ", ".join(parts)
+
+
+_current: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar(
+    "lab_request_stats", default=None
+)
+
+
+def current() -> RequestStats | None:
+    return _current.get()
+
+
+def begin() -> contextvars.Token[RequestStats | None]:
+    return _current.set(RequestStats())
+
+
+def end(token: contextvars.Token[RequestStats | None]) -> None:
+    _current.reset(token)

@@ -1,0 +1,208 @@
+"""The one settings module; every deployment difference comes from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from app.lab import services as embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = embedded.VAR
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "dev-insecure-instalab-key-change-me-in-production-0123456789"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000"
+)
+
+# The lab: strategy switching per request is on in dev, lab and test, off in production.
+LAB_EXPERIMENTS = env_bool("LAB_EXPERIMENTS", DEBUG)
+SILK = env_bool("SILK", False)
+TESTING = os.environ.get("LAB_TESTING") == "1"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "channels",
+    "django_rq",
+    "ninja",
+    "app.lab",
+    "app.accounts",
+    "app.posts",
+    "app.feed",
+    "app.recs",
+    "app.chat",
+    "app.search",
+    "app.web",
+]
+
+MIDDLEWARE = [
+    "app.lab.middleware.ServerTimingMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "app.accounts.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "app.lab.middleware.StrategyMiddleware",
+]
+
+ROOT_URLCONF = "app.urls"
+WSGI_APPLICATION = "app.wsgi.application"
+ASGI_APPLICATION = "app.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Servers ----------------------------------------------------------------------------
+# With neither URL set, the embedded servers under var/ are used (see app/lab/services.py).
+EMBEDDED_SERVICES = embedded.embedded_enabled()
+DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.database_url()
+REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
+
+_db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
+_db["CONN_MAX_AGE"] = 0  # pooled below; CONN_MAX_AGE leaks under ASGI (Django #33497)
+_db["OPTIONS"] = {
+    **_db.get("OPTIONS", {}),
+    # Per process. Keep workers x max_size under PostgreSQL's max_connections (200 embedded).
+    "pool": {
+        "min_size": int(os.environ.get("DB_POOL_MIN", "1")),
+        "max_size": int(os.environ.get("DB_POOL_MAX", "8")),
+        "timeout": 10,
+    },
+}
+# Several checkouts or helpers can test on one server at once without sharing a test database.
+_db["TEST"] = {"NAME": f"test_{_db['NAME']}{os.environ.get('LAB_TEST_DB_SUFFIX', '')}"}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Every Redis key the app writes starts with this, so a reseed or a test can clear exactly its
+# own keys and nothing else on a shared server.
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "il")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+        "OPTIONS": {
+            "CLIENT_CLASS": "app.lab.cache.CountingClient",
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+        },
+    }
+}
+
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+            "capacity": 1000,
+            "expiry": 30,
+        },
+    }
+}
+
+# Background work (fan-out, training). Tests run jobs eagerly in-process.
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600, "ASYNC": not TESTING}
+    for name in ("default", "fanout", "training")
+}
+
+# --- Files ------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Uploads: the API enforces its own per-file caps; these bound the raw request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+MAX_UPLOAD_BYTES = 12 * 1024 * 1024
+MAX_UPLOAD_PIXELS = 40_000_000
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    # Hashing is deliberately slow; tests create hundreds of users.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
+
+# --- Profiling: django-silk, sampled, staff only, never in headline runs ---------------
+if SILK:
+    INSTALLED_APPS.append("silk")
+    MIDDLEWARE.insert(1, "silk.middleware.SilkyMiddleware")
+    SILKY_PYTHON_PROFILER = True
+    SILKY_AUTHENTICATION = True
+    SILKY_AUTHORISATION = True
+    SILKY_PERMISSIONS = lambda user: user.is_staff  # noqa: E731
+    SILKY_INTERCEPT_PERCENT = int(os.environ.get("SILK_PERCENT", "10"))
+    # Silk's inline garbage collection has deadlocked on PostgreSQL; run
+    # `manage.py silk_request_garbage_collect` out of band instead.
+    SILKY_MAX_RECORDED_REQUESTS = 10_000
+    SILKY_MAX_RECORDED_REQUESTS_CHECK_PERCENT = 0
