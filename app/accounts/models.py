@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -17,12 +17,6 @@ username_validator = RegexValidator(
 )
 
 
-class LabUserManager(UserManager["User"]):
-    @classmethod
-    def normalize_username(cls, username: str) -> str:
-        return super().normalize_username(username).strip().lower()
-
-
 class User(AbstractUser):
     username = models.CharField(max_length=30, unique=True, validators=[username_validator])
     name = models.CharField(max_length=64, blank=True)
@@ -34,7 +28,10 @@ class User(AbstractUser):
     following_count = models.PositiveIntegerField(default=0)
     post_count = models.PositiveIntegerField(default=0)
 
-    objects = LabUserManager()
+    @classmethod
+    def normalize_username(cls, username: str) -> str:
+        """Usernames are case-insensitive: stored lowercase, NFKC-normalised."""
+        return super().normalize_username(username).strip().lower()
 
     class Meta:
         indexes = [

@@ -13,7 +13,7 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-class UserSocketConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class UserSocketConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
