@@ -55,9 +55,17 @@ class ServiceError(RuntimeError):
     """A service cannot start or stop; the message says what is in the way."""
 
 
+def embedded_postgres_enabled() -> bool:
+    return not os.environ.get("DATABASE_URL")
+
+
+def embedded_redis_enabled() -> bool:
+    return not os.environ.get("REDIS_URL")
+
+
 def embedded_enabled() -> bool:
-    """Embedded servers are used only when the app is not pointed at real ones."""
-    return not (os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"))
+    """Some server is embedded: each one is used only when its URL is not set."""
+    return embedded_postgres_enabled() or embedded_redis_enabled()
 
 
 # --- PostgreSQL -------------------------------------------------------------------------
@@ -384,14 +392,47 @@ def redis_url(db: int = 0) -> str:
     return f"unix://{REDIS_SOCKET}?db={db}"
 
 
+def ensure_external_database() -> None:
+    """With DATABASE_URL set, create its database if the server lacks it (like the embedded)."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return
+    import dj_database_url
+    import psycopg
+
+    cfg = dj_database_url.parse(url)
+    params = {
+        "host": cfg.get("HOST") or None,
+        "port": cfg.get("PORT") or None,
+        "user": cfg.get("USER") or None,
+        "password": cfg.get("PASSWORD") or None,
+    }
+    conninfo = psycopg.conninfo.make_conninfo(
+        dbname="postgres", **{k: v for k, v in params.items() if v}
+    )
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (cfg["NAME"],)
+            ).fetchone()
+            if not exists:
+                print(f"  creating database {cfg['NAME']}", flush=True)
+                conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+    except psycopg.OperationalError as exc:
+        raise ServiceError(f"cannot reach the PostgreSQL server of DATABASE_URL: {exc}") from exc
+
+
 def start(*, quiet: bool = False) -> None:
     """Start both servers if they are not running; idempotent and safe to call concurrently."""
     with _locked():
         _check_disk()
-        _pg_init()
-        status = _pg_start()
-        _pg_ensure_database(status)
-        _redis_start()
+        if embedded_postgres_enabled():
+            _pg_init()
+            _pg_ensure_database(_pg_start())
+        else:
+            ensure_external_database()
+        if embedded_redis_enabled():
+            _redis_start()
     if not quiet:
         print_status()
 
@@ -405,8 +446,12 @@ def stop() -> None:
 
 
 def is_running() -> bool:
-    status = postmaster_status()
-    return bool(status and status.ready and redis_pid() and _redis_ping())
+    """Every server this configuration embeds is up."""
+    if embedded_postgres_enabled():
+        status = postmaster_status()
+        if not (status and status.ready):
+            return False
+    return not embedded_redis_enabled() or bool(redis_pid() and _redis_ping())
 
 
 def print_status() -> int:
@@ -423,12 +468,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.lab.services", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "status", "env"])
     args = parser.parse_args(argv)
-    if args.action != "status" and not embedded_enabled() and args.action == "start":
-        print("DATABASE_URL/REDIS_URL are set: using those servers, nothing embedded to start.")
-        return 0
+    if args.action == "start" and not embedded_enabled():
+        print("DATABASE_URL and REDIS_URL are set: using those servers, nothing to start.")
     try:
         if args.action == "start":
-            start()
+            start(quiet=not embedded_enabled())
         elif args.action == "stop":
             stop()
         elif args.action == "env":
