@@ -402,14 +402,16 @@ def ensure_external_database() -> None:
 
     cfg = dj_database_url.parse(url)
     params = {
-        "host": cfg.get("HOST") or None,
-        "port": cfg.get("PORT") or None,
-        "user": cfg.get("USER") or None,
-        "password": cfg.get("PASSWORD") or None,
+        key: str(cfg[name])
+        for key, name in (
+            ("host", "HOST"),
+            ("port", "PORT"),
+            ("user", "USER"),
+            ("password", "PASSWORD"),
+        )
+        if cfg.get(name)
     }
-    conninfo = psycopg.conninfo.make_conninfo(
-        dbname="postgres", **{k: v for k, v in params.items() if v}
-    )
+    conninfo = psycopg.conninfo.make_conninfo("", dbname="postgres", **params)
     try:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
             exists = conn.execute(
