@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = Path(os.environ.get("LAB_VAR_DIR", ROOT / "var")).resolve()
@@ -400,7 +401,7 @@ def ensure_external_database() -> None:
     import dj_database_url
     import psycopg
 
-    cfg = dj_database_url.parse(url)
+    cfg: dict[str, Any] = dict(dj_database_url.parse(url))
     params = {
         key: str(cfg[name])
         for key, name in (
