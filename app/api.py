@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from app.accounts.api import auth_router, users_router
 from app.lab.api import ApiError
 from app.posts.api import router as posts_router
+from app.posts.api import users_posts_router
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +78,4 @@ def on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpRespons
 api.add_router("/auth", auth_router, tags=["auth"])
 api.add_router("/", users_router, tags=["users"])
 api.add_router("/posts", posts_router, tags=["posts"])
+api.add_router("/", users_posts_router, tags=["posts"])

@@ -1,6 +1,209 @@
-"""Auth and user endpoints."""
+"""Auth and user endpoints: signup, login, the current user, profiles and the follow graph."""
 
-from ninja import Router
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.views.decorators.csrf import ensure_csrf_cookie
+from ninja import Router, Status
+from ninja.decorators import decorate_view
+
+from app.accounts import selectors, services
+from app.accounts.models import Follow, User
+from app.accounts.schemas import (
+    AuthOut,
+    CsrfOut,
+    FollowRequestDecisionOut,
+    FollowRequestOut,
+    FollowRequestPage,
+    FollowStateOut,
+    FollowUserOut,
+    FollowUserPage,
+    LoginIn,
+    MeOut,
+    OkOut,
+    ProfileOut,
+    ProfilePatchIn,
+    SignupIn,
+    UserSummary,
+)
+from app.lab.api import ApiError, auth, decode_cursor, page, parse_limit
 
 auth_router = Router()
 users_router = Router()
+
+KEYSET = (datetime, int)
+
+
+def _me(request: HttpRequest) -> User:
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+def _viewer(request: HttpRequest) -> User | AnonymousUser:
+    return request.user
+
+
+def _require_json(request: HttpRequest) -> None:
+    """Refuse bodies that are not ``application/json``.
+
+    Login and signup take no CSRF token (there is no session yet to bind it to). A cross-site
+    HTML form can only send form or text/plain bodies; a JSON content type needs a CORS
+    preflight, which we never grant. Insisting on it here is the login-CSRF defence: ninja
+    parses any body as JSON whatever its content type.
+    """
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+
+
+def _auth_body(request: HttpRequest, user: User) -> dict[str, Any]:
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    token = request.session.session_key
+    assert token is not None  # login() saves a fresh session
+    return {"token": token, "user": MeOut.of(user)}
+
+
+def _edge_item(edge: Follow, side: str) -> FollowUserOut:
+    user = getattr(edge, side)
+    summary = UserSummary.of(user).model_dump()
+    return FollowUserOut(**summary, viewer_follows=edge.viewer_follows)  # type: ignore[attr-defined]
+
+
+# --- auth -------------------------------------------------------------------------------
+
+
+@auth_router.get("/csrf", response=CsrfOut)
+@decorate_view(ensure_csrf_cookie)
+def csrf(request: HttpRequest) -> dict[str, str]:
+    return {"csrf_token": get_token(request)}
+
+
+@auth_router.post("/signup", response={201: AuthOut})
+def signup(request: HttpRequest, payload: SignupIn) -> Status[dict[str, Any]]:
+    _require_json(request)
+    user = services.user_signup(
+        username=payload.username, email=payload.email, password=payload.password
+    )
+    return Status(201, _auth_body(request, user))
+
+
+@auth_router.post("/login", response=AuthOut)
+def login_(request: HttpRequest, payload: LoginIn) -> dict[str, Any]:
+    _require_json(request)
+    username = User.normalize_username(payload.username)
+    user = authenticate(request, username=username, password=payload.password)
+    if user is None:
+        raise ApiError(401, "invalid_credentials", "wrong username or password")
+    return _auth_body(request, user)
+
+
+@auth_router.post("/logout", response=OkOut, auth=auth)
+def logout_(request: HttpRequest) -> dict[str, bool]:
+    # flush() deletes the session row and its cache entry: the bearer token dies with it.
+    logout(request)
+    return {"ok": True}
+
+
+# --- the current user -------------------------------------------------------------------
+
+
+@users_router.get("/me", response=MeOut, auth=auth)
+def me(request: HttpRequest) -> MeOut:
+    return MeOut.of(_me(request))
+
+
+@users_router.patch("/me", response=MeOut, auth=auth)
+def me_update(request: HttpRequest, payload: ProfilePatchIn) -> MeOut:
+    _require_json(request)
+    user = services.user_update_profile(user=_me(request), **payload.model_dump())
+    return MeOut.of(user)
+
+
+@users_router.get("/me/follow-requests", response=FollowRequestPage, auth=auth)
+def follow_requests(
+    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    size = parse_limit(limit)
+    rows = selectors.follow_requests_page(
+        owner=_me(request), cursor=decode_cursor(cursor, KEYSET), limit=size
+    )
+    body = page(rows, size, lambda row: (row.created_at, row.id))
+    body["items"] = [
+        FollowRequestOut(id=row.id, user=UserSummary.of(row.requester), created_at=row.created_at)
+        for row in body["items"]
+    ]
+    return body
+
+
+@users_router.post(
+    "/me/follow-requests/{username}/approve", response=FollowRequestDecisionOut, auth=auth
+)
+def follow_request_approve(request: HttpRequest, username: str) -> dict[str, str]:
+    requester = selectors.user_get(username=username)
+    services.follow_request_approve(owner=_me(request), requester=requester)
+    return {"status": "approved"}
+
+
+@users_router.post(
+    "/me/follow-requests/{username}/decline", response=FollowRequestDecisionOut, auth=auth
+)
+def follow_request_decline(request: HttpRequest, username: str) -> dict[str, str]:
+    requester = selectors.user_get(username=username)
+    services.follow_request_decline(owner=_me(request), requester=requester)
+    return {"status": "declined"}
+
+
+# --- users and the follow graph ---------------------------------------------------------
+
+
+@users_router.get("/users/{username}", response=ProfileOut)
+def profile(request: HttpRequest, username: str) -> ProfileOut:
+    user = selectors.user_for_viewer(viewer=_viewer(request), username=username)
+    return ProfileOut.of(user)
+
+
+def _edge_list(
+    request: HttpRequest, *, username: str, cursor: str | None, limit: int | None, side: str
+) -> dict[str, Any]:
+    size = parse_limit(limit)
+    after = decode_cursor(cursor, KEYSET)
+    viewer = _viewer(request)
+    owner = selectors.user_for_viewer(viewer=viewer, username=username)
+    # A private account's graph is as hidden as its posts: 404, not 403.
+    if not selectors.user_lists_visible(viewer=viewer, owner=owner):
+        raise ApiError(404, "not_found", "user not found")
+    fetch = selectors.user_followers_page if side == "follower" else selectors.user_following_page
+    rows = fetch(viewer=viewer, owner=owner, cursor=after, limit=size)
+    body = page(rows, size, lambda edge: (edge.created_at, edge.id))
+    body["items"] = [_edge_item(edge, side) for edge in body["items"]]
+    return body
+
+
+@users_router.get("/users/{username}/followers", response=FollowUserPage)
+def followers(
+    request: HttpRequest, username: str, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    return _edge_list(request, username=username, cursor=cursor, limit=limit, side="follower")
+
+
+@users_router.get("/users/{username}/following", response=FollowUserPage)
+def following(
+    request: HttpRequest, username: str, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    return _edge_list(request, username=username, cursor=cursor, limit=limit, side="followee")
+
+
+@users_router.post("/users/{username}/follow", response=FollowStateOut, auth=auth)
+def follow(request: HttpRequest, username: str) -> dict[str, str]:
+    target = selectors.user_get(username=username)
+    return {"status": services.follow_create(follower=_me(request), followee=target)}
+
+
+@users_router.delete("/users/{username}/follow", response=FollowStateOut, auth=auth)
+def unfollow(request: HttpRequest, username: str) -> dict[str, str]:
+    target = selectors.user_get(username=username)
+    return {"status": services.follow_delete(follower=_me(request), followee=target)}

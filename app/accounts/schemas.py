@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from ninja import Schema
+from datetime import datetime
+from typing import Literal
+
+from ninja import Field, Schema
 
 from app.accounts.models import User
+
+# Generous bounds so an absurd body is a 400 before it reaches a validator or the hasher.
+PASSWORD_MAX = 256
+EMAIL_MAX = 254
+USERNAME_INPUT_MAX = 30
 
 
 class UserSummary(Schema):
@@ -27,3 +35,132 @@ class UserSummary(Schema):
 
 # Columns a UserSummary reads: selectors pass these to only() when they embed authors.
 USER_SUMMARY_FIELDS = ("id", "username", "name", "avatar", "is_private")
+
+
+class SignupIn(Schema):
+    username: str = Field(min_length=1, max_length=USERNAME_INPUT_MAX)
+    email: str = Field(min_length=3, max_length=EMAIL_MAX)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+
+
+class LoginIn(Schema):
+    username: str = Field(min_length=1, max_length=USERNAME_INPUT_MAX)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+
+
+class ProfilePatchIn(Schema):
+    """Only the fields sent are changed; ``null`` means "leave as is"."""
+
+    name: str | None = Field(default=None, max_length=64)
+    bio: str | None = Field(default=None, max_length=150)
+    is_private: bool | None = None
+
+
+class MeOut(Schema):
+    """The signed-in user's own profile, including private fields such as the email."""
+
+    id: int
+    username: str
+    email: str
+    name: str
+    bio: str
+    avatar_url: str | None
+    is_private: bool
+    follower_count: int
+    following_count: int
+    post_count: int
+
+    @staticmethod
+    def of(user: User) -> MeOut:
+        return MeOut(
+            id=user.pk,
+            username=user.username,
+            email=user.email,
+            name=user.name,
+            bio=user.bio,
+            avatar_url=user.avatar.url if user.avatar else None,
+            is_private=user.is_private,
+            follower_count=user.follower_count,
+            following_count=user.following_count,
+            post_count=user.post_count,
+        )
+
+
+class AuthOut(Schema):
+    token: str
+    user: MeOut
+
+
+class CsrfOut(Schema):
+    csrf_token: str
+
+
+class ProfileOut(Schema):
+    """A public profile header, with the viewer's relation to it."""
+
+    id: int
+    username: str
+    name: str
+    bio: str
+    avatar_url: str | None
+    is_private: bool
+    follower_count: int
+    following_count: int
+    post_count: int
+    viewer_follows: bool
+    viewer_requested: bool
+    follows_viewer: bool
+
+    @staticmethod
+    def of(user: User) -> ProfileOut:
+        """``user`` must come from ``selectors.user_for_viewer`` (it carries the viewer flags)."""
+        return ProfileOut(
+            id=user.pk,
+            username=user.username,
+            name=user.name,
+            bio=user.bio,
+            avatar_url=user.avatar.url if user.avatar else None,
+            is_private=user.is_private,
+            follower_count=user.follower_count,
+            following_count=user.following_count,
+            post_count=user.post_count,
+            viewer_follows=user.viewer_follows,  # type: ignore[attr-defined]
+            viewer_requested=user.viewer_requested,  # type: ignore[attr-defined]
+            follows_viewer=user.follows_viewer,  # type: ignore[attr-defined]
+        )
+
+
+class FollowUserOut(UserSummary):
+    """A row of a followers or following list."""
+
+    viewer_follows: bool
+
+
+class FollowUserPage(Schema):
+    items: list[FollowUserOut]
+    next_cursor: str | None
+
+
+class FollowRequestOut(Schema):
+    id: int
+    user: UserSummary
+    created_at: datetime
+
+
+class FollowRequestPage(Schema):
+    items: list[FollowRequestOut]
+    next_cursor: str | None
+
+
+class FollowStateOut(Schema):
+    """The viewer's relation to an account after a follow, unfollow, approve or decline."""
+
+    status: Literal["following", "requested", "not_following"]
+
+
+class FollowRequestDecisionOut(Schema):
+    status: Literal["approved", "declined"]
+
+
+class OkOut(Schema):
+    ok: bool

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser
+from datetime import datetime
+from typing import Any
 
-from app.accounts.models import Follow, User
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
+
+from app.accounts.models import Follow, FollowRequest, User
+from app.accounts.schemas import USER_SUMMARY_FIELDS
+from app.lab.api import not_found
+
+Viewer = User | AnonymousUser
 
 
 def user_can_view_content(*, viewer: User | AnonymousUser, owner: User) -> bool:
@@ -16,3 +24,119 @@ def user_can_view_content(*, viewer: User | AnonymousUser, owner: User) -> bool:
     if viewer.pk == owner.pk:
         return True
     return Follow.objects.filter(follower_id=viewer.pk, followee_id=owner.pk).exists()
+
+
+def _false() -> Value:
+    return Value(False, output_field=BooleanField())
+
+
+def _viewer_follows(viewer: Viewer, user_ref: str) -> Exists | Value:
+    """Does ``viewer`` follow the user whose id is the outer column ``user_ref``?"""
+    if not viewer.is_authenticated:
+        return _false()
+    return Exists(Follow.objects.filter(follower_id=viewer.pk, followee_id=OuterRef(user_ref)))
+
+
+def user_get(*, username: str) -> User:
+    """A user by (case-insensitive) username; 404 when there is none."""
+    user = User.objects.filter(username=User.normalize_username(username)).first()
+    if user is None:
+        raise not_found("user")
+    return user
+
+
+def user_for_viewer(*, viewer: Viewer, username: str) -> User:
+    """A user by username with the viewer's relation to them, in one query; 404 if unknown.
+
+    The result carries ``viewer_follows``, ``viewer_requested`` and ``follows_viewer``.
+    """
+    flags: dict[str, Any]
+    if viewer.is_authenticated:
+        flags = {
+            "viewer_follows": _viewer_follows(viewer, "pk"),
+            "viewer_requested": Exists(
+                FollowRequest.objects.filter(requester_id=viewer.pk, target_id=OuterRef("pk"))
+            ),
+            "follows_viewer": Exists(
+                Follow.objects.filter(follower_id=OuterRef("pk"), followee_id=viewer.pk)
+            ),
+        }
+    else:
+        flags = {
+            "viewer_follows": _false(),
+            "viewer_requested": _false(),
+            "follows_viewer": _false(),
+        }
+    username = User.normalize_username(username)
+    user = User.objects.filter(username=username).annotate(**flags).first()
+    if user is None:
+        raise not_found("user")
+    return user
+
+
+def user_lists_visible(*, viewer: Viewer, owner: User) -> bool:
+    """``user_can_view_content`` without a query, for a user from :func:`user_for_viewer`."""
+    if not owner.is_private:
+        return True
+    if viewer.is_authenticated and viewer.pk == owner.pk:
+        return True
+    return bool(owner.viewer_follows)  # type: ignore[attr-defined]
+
+
+def _after(cursor: tuple[Any, ...] | None) -> Q:
+    """Rows strictly after a (created_at, id) keyset cursor, newest first."""
+    if cursor is None:
+        return Q()
+    created_at, row_id = cursor
+    assert isinstance(created_at, datetime)
+    return Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=row_id)
+
+
+def _edge_page(
+    *,
+    viewer: Viewer,
+    edges: QuerySet[Follow],
+    side: str,
+    cursor: tuple[Any, ...] | None,
+    limit: int,
+) -> list[Follow]:
+    """One keyset page of follow edges with the ``side`` user ("follower"/"followee") joined."""
+    summary = [f"{side}__{field}" for field in USER_SUMMARY_FIELDS]
+    rows = (
+        edges.filter(_after(cursor))
+        .select_related(side)
+        .only("id", "created_at", "follower_id", "followee_id", *summary)
+        .annotate(viewer_follows=_viewer_follows(viewer, f"{side}_id"))
+        .order_by("-created_at", "-id")[: limit + 1]
+    )
+    return list(rows)
+
+
+def user_followers_page(
+    *, viewer: Viewer, owner: User, cursor: tuple[Any, ...] | None, limit: int
+) -> list[Follow]:
+    """Who follows ``owner``, newest first: up to ``limit + 1`` edges, ``follower`` joined."""
+    edges = Follow.objects.filter(followee_id=owner.pk)
+    return _edge_page(viewer=viewer, edges=edges, side="follower", cursor=cursor, limit=limit)
+
+
+def user_following_page(
+    *, viewer: Viewer, owner: User, cursor: tuple[Any, ...] | None, limit: int
+) -> list[Follow]:
+    """Whom ``owner`` follows, newest first: up to ``limit + 1`` edges, ``followee`` joined."""
+    edges = Follow.objects.filter(follower_id=owner.pk)
+    return _edge_page(viewer=viewer, edges=edges, side="followee", cursor=cursor, limit=limit)
+
+
+def follow_requests_page(
+    *, owner: User, cursor: tuple[Any, ...] | None, limit: int
+) -> list[FollowRequest]:
+    """``owner``'s pending follow requests, newest first, ``requester`` joined."""
+    summary = [f"requester__{field}" for field in USER_SUMMARY_FIELDS]
+    rows = (
+        FollowRequest.objects.filter(_after(cursor), target_id=owner.pk)
+        .select_related("requester")
+        .only("id", "created_at", "requester_id", "target_id", *summary)
+        .order_by("-created_at", "-id")[: limit + 1]
+    )
+    return list(rows)

@@ -1,5 +1,116 @@
-"""Post endpoints."""
+"""Post endpoints under /api/posts, and the profile grid at /api/users/{username}/posts."""
 
-from ninja import Router
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from django.http import HttpRequest
+from ninja import File, Form, Path, Router, Status, UploadedFile
+from pydantic import BeforeValidator
+
+from app.accounts.models import User
+from app.lab.api import auth
+from app.posts import selectors, services
+from app.posts.schemas import (
+    CommentIn,
+    CommentOut,
+    CommentPage,
+    LikeStateOut,
+    PostOut,
+    PostPage,
+    SaveStateOut,
+)
 
 router = Router()
+users_posts_router = Router()
+
+# Path ids beyond PostgreSQL's bigint are a 400, never a database error.
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# A browser form sends an unchosen place as "".
+PlaceField = Annotated[int | None, BeforeValidator(lambda v: None if v == "" else v), Form(None)]
+
+
+def _me(request: HttpRequest) -> User:
+    """The user ``auth`` resolved; only for endpoints declared with ``auth=auth``."""
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+@router.post("", auth=auth, response={201: PostOut})
+def post_create(
+    request: HttpRequest,
+    images: File[list[UploadedFile] | None] = None,
+    caption: Form[str] = "",
+    place: PlaceField = None,
+) -> Status[PostOut]:
+    """Multipart: 1-10 ``images`` (JPEG, PNG or WebP), ``caption``, optional ``place`` id."""
+    post = services.post_create(
+        author=_me(request), uploads=images or [], caption=caption, place_id=place
+    )
+    return Status(201, PostOut.of(selectors.post_detail(viewer=_me(request), post_id=post.pk)))
+
+
+@router.get("/{post_id}", response=PostOut)
+def post_detail(request: HttpRequest, post_id: Id) -> PostOut:
+    return PostOut.of(selectors.post_detail(viewer=request.user, post_id=post_id))
+
+
+@router.delete("/{post_id}", auth=auth, response={204: None})
+def post_delete(request: HttpRequest, post_id: Id) -> Status[None]:
+    services.post_delete(user=_me(request), post_id=post_id)
+    return Status(204, None)
+
+
+@router.post("/{post_id}/like", auth=auth, response=LikeStateOut)
+def post_like(request: HttpRequest, post_id: Id) -> LikeStateOut:
+    liked, count = services.like_set(user=_me(request), post_id=post_id, liked=True)
+    return LikeStateOut(liked=liked, like_count=count)
+
+
+@router.delete("/{post_id}/like", auth=auth, response=LikeStateOut)
+def post_unlike(request: HttpRequest, post_id: Id) -> LikeStateOut:
+    liked, count = services.like_set(user=_me(request), post_id=post_id, liked=False)
+    return LikeStateOut(liked=liked, like_count=count)
+
+
+@router.post("/{post_id}/save", auth=auth, response=SaveStateOut)
+def post_save(request: HttpRequest, post_id: Id) -> SaveStateOut:
+    return SaveStateOut(saved=services.save_set(user=_me(request), post_id=post_id, saved=True))
+
+
+@router.delete("/{post_id}/save", auth=auth, response=SaveStateOut)
+def post_unsave(request: HttpRequest, post_id: Id) -> SaveStateOut:
+    return SaveStateOut(saved=services.save_set(user=_me(request), post_id=post_id, saved=False))
+
+
+@router.get("/{post_id}/comments", response=CommentPage)
+def comment_list(
+    request: HttpRequest, post_id: Id, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """Oldest first, keyset on (created_at, id)."""
+    result = selectors.comment_page(
+        viewer=request.user, post_id=post_id, cursor=cursor, limit=limit
+    )
+    return {**result, "items": [CommentOut.of(c) for c in result["items"]]}
+
+
+@router.post("/{post_id}/comments", auth=auth, response={201: CommentOut})
+def comment_create(request: HttpRequest, post_id: Id, payload: CommentIn) -> Status[CommentOut]:
+    comment = services.comment_create(author=_me(request), post_id=post_id, text=payload.text)
+    return Status(201, CommentOut.of(comment))
+
+
+@router.delete("/{post_id}/comments/{comment_id}", auth=auth, response={204: None})
+def comment_delete(request: HttpRequest, post_id: Id, comment_id: Id) -> Status[None]:
+    services.comment_delete(user=_me(request), post_id=post_id, comment_id=comment_id)
+    return Status(204, None)
+
+
+@users_posts_router.get("/users/{username}/posts", response=PostPage)
+def user_posts(
+    request: HttpRequest, username: str, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """The profile grid, newest first, keyset on (created_at, id); 404 when hidden."""
+    result = selectors.user_posts_page(
+        viewer=request.user, username=username, cursor=cursor, limit=limit
+    )
+    return {**result, "items": [PostOut.of(post) for post in result["items"]]}

@@ -1,0 +1,67 @@
+"""``manage.py lab_demo_user``: make sure the demo login exists and print how to use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from app.accounts.models import User
+from app.accounts.services import follow_create
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "instalab-demo"
+# Public sample accounts the demo user follows, so its profile and lists are not empty.
+SAMPLE_USERS = (
+    ("demo.mina", "Mina (demo)", "Film cameras and 서울 alleys."),
+    ("demo.jules", "Jules (demo)", "Coffee, climbing, and too many plants."),
+)
+
+
+def _ensure_user(*, username: str, name: str, bio: str) -> tuple[User, bool]:
+    """Create the account if missing; an existing one keeps every edit made to it."""
+    user, created = User.objects.get_or_create(
+        username=username,
+        defaults={"name": name, "bio": bio, "email": f"{username}@example.com"},
+    )
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    return user, created
+
+
+class Command(BaseCommand):
+    help = "Idempotently ensure the demo account (and a few sample users) exists; print a login."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            demo, created = _ensure_user(
+                username=DEMO_USERNAME, name="Demo User", bio="The instalab demo account."
+            )
+            # The printed password must work, even if someone changed it since the last run.
+            if not created and not demo.check_password(DEMO_PASSWORD):
+                demo.set_password(DEMO_PASSWORD)
+                demo.save(update_fields=["password"])
+            for username, name, bio in SAMPLE_USERS:
+                sample, _ = _ensure_user(username=username, name=name, bio=bio)
+                # Idempotent and counter-exact, like any follow through the API.
+                follow_create(follower=demo, followee=sample)
+        base = options["base_url"].rstrip("/")
+        body = f'{{"username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
+        self.stdout.write(
+            "\n".join(
+                [
+                    f"Demo login ({'created' if created else 'already there'}):",
+                    f"  open      {base}",
+                    f"  username  {DEMO_USERNAME}",
+                    f"  password  {DEMO_PASSWORD}",
+                    "  token     curl -s -X POST "
+                    f"{base}/api/auth/login -H 'Content-Type: application/json' -d '{body}'",
+                    "            then send: Authorization: Bearer <token>",
+                ]
+            )
+        )

@@ -1,0 +1,68 @@
+"""The ``lab_demo_user`` command that ``make run`` calls: idempotent, and its login works."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from app.accounts.management.commands.lab_demo_user import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    SAMPLE_USERS,
+)
+from app.accounts.models import Follow, User
+from app.conftest import ApiClient
+
+pytestmark = pytest.mark.django_db
+
+
+def run() -> str:
+    out = StringIO()
+    call_command("lab_demo_user", stdout=out)
+    return out.getvalue()
+
+
+def test_it_creates_the_demo_account_and_prints_how_to_log_in():
+    output = run()
+
+    assert "http://127.0.0.1:8000" in output
+    assert f"username  {DEMO_USERNAME}" in output
+    assert f"password  {DEMO_PASSWORD}" in output
+    assert "curl -s -X POST http://127.0.0.1:8000/api/auth/login" in output
+    response = ApiClient().post_json(
+        "/api/auth/login", {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response.json()["user"]["following_count"] == len(SAMPLE_USERS)
+
+
+def test_running_it_again_duplicates_nothing_and_keeps_edits():
+    run()
+    User.objects.filter(username=DEMO_USERNAME).update(bio="edited by hand")
+
+    run()
+    output = run()
+
+    demo = User.objects.get(username=DEMO_USERNAME)
+    assert "already there" in output
+    assert demo.bio == "edited by hand"
+    assert User.objects.count() == 1 + len(SAMPLE_USERS)
+    assert Follow.objects.filter(follower=demo).count() == len(SAMPLE_USERS)
+    assert demo.following_count == len(SAMPLE_USERS)
+    for username, _, _ in SAMPLE_USERS:
+        sample = User.objects.get(username=username)
+        assert (sample.is_private, sample.follower_count) == (False, 1)
+
+
+def test_it_restores_the_printed_password():
+    run()
+    demo = User.objects.get(username=DEMO_USERNAME)
+    demo.set_password("something-else-entirely")
+    demo.save()
+
+    run()
+
+    demo.refresh_from_db()
+    assert demo.check_password(DEMO_PASSWORD)

@@ -1,0 +1,147 @@
+"""Reads about posts: the one post fetch shape, detail, the profile grid and comment lists."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.query import prefetch_related_objects
+
+from app.accounts.models import USERNAME_RE, User
+from app.accounts.schemas import USER_SUMMARY_FIELDS
+from app.accounts.selectors import user_can_view_content
+from app.lab.api import decode_cursor, not_found, page, parse_limit
+from app.posts.models import Comment, Like, Post, PostImage, Save
+
+PREVIEW_COMMENTS = 2
+_USERNAME = re.compile(USERNAME_RE)
+
+_AUTHOR_FIELDS = tuple(f"author__{name}" for name in USER_SUMMARY_FIELDS)
+_POST_FIELDS = (
+    "id",
+    "caption",
+    "like_count",
+    "comment_count",
+    "created_at",
+    "author_id",
+    "place_id",
+    "place__id",
+    "place__name",
+    *_AUTHOR_FIELDS,
+)
+
+
+def post_prefetches() -> list[Prefetch[Any]]:
+    """Images in order, and the two newest comments per post (a sliced prefetch, which
+    Django runs as one ROW_NUMBER() window query over the whole page of posts)."""
+    images = PostImage.objects.only(
+        "id", "post_id", "position", "original", "feed", "thumb", "width", "height"
+    ).order_by("position")
+    preview = (
+        Comment.objects.select_related("author")
+        .only("id", "post_id", "text", "created_at", "author_id", *_AUTHOR_FIELDS)
+        .order_by("-created_at", "-id")[:PREVIEW_COMMENTS]
+    )
+    return [
+        Prefetch("images", queryset=images),
+        Prefetch("comments", queryset=preview, to_attr="comments_preview"),
+    ]
+
+
+def post_queryset(*, viewer: User | AnonymousUser) -> QuerySet[Post]:
+    """Every post read renders ``PostOut`` from this: one row query plus two prefetches,
+    whatever the page size or the number of images, likes and comments."""
+    if viewer.is_authenticated:
+        liked: Any = Exists(Like.objects.filter(post_id=OuterRef("pk"), user_id=viewer.pk))
+        saved: Any = Exists(Save.objects.filter(post_id=OuterRef("pk"), user_id=viewer.pk))
+    else:
+        liked = saved = Value(False, output_field=BooleanField())
+    return (
+        Post.objects.select_related("author", "place")
+        .only(*_POST_FIELDS)
+        .annotate(viewer_has_liked=liked, viewer_has_saved=saved)
+        .prefetch_related(*post_prefetches())
+    )
+
+
+def post_visible_get(*, viewer: User | AnonymousUser, post_id: int) -> Post:
+    """The post with just its author, if ``viewer`` may see it; 404 otherwise (even when the
+    post exists, so a private account's post ids leak nothing)."""
+    post = (
+        Post.objects.select_related("author")
+        .only("id", "author_id", "place_id", *_AUTHOR_FIELDS)
+        .filter(pk=post_id)
+        .first()
+    )
+    if post is None or not user_can_view_content(viewer=viewer, owner=post.author):
+        raise not_found("post")
+    return post
+
+
+def post_detail(*, viewer: User | AnonymousUser, post_id: int) -> Post:
+    """One post shaped for ``PostOut``; prefetches run only once visibility is settled."""
+    post = post_queryset(viewer=viewer).prefetch_related(None).filter(pk=post_id).first()
+    if post is None or not user_can_view_content(viewer=viewer, owner=post.author):
+        raise not_found("post")
+    prefetch_related_objects([post], *post_prefetches())
+    return post
+
+
+def _keyset_before(cursor: str | None) -> Q:
+    """Rows strictly after the cursor in (created_at, id) descending order."""
+    decoded = decode_cursor(cursor, (datetime, int))
+    if decoded is None:
+        return Q()
+    created_at, row_id = decoded
+    return Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=row_id)
+
+
+def _keyset_after(cursor: str | None) -> Q:
+    """Rows strictly after the cursor in (created_at, id) ascending order."""
+    decoded = decode_cursor(cursor, (datetime, int))
+    if decoded is None:
+        return Q()
+    created_at, row_id = decoded
+    return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
+
+
+def user_posts_page(
+    *, viewer: User | AnonymousUser, username: str, cursor: str | None, limit: int | None
+) -> dict[str, Any]:
+    """A profile grid page: the user's posts newest first, keyset on (created_at, id)."""
+    size = parse_limit(limit)
+    after = _keyset_before(cursor)
+    username = username.lower()
+    # A name no account can have (NUL bytes, 300 characters) is simply not found.
+    valid = _USERNAME.match(username) is not None
+    owner = (
+        User.objects.only(*USER_SUMMARY_FIELDS).filter(username=username).first() if valid else None
+    )
+    if owner is None or not user_can_view_content(viewer=viewer, owner=owner):
+        raise not_found("user")
+    posts = list(
+        post_queryset(viewer=viewer)
+        .filter(after, author_id=owner.pk)
+        .order_by("-created_at", "-id")[: size + 1]
+    )
+    return page(posts, size, lambda post: (post.created_at, post.pk))
+
+
+def comment_page(
+    *, viewer: User | AnonymousUser, post_id: int, cursor: str | None, limit: int | None
+) -> dict[str, Any]:
+    """A post's comments oldest first (reading order, as under a post), keyset on
+    (created_at, id); the newest two also ride along in ``PostOut.comments_preview``."""
+    size = parse_limit(limit)
+    after = _keyset_after(cursor)
+    post_visible_get(viewer=viewer, post_id=post_id)
+    comments = list(
+        Comment.objects.select_related("author")
+        .only("id", "post_id", "text", "created_at", "author_id", *_AUTHOR_FIELDS)
+        .filter(after, post_id=post_id)
+        .order_by("created_at", "id")[: size + 1]
+    )
+    return page(comments, size, lambda comment: (comment.created_at, comment.pk))
