@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "app.lab.middleware.ServerTimingMiddleware",
+    # Inside Server-Timing, whose per-request stats it reads for the SQL count.
+    "app.lab.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "app.accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +106,9 @@ _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
 _db["CONN_MAX_AGE"] = 0  # pooled below; CONN_MAX_AGE leaks under ASGI (Django #33497)
 _db["OPTIONS"] = {
     **_db.get("OPTIONS", {}),
+    # Search's fuzzy username match (`%`): 0.2 lets `jonh` find `john` (similarity 0.25);
+    # set per connection so it costs no query per request (app/search/strategies.py).
+    "options": "-c pg_trgm.similarity_threshold=0.2",
     # Per process. Keep workers x max_size under PostgreSQL's max_connections (200 embedded).
     "pool": {
         "min_size": int(os.environ.get("DB_POOL_MIN", "1")),
@@ -142,7 +147,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 defaults socket_timeout to 5 s, the length of the layer's blocking
+            # BZPOPMIN: every idle socket's receive then dies with TimeoutError
+            # (django/channels_redis#422). Keep it above the pop, still bounded.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "prefix": f"{REDIS_KEY_PREFIX}:asgi",
             "capacity": 1000,
             "expiry": 30,
@@ -196,8 +204,13 @@ LOGGING = {
 # --- Profiling: django-silk, sampled, staff only, never in headline runs ---------------
 if SILK:
     INSTALLED_APPS.append("silk")
-    MIDDLEWARE.insert(1, "silk.middleware.SilkyMiddleware")
+    # Outermost: silk's own row writes then stay out of Server-Timing and /metrics.
+    MIDDLEWARE.insert(0, "silk.middleware.SilkyMiddleware")
     SILKY_PYTHON_PROFILER = True
+    # Each profile shows what silk itself cost, since it distorts what it measures.
+    SILKY_META = True
+    # Probes and scrapes would crowd real requests out of the sample.
+    SILKY_IGNORE_PATHS = ["/healthz", "/readyz", "/metrics"]
     SILKY_AUTHENTICATION = True
     SILKY_AUTHORISATION = True
     SILKY_PERMISSIONS = lambda user: user.is_staff  # noqa: E731

@@ -1,0 +1,29 @@
+# instalab: the app image. docker-compose.yml runs it as `app` (HTTP + /ws/) and `worker` (RQ).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    OPENBLAS_NUM_THREADS=1
+
+WORKDIR /srv/instalab
+
+# The lock alone first, so a code change does not reinstall every dependency.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+
+# Only what runs: no .venv, no var/ (the embedded servers' data), no reports.
+COPY manage.py pyproject.toml ./
+COPY app ./app
+COPY seed ./seed
+
+RUN useradd --create-home --uid 10001 instalab \
+    && mkdir -p /srv/instalab/var/media /srv/instalab/var/prometheus \
+    && chown -R instalab:instalab /srv/instalab/var
+USER instalab
+
+EXPOSE 8000 8001
+# Migrate, then serve. Only the app container runs this; the worker overrides the command
+# and waits for the app to be healthy, so two containers never migrate at once.
+CMD ["sh", "-c", "python manage.py migrate --no-input && exec python -m app.lab.serve"]

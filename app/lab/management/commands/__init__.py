@@ -1,0 +1,1 @@
+"""lab_* management commands: benchmark data and the like."""

@@ -1,0 +1,1 @@
+"""Benchmarks: pytest-benchmark suites and the serving comparison (benchmarks/serving.py)."""
