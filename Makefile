@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= small
+SEED ?= 42
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
@@ -34,7 +35,8 @@ status: $(STAMP)  ## show the embedded servers' state
 migrate: services  ## apply migrations
 	@$(BIN)/python manage.py migrate --no-input -v 0
 
-run: migrate  ## serve the app on http://127.0.0.1:8000 (HTTP and /ws/), Ctrl-C stops it
+run: migrate  ## seed `small` if the database is empty, then serve http://127.0.0.1:8000 and /ws/
+	@$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) --if-empty
 	@$(BIN)/python manage.py lab_demo_user
 	@$(BIN)/python -m app.lab.serve
 
@@ -52,3 +54,26 @@ lint: $(STAMP)  ## ruff and mypy
 fmt: $(STAMP)  ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+.PHONY: bench-serving
+bench-serving: migrate  ## granian WSGI vs gunicorn vs granian ASGI vs uvicorn, side by side (needs wrk)
+	$(BIN)/python -m benchmarks.serving
+
+
+.PHONY: seed
+seed: migrate  ## seed data: make seed SCALE=tiny|small|medium|large [SEED=42] [RESET=1]
+	$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) $(if $(RESET),--reset)
+
+.PHONY: bench-feed
+bench-feed: services  ## feed: naive vs optimized vs cached, fan-out freshness, Redis memory (docs/experiments/feed.md)
+	$(BIN)/python -m pytest benchmarks/feed -q -p no:cacheprovider \
+		--benchmark-columns=median,mean,rounds \
+		--benchmark-json benchmarks/results/feed-pytest-benchmark.json
+
+bench: bench-feed bench-search  ## every pytest-benchmark suite; results saved under benchmarks/results/
+
+.PHONY: bench-search
+bench-search: services  ## search: naive vs indexed vs cached per kind and typeahead (docs/experiments/search.md)
+	$(BIN)/python -m pytest benchmarks/search -q -s -p no:cacheprovider \
+		--benchmark-columns=median,mean,rounds \
+		--benchmark-json benchmarks/results/search-$(SCALE)-pytest-benchmark.json

@@ -1,0 +1,1 @@
+"""Deterministic, Instagram-shaped seed data at four scales, bulk-loaded with COPY."""

@@ -1,0 +1,195 @@
+"""The seed run: safety checks, one atomic transaction of COPY phases, manifest and summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+from django_redis import get_redis_connection
+
+from seed import generate as gen
+from seed.copy import (
+    app_tables,
+    secondary_objects_drop,
+    sequences_reset,
+    tables_truncate,
+    tables_with_rows,
+)
+from seed.images import pool_ensure
+from seed.manifest import (
+    manifest_complete,
+    manifest_default_path,
+    manifest_read,
+    manifest_write,
+)
+from seed.presets import LAB_PASSWORD, SCALES
+
+# Every table the phases fill; their secondary indexes and constraints are rebuilt after.
+LOADED = [
+    "accounts_user",
+    "accounts_follow",
+    "posts_place",
+    "posts_hashtag",
+    "posts_post",
+    "posts_postimage",
+    "posts_posthashtag",
+    "posts_mention",
+    "posts_like",
+    "posts_save",
+    "posts_comment",
+    "chat_room",
+    "chat_membership",
+    "chat_message",
+    "search_searchquery",
+]
+
+
+class SeedError(Exception):
+    """A seed cannot start; the message says why and what to do."""
+
+
+@dataclass
+class SeedResult:
+    scale: str
+    seed: int
+    tables: dict[str, int]
+    phases: list[gen.PhaseStat]
+    seconds: float
+    manifest: Path
+    cleaned_interrupted: bool
+
+
+def redis_clear() -> int:
+    """Delete this app's keys (timelines, caches, recommendations, sessions); nothing else."""
+    conn = get_redis_connection("default")
+    deleted = 0
+    batch: list[Any] = []
+    for key in conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += conn.delete(*batch)
+            batch = []
+    if batch:
+        deleted += conn.delete(*batch)
+    return deleted
+
+
+def database_is_empty() -> bool:
+    connection.ensure_connection()
+    return not tables_with_rows(connection.connection, app_tables())
+
+
+def seed_run(
+    *,
+    scale: str,
+    seed: int,
+    reset: bool = False,
+    progress: bool = True,
+    media_root: Path | None = None,
+    manifest_path: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> SeedResult:
+    """Fill the configured database with the ``scale`` preset; the same seed, the same bytes."""
+    if scale not in SCALES:
+        raise SeedError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if seed < 0:
+        raise SeedError(f"seed must be an integer >= 0, got {seed}")
+    preset = SCALES[scale]
+    started = time.perf_counter()
+    path = manifest_path or manifest_default_path()
+    previous = manifest_read(path)
+    interrupted = bool(previous and previous.get("status") == "in_progress")
+    if interrupted:
+        echo(
+            f"A previous seed (scale={previous and previous.get('scale')}) was interrupted; "
+            "resetting the database before seeding."
+        )
+        reset = True
+    tables = app_tables()
+    connection.ensure_connection()
+    pg = connection.connection
+    if not reset:
+        busy = tables_with_rows(pg, tables)
+        if busy:
+            raise SeedError(
+                f"database {connection.settings_dict['NAME']!r} is not empty "
+                f"({', '.join(busy[:4])}{', ...' if len(busy) > 4 else ''} have rows). "
+                "Rerun with --reset (make seed RESET=1) to replace its data."
+            )
+    manifest_write(
+        path,
+        {
+            "status": "in_progress",
+            "scale": scale,
+            "seed": seed,
+            "started_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    redis_clear()
+    out = gen.Loader(pg=pg, progress=progress, chunk_rows=preset.chunk)
+    with out.phase("images", 0):
+        pool = pool_ensure(Path(media_root or settings.MEDIA_ROOT))
+    with out.phase("plan", 0):
+        plan = gen.plan_build(preset, seed, pool)
+        # Hashed once: a million users share one hash instead of a million slow hashes. The
+        # salt is fixed by the seed so the rows stay byte-identical; the password is public.
+        password_hash = make_password(LAB_PASSWORD, salt=f"instalabseed{seed}")
+    # One transaction: an interrupted seed rolls back to nothing, and COPY into tables
+    # truncated in the same transaction skips WAL (wal_level=minimal) and writes frozen rows.
+    with transaction.atomic():
+        with out.phase("reset", 0), pg.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit = off")
+            cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            # Sessions too: ids restart after a reset, so an old session would log in as
+            # whichever seeded user now holds its id.
+            tables_truncate(pg, [*tables, "django_session"])
+            deferred = secondary_objects_drop(pg, LOADED)
+        gen.follows_load(plan, out)
+        gen.likes_load(plan, out)
+        gen.comments_load(plan, out)
+        gen.saves_load(plan, out)
+        gen.posts_load(plan, out)
+        gen.hashtags_load(plan, out)
+        gen.places_load(plan, out)
+        gen.users_load(plan, out, password_hash)
+        gen.chat_load(plan, out)
+        gen.searches_load(plan, out)
+        with out.phase("indexes", 0), pg.cursor() as cur:
+            for item in deferred:
+                cur.execute(item.create_sql())
+            sequences_reset(pg, LOADED)
+        with out.phase("analyze", 0), pg.cursor() as cur:
+            cur.execute(f"ANALYZE {', '.join(LOADED)}")
+        # The commit flushes the unlogged-by-WAL relation files to disk; timed on its own.
+        commit_started = time.perf_counter()
+    out.phases.append(gen.PhaseStat("commit", 0, time.perf_counter() - commit_started))
+    redis_clear()
+    seconds = time.perf_counter() - started
+    manifest_write(
+        path, manifest_complete(plan, tables=out.tables, phases=out.phases, seconds=seconds)
+    )
+    return SeedResult(scale, seed, dict(out.tables), out.phases, seconds, path, interrupted)
+
+
+def summary_table(result: SeedResult) -> str:
+    total = sum(result.tables.values())
+    lines = [f"seeded scale={result.scale} seed={result.seed} in {result.seconds:.1f} s", ""]
+    lines.append(f"{'table':<22}{'rows':>14}")
+    for table, rows in sorted(result.tables.items()):
+        lines.append(f"{table:<22}{rows:>14,}")
+    lines += ["", f"{'phase':<22}{'rows':>14}{'seconds':>10}{'rows/s':>12}"]
+    for phase in result.phases:
+        rate = f"{phase.rows / phase.seconds:,.0f}" if phase.rows and phase.seconds else "-"
+        lines.append(f"{phase.name:<22}{phase.rows:>14,}{phase.seconds:>10.2f}{rate:>12}")
+    lines.append(
+        f"{'total':<22}{total:>14,}{result.seconds:>10.2f}{total / result.seconds:>12,.0f}"
+    )
+    lines.append(f"\nmanifest: {result.manifest}   password: {LAB_PASSWORD}")
+    return "\n".join(lines)
