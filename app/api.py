@@ -11,8 +11,11 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from app.accounts.api import auth_router, users_router
 from app.lab.api import ApiError
+from app.feed.api import router as feed_router
 from app.posts.api import router as posts_router
 from app.posts.api import users_posts_router
+from app.search.api import pages_router as search_pages_router
+from app.search.api import router as search_router
 
 logger = logging.getLogger(__name__)
 
@@ -79,3 +82,6 @@ api.add_router("/auth", auth_router, tags=["auth"])
 api.add_router("/", users_router, tags=["users"])
 api.add_router("/posts", posts_router, tags=["posts"])
 api.add_router("/", users_posts_router, tags=["posts"])
+api.add_router("/", feed_router, tags=["feed"])
+api.add_router("/search", search_router, tags=["search"])
+api.add_router("/", search_pages_router, tags=["search"])

@@ -14,6 +14,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django_redis import get_redis_connection
 
+from app.search.services import search_documents_rebuild
 from seed import generate as gen
 from seed.copy import (
     app_tables,
@@ -147,6 +148,9 @@ def seed_run(
         with out.phase("reset", 0), pg.cursor() as cur:
             cur.execute("SET LOCAL synchronous_commit = off")
             cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            # The search triggers would rebuild a post's document per row; one set-based
+            # rebuild after the load is far cheaper (app/search/migrations/0002).
+            cur.execute("SET LOCAL instalab.search_sync = 'off'")
             # Sessions too: ids restart after a reset, so an old session would log in as
             # whichever seeded user now holds its id.
             tables_truncate(pg, [*tables, "django_session"])
@@ -161,6 +165,8 @@ def seed_run(
         gen.users_load(plan, out, password_hash)
         gen.chat_load(plan, out)
         gen.searches_load(plan, out)
+        with out.phase("search", 0):
+            search_documents_rebuild()
         with out.phase("indexes", 0), pg.cursor() as cur:
             for item in deferred:
                 cur.execute(item.create_sql())

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 
 from app.accounts.models import Follow, FollowRequest, User, username_validator
+from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 
 FollowState = Literal["following", "requested", "not_following"]
@@ -65,6 +66,10 @@ def user_update_profile(
     approve or decline them, and a requester who follows again is let straight in (and the
     stale request is removed by :func:`follow_create`).
     """
+    # Cached feed bodies embed the author's name and privacy flag; bio is not shown there.
+    stale = (name is not None and name.strip() != user.name) or (
+        is_private is not None and is_private != user.is_private
+    )
     changed: list[str] = []
     if name is not None:
         user.name = name.strip()
@@ -76,7 +81,10 @@ def user_update_profile(
         user.is_private = is_private
         changed.append("is_private")
     if changed:
-        user.save(update_fields=changed)
+        with transaction.atomic():
+            user.save(update_fields=changed)
+            if stale:
+                feed.feed_author_changed(author_id=user.pk)
     return user
 
 
@@ -98,6 +106,7 @@ def _follow_insert(*, follower_id: int, followee_id: int) -> bool:
     _, created = Follow.objects.get_or_create(follower_id=follower_id, followee_id=followee_id)
     if created:
         _counters_add(follower_id=follower_id, followee_id=followee_id, delta=1)
+        feed.feed_follow_created(follower_id=follower_id, followee_id=followee_id)
     return created
 
 
@@ -128,6 +137,7 @@ def follow_delete(*, follower: User, followee: User) -> FollowState:
         ).delete()
         if deleted:
             _counters_add(follower_id=follower.pk, followee_id=followee.pk, delta=-1)
+            feed.feed_follow_deleted(follower_id=follower.pk, followee_id=followee.pk)
     return "not_following"
 
 

@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from app.accounts.models import User
+from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 from app.posts.images import Renditions, image_renditions
 from app.posts.models import (
@@ -117,6 +118,7 @@ def post_create(
             User.objects.filter(pk=author.pk).update(post_count=F("post_count") + 1)
             if place_id is not None:
                 Place.objects.filter(pk=place_id).update(post_count=F("post_count") + 1)
+            feed.feed_post_created(post_id=post.pk)
     except IntegrityError:
         _files_delete(written)
         # Foreign keys are checked at commit: the place was deleted after the check above.
@@ -154,6 +156,7 @@ def post_delete(*, user: User, post_id: int) -> None:
         if tag_ids:
             Hashtag.objects.filter(pk__in=tag_ids).update(post_count=_decrement("post_count"))
         transaction.on_commit(lambda: _files_delete(files))
+        feed.feed_post_deleted(post_id=post_id, author_id=user.pk)
 
 
 def _insert_ignoring_conflict(model: type[Like] | type[Save], *, user: User, post_id: int) -> bool:
@@ -203,6 +206,7 @@ def like_set(*, user: User, post_id: int, liked: bool) -> tuple[bool, int]:
                 deleted, _ = Like.objects.filter(user_id=user.pk, post_id=post_id).delete()
                 changed = deleted > 0
             if changed:
+                feed.feed_like_changed(user_id=user.pk, post_id=post_id, liked=liked)
                 return liked, _like_count_add(post_id=post_id, delta=1 if liked else -1)
             return liked, _like_count_get(post_id=post_id)
     except IntegrityError:
@@ -220,6 +224,7 @@ def save_set(*, user: User, post_id: int, saved: bool) -> bool:
             Save.objects.filter(user_id=user.pk, post_id=post_id).delete()
     except IntegrityError:
         raise not_found("post") from None
+    feed.feed_save_changed(user_id=user.pk, post_id=post_id, saved=saved)
     return saved
 
 
@@ -235,6 +240,7 @@ def comment_create(*, author: User, post_id: int, text: str) -> Comment:
         with transaction.atomic():
             comment = Comment.objects.create(post_id=post_id, author=author, text=text)
             Post.objects.filter(pk=post_id).update(comment_count=F("comment_count") + 1)
+            feed.feed_post_changed(post_id=post_id)
     except IntegrityError:
         raise not_found("post") from None
     return comment
@@ -253,3 +259,4 @@ def comment_delete(*, user: User | AnonymousUser, post_id: int, comment_id: int)
         deleted, _ = Comment.objects.filter(pk=comment_id).delete()
         if deleted:
             Post.objects.filter(pk=post_id).update(comment_count=_decrement("comment_count"))
+            feed.feed_post_changed(post_id=post_id)

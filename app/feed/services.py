@@ -1,0 +1,96 @@
+"""Feed maintenance on writes: fan-out, timeline and flag updates, fragment invalidation.
+
+Posts and accounts services call these inside their transactions; every effect runs on
+commit, so a rolled-back write never touches Redis. Slow work (one key per follower) goes to
+the "fanout" queue; cheap single-key updates run right after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import django_rq
+from django.core.cache import cache
+from django.db import transaction
+
+from app.feed import jobs, store
+
+# Finished jobs keep nothing in Redis; failures stay a day for `rqinfo` and the admin.
+_JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 24 * 3600}
+
+
+def _enqueue(job: Callable[..., Any], **kwargs: Any) -> None:
+    # Callers already run on commit, so the queue must not defer again ("auto").
+    queue = django_rq.get_queue("fanout", commit_mode="auto")
+    queue.enqueue(job, kwargs=kwargs, **_JOB_OPTIONS)
+
+
+def _fragment_drop(post_id: int) -> None:
+    cache.delete(store.fragment_key(post_id))
+
+
+def feed_post_created(*, post_id: int) -> None:
+    transaction.on_commit(lambda: _enqueue(jobs.fanout_post, post_id=post_id))
+
+
+def feed_post_deleted(*, post_id: int, author_id: int) -> None:
+    def effects() -> None:
+        _fragment_drop(post_id)
+        _enqueue(jobs.fanout_post_removed, post_id=post_id, author_id=author_id)
+
+    transaction.on_commit(effects)
+
+
+def feed_post_changed(*, post_id: int) -> None:
+    """A counter, the comment preview or the caption changed: the shared body goes."""
+    transaction.on_commit(lambda: _fragment_drop(post_id))
+
+
+def _flag_set(*, user_id: int, post_id: int, kind: str, value: bool) -> None:
+    conn = store.connection()
+    key = store.flags_key(user_id)
+    with conn.pipeline(transaction=False) as pipe:
+        # HSET, not HSETNX: the committed write is the truth over any reader's fill.
+        pipe.hset(key, f"{kind}{post_id}", int(value))
+        pipe.expire(key, store.ttl())
+        pipe.execute()
+
+
+def feed_like_changed(*, user_id: int, post_id: int, liked: bool) -> None:
+    def effects() -> None:
+        _flag_set(user_id=user_id, post_id=post_id, kind="l", value=liked)
+        _fragment_drop(post_id)
+
+    transaction.on_commit(effects)
+
+
+def feed_save_changed(*, user_id: int, post_id: int, saved: bool) -> None:
+    transaction.on_commit(
+        lambda: _flag_set(user_id=user_id, post_id=post_id, kind="s", value=saved)
+    )
+
+
+def feed_follow_created(*, follower_id: int, followee_id: int) -> None:
+    def effects() -> None:
+        # The following set first (reads then merge the author, if pulled), then the backfill.
+        store.sadd_if_exists(store.connection(), store.following_key(follower_id), followee_id)
+        _enqueue(jobs.timeline_backfill, follower_id=follower_id, followee_id=followee_id)
+
+    transaction.on_commit(effects)
+
+
+def feed_follow_deleted(*, follower_id: int, followee_id: int) -> None:
+    def effects() -> None:
+        # Reads skip the author from now on; the job then frees the timeline entries.
+        store.connection().srem(store.following_key(follower_id), str(followee_id))
+        _enqueue(jobs.timeline_unmerge, follower_id=follower_id, followee_id=followee_id)
+
+    transaction.on_commit(effects)
+
+
+def feed_author_changed(*, author_id: int) -> None:
+    """Name or privacy changed. Timelines need nothing: they only ever hold posts of
+    accounts the owner follows, and a follower stays a follower when an account turns
+    private. Only the cached post bodies, which embed the author summary, go stale."""
+    transaction.on_commit(lambda: _enqueue(jobs.fragments_drop_author, author_id=author_id))

@@ -1,0 +1,210 @@
+"""Redis structures of the cached feed: key names, scores, and atomic timeline primitives.
+
+A timeline is a sorted set of post ids scored by ``created_at`` in microseconds. Members are
+the 8-byte big-endian post id, so Redis orders equal scores by id, exactly like the SQL
+keyset ``ORDER BY created_at DESC, id DESC``. Every set carries a sentinel member (the empty
+string) at a negative score: -2 while it is being built from SQL, -1 once complete, and a
+TRUNCATED marker once the cap has cut posts off its bottom. Writers only touch sets that
+exist, so a timeline is either absent (rebuilt on the next read) or complete down to its
+oldest post; it is never silently partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django_redis import get_redis_connection
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+SENTINEL = b""
+BUILDING = -2
+COMPLETE = -1
+# Present (at -3) once the cap has cut posts off the bottom of the set.
+TRUNCATED = b"t"
+# Set markers for the following set: user ids are never these strings.
+SET_BUILDING = "b"
+SET_COMPLETE = "c"
+
+# (score, post_id): the keyset of a feed item in Redis terms.
+Key = tuple[int, int]
+
+# Keeps the newest ``cap`` posts; markers (negative scores) sit below every post and survive.
+# A set that ever lost a post to the cap gets the TRUNCATED marker: readers then know that
+# Redis does not hold everything below its oldest post, and SQL serves what lies there.
+_TRIM = """
+local function trim(key, cap)
+  local markers = redis.call('ZCOUNT', key, '-inf', '(0')
+  if redis.call('ZREMRANGEBYRANK', key, markers, -(cap + 1)) > 0 then
+    redis.call('ZADD', key, -3, 't')
+  end
+end
+"""
+# KEYS: sorted sets; ARGV: cap, then score/member pairs. Adds to each set that exists; a
+# missing set stays missing, and its owner rebuilds it from SQL on the next read.
+_ADD_IF_EXISTS = (
+    _TRIM
+    + """
+local cap = tonumber(ARGV[1])
+local added = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    for i = 2, #ARGV, 2 do
+      redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
+    end
+    trim(key, cap)
+    added = added + 1
+  end
+end
+return added
+"""
+)
+# KEYS[1]; ARGV: cap, ttl, "1" when SQL may hold more than it returned, then pairs.
+_FINISH = (
+    _TRIM
+    + """
+local key, cap = KEYS[1], tonumber(ARGV[1])
+for i = 4, #ARGV, 2 do
+  redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
+end
+redis.call('ZADD', key, -1, '')
+if ARGV[3] == '1' then
+  redis.call('ZADD', key, -3, 't')
+end
+trim(key, cap)
+redis.call('EXPIRE', key, ARGV[2])
+"""
+)
+_SADD_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('SADD', KEYS[1], unpack(ARGV))
+end
+return 0
+"""
+
+
+def timeline_cap() -> int:
+    """Post ids kept per timeline: bounds Redis memory per active user."""
+    return int(getattr(settings, "FEED_TIMELINE_CAP", 800))
+
+
+def fanout_threshold() -> int:
+    """Authors with more followers than this are pulled at read time, never pushed."""
+    return int(getattr(settings, "FEED_FANOUT_THRESHOLD", 1000))
+
+
+def ttl() -> int:
+    """Seconds an idle user's timeline, following set and flags live (refreshed on read)."""
+    return int(getattr(settings, "FEED_TIMELINE_TTL", 3 * 24 * 3600))
+
+
+def fragment_ttl() -> int:
+    return int(getattr(settings, "FEED_FRAGMENT_TTL", 24 * 3600))
+
+
+def connection() -> Any:
+    return get_redis_connection("default")
+
+
+def _key(*parts: object) -> str:
+    return ":".join([settings.REDIS_KEY_PREFIX, "feed", *map(str, parts)])
+
+
+def timeline_key(user_id: int) -> str:
+    return _key("tl", user_id)
+
+
+def author_key(author_id: int) -> str:
+    """The recent posts of one author above the fan-out threshold (pulled at read time)."""
+    return _key("au", author_id)
+
+
+def following_key(user_id: int) -> str:
+    return _key("fo", user_id)
+
+
+def flags_key(user_id: int) -> str:
+    """The viewer's liked/saved flags per post: fields ``l<id>`` and ``s<id>``, b"1"/b"0"."""
+    return _key("fl", user_id)
+
+
+def celebs_key() -> str:
+    return _key("celebs")
+
+
+def fragment_key(post_id: int) -> str:
+    """A post body through the Django cache (which prepends REDIS_KEY_PREFIX itself)."""
+    # Versioned: the body is a pickled PostOut, so a schema change must not read old ones.
+    return f"feed:post:v1:{post_id}"
+
+
+def score_of(created_at: datetime) -> int:
+    # Integer microseconds stay exact in a Redis double until the year 2255.
+    return (created_at - EPOCH) // MICROSECOND
+
+
+def created_at_of(score: int) -> datetime:
+    return EPOCH + timedelta(microseconds=score)
+
+
+def member_of(post_id: int) -> bytes:
+    return post_id.to_bytes(8, "big")
+
+
+def post_id_of(member: bytes) -> int:
+    return int.from_bytes(member, "big")
+
+
+def add_if_exists(conn: Any, keys: Sequence[str], rows: Iterable[tuple[int, datetime]]) -> int:
+    """Add (post id, created_at) rows to every existing set among ``keys``; returns how many
+    sets took them."""
+    args: list[Any] = [timeline_cap()]
+    for post_id, created_at in rows:
+        args += [score_of(created_at), member_of(post_id)]
+    if not keys or len(args) == 1:
+        return 0
+    return int(conn.register_script(_ADD_IF_EXISTS)(keys=list(keys), args=args))
+
+
+def remove(conn: Any, keys: Sequence[str], post_ids: Sequence[int]) -> None:
+    """Drop posts from sorted sets (ZREM never creates a missing set)."""
+    if not keys or not post_ids:
+        return
+    members = [member_of(post_id) for post_id in post_ids]
+    with conn.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.zrem(key, *members)
+        pipe.execute()
+
+
+def sadd_if_exists(conn: Any, key: str, *members: object) -> None:
+    conn.register_script(_SADD_IF_EXISTS)(keys=[key], args=list(members))
+
+
+def sorted_set_begin(pipe: Any, key: str) -> None:
+    """Mark a set as building before its SQL snapshot is read, so that fan-out running
+    meanwhile lands in it instead of being lost."""
+    pipe.zadd(key, {SENTINEL: BUILDING}, nx=True)
+    pipe.expire(key, ttl())
+
+
+def sorted_set_finish(conn: Any, key: str, rows: Sequence[tuple[int, datetime]]) -> None:
+    """Fill a set from its SQL snapshot (at most ``cap`` rows) and mark it complete."""
+    cap = timeline_cap()
+    args: list[Any] = [cap, ttl(), "1" if len(rows) >= cap else "0"]
+    for post_id, created_at in rows:
+        args += [score_of(created_at), member_of(post_id)]
+    conn.register_script(_FINISH)(keys=[key], args=args)
+
+
+def set_begin(pipe: Any, key: str) -> None:
+    pipe.sadd(key, SET_BUILDING)
+    pipe.expire(key, ttl())
+
+
+def set_finish(pipe: Any, key: str, members: Iterable[int]) -> None:
+    pipe.sadd(key, *map(str, members), SET_COMPLETE)
+    pipe.expire(key, ttl())

@@ -1,0 +1,288 @@
+"""The home feed's three strategies side by side (naive, optimized, cached), and the page.
+
+Every strategy takes ``(viewer, after, limit)`` and returns up to ``limit`` ``PostOut`` items:
+the posts of the accounts ``viewer`` follows and ``viewer``'s own posts (Instagram shows
+your own posts in your feed), newest first by (created_at, id), strictly after ``after``.
+Following implies permission, so a private author's posts appear only to their followers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
+
+from django.core.cache import cache
+
+from app.accounts.models import Follow, User
+from app.feed import selectors, store
+from app.feed.selectors import After
+from app.lab import strategies as lab_strategies
+from app.lab.api import decode_cursor, page, parse_limit
+from app.posts.models import Comment, Like, Post, Save
+from app.posts.schemas import PostOut
+from app.posts.selectors import PREVIEW_COMMENTS, post_queryset
+
+Strategy = Callable[..., list[PostOut]]
+_FLAGS = ("viewer_has_liked", "viewer_has_saved")
+# Extra ids read per source, so a few dropped posts do not cost a second round trip.
+SLACK = 4
+# Above every real key: an emptied, truncated set vouches for nothing at all.
+_TOP: store.Key = (2**63, 2**63)
+
+
+def naive(*, viewer: User, after: After, limit: int) -> list[PostOut]:
+    """BASELINE, kept on purpose: a first version's ORM loop, with per-post lookups for the
+    author, place, images, live counts, the viewer's flags and the comment preview (N+1)."""
+    followed = list(
+        Follow.objects.filter(follower_id=viewer.pk).values_list("followee_id", flat=True)
+    )
+    posts = Post.objects.filter(author_id__in=[*followed, viewer.pk]).order_by("-created_at", "-id")
+    if after is not None:
+        posts = posts.filter(created_at__lte=after[0]).exclude(
+            created_at=after[0], id__gte=after[1]
+        )
+    items = []
+    for post in posts[:limit]:
+        # PostOut.of then loads the author, the place and the images lazily, one query each.
+        post.like_count = Like.objects.filter(post_id=post.pk).count()
+        post.comment_count = Comment.objects.filter(post_id=post.pk).count()
+        post.viewer_has_liked = Like.objects.filter(post_id=post.pk, user_id=viewer.pk).exists()  # type: ignore[attr-defined]
+        post.viewer_has_saved = Save.objects.filter(post_id=post.pk, user_id=viewer.pk).exists()  # type: ignore[attr-defined]
+        # Each preview comment loads its author lazily too.
+        post.comments_preview = list(  # type: ignore[attr-defined]
+            Comment.objects.filter(post_id=post.pk).order_by("-created_at", "-id")[
+                :PREVIEW_COMMENTS
+            ]
+        )
+        items.append(PostOut.of(post))
+    return items
+
+
+def optimized(*, viewer: User, after: After, limit: int) -> list[PostOut]:
+    """One shaped queryset (LATERAL keyset over post_author_recent) and two prefetches."""
+    return [
+        PostOut.of(post) for post in selectors.feed_posts(viewer=viewer, after=after, limit=limit)
+    ]
+
+
+# --- cached ---------------------------------------------------------------------------------
+
+
+def _timeline_rebuild(conn: Any, viewer_id: int) -> None:
+    """Rebuild the viewer's timeline and following set from SQL (a cold or evicted user)."""
+    timeline, following = store.timeline_key(viewer_id), store.following_key(viewer_id)
+    with conn.pipeline(transaction=False) as pipe:
+        store.sorted_set_begin(pipe, timeline)
+        store.set_begin(pipe, following)
+        pipe.execute()
+    rows = selectors.following_with_counts(user_id=viewer_id)
+    ids = [user_id for user_id, _ in rows]
+    known = conn.smismember(store.celebs_key(), ids) if ids else []
+    threshold = store.fanout_threshold()
+    celebs = [
+        user_id
+        for (user_id, followers), celeb in zip(rows, known, strict=True)
+        if celeb or followers > threshold
+    ]
+    pushed = sorted(set(ids) - set(celebs) | {viewer_id})
+    keys = selectors.author_keys(author_ids=pushed, limit=store.timeline_cap())
+    store.sorted_set_finish(conn, timeline, keys)
+    with conn.pipeline(transaction=False) as pipe:
+        if celebs:
+            pipe.sadd(store.celebs_key(), *celebs)
+        store.set_finish(pipe, following, ids)
+        pipe.execute()
+
+
+def _author_rebuild(conn: Any, author_id: int) -> None:
+    key = store.author_key(author_id)
+    with conn.pipeline(transaction=False) as pipe:
+        store.sorted_set_begin(pipe, key)
+        pipe.execute()
+    keys = selectors.author_post_keys(author_id=author_id, limit=store.timeline_cap())
+    store.sorted_set_finish(conn, key, keys)
+
+
+def _followed_celebs(conn: Any, viewer_id: int) -> list[int]:
+    """Ensure the viewer's timeline and following set exist; return the pulled authors."""
+    timeline, following = store.timeline_key(viewer_id), store.following_key(viewer_id)
+    for _ in range(2):
+        with conn.pipeline(transaction=False) as pipe:
+            pipe.zscore(timeline, store.SENTINEL)
+            pipe.sismember(following, store.SET_COMPLETE)
+            pipe.sinter(following, store.celebs_key())
+            pipe.expire(timeline, store.ttl())
+            pipe.expire(following, store.ttl())
+            sentinel, complete, celebs, *_ = pipe.execute()
+        if sentinel == store.COMPLETE and complete:
+            return sorted(int(user_id) for user_id in celebs)
+        _timeline_rebuild(conn, viewer_id)
+    return sorted(int(user_id) for user_id in celebs)
+
+
+def _window(
+    conn: Any, sources: dict[str, int | None], position: store.Key | None, count: int
+) -> tuple[list[store.Key], bool]:
+    """Up to ``count`` merged keys after ``position`` over the sorted sets in ``sources``
+    (key -> pulled author id or None), and whether SQL must continue after them because a
+    capped set ran out. Rebuilds pulled authors' lists that are missing."""
+    for _ in range(2):
+        with conn.pipeline(transaction=False) as pipe:
+            for key in sources:
+                pipe.zscore(key, store.SENTINEL)
+                pipe.zscore(key, store.TRUNCATED)
+                if position is None:
+                    pipe.zrevrangebyscore(key, "+inf", 0, start=0, num=count, withscores=True)
+                else:
+                    score = position[0]
+                    pipe.zrevrangebyscore(key, score, score, withscores=True)
+                    pipe.zrevrangebyscore(key, f"({score}", 0, start=0, num=count, withscores=True)
+            results = pipe.execute()
+        step = 3 if position is None else 4
+        missing = [
+            author
+            for index, (key, author) in enumerate(sources.items())
+            if results[index * step] != store.COMPLETE and author is not None
+        ]
+        if not missing:
+            break
+        for author in missing:
+            _author_rebuild(conn, author)
+    merged: dict[int, store.Key] = {}
+    floor: store.Key | None = None
+    for index in range(len(sources)):
+        truncated = results[index * step + 1] is not None
+        if position is None:
+            ties, rest = [], results[index * step + 2]
+        else:
+            ties, rest = results[index * step + 2], results[index * step + 3]
+        entries = [(int(score), store.post_id_of(member)) for member, score in [*ties, *rest]]
+        if position is not None:
+            entries = [entry for entry in entries if entry < position]
+        for entry in entries:
+            merged[entry[1]] = entry
+        # A set that may hold more (a full window) or that was trimmed to the cap is only
+        # known down to its last entry: nothing below it can be trusted from Redis.
+        if len(rest) == count or truncated:
+            last = entries[-1] if entries else position or _TOP
+            if floor is None or last > floor:
+                floor = last
+    ordered = sorted(merged.values(), reverse=True)
+    if floor is not None:
+        ordered = [entry for entry in ordered if entry >= floor]
+    return ordered[:count], floor is not None and len(ordered) < count
+
+
+def _fragment(post: Post) -> PostOut:
+    """A post body shared by every viewer: its flags are set per viewer on the way out
+    (``model_copy``), so a cached body is never validated again."""
+    return PostOut.of(post).model_copy(update=dict.fromkeys(_FLAGS, False))
+
+
+def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostOut]:
+    """PostOut for each key, from cached fragments and flags; SQL only for what is missing.
+    Deleted posts and posts of authors no longer followed are dropped."""
+    ids = [post_id for _, post_id in keys]
+    found = cache.get_many([store.fragment_key(post_id) for post_id in ids])
+    fragments: dict[int, PostOut | None] = {
+        post_id: found.get(store.fragment_key(post_id)) for post_id in ids
+    }
+    flags: dict[int, tuple[bool, bool]] = {}
+    missing = [post_id for post_id, body in fragments.items() if body is None]
+    fresh_ids: set[int] = set()
+    if missing:
+        posts = post_queryset(viewer=viewer).filter(pk__in=missing)
+        fresh = {post.pk: post for post in posts}
+        fresh_ids = set(fresh)
+        for pk, post in fresh.items():
+            fragments[pk] = _fragment(post)
+            flags[pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
+        cache.set_many(
+            {store.fragment_key(pk): fragments[pk] for pk in fresh},
+            timeout=store.fragment_ttl(),
+        )
+        gone = [post_id for post_id in missing if post_id not in fresh]
+        store.remove(conn, [store.timeline_key(viewer.pk)], gone)
+    present = [post_id for post_id in ids if fragments[post_id] is not None]
+    if not present:
+        return []
+    fields = [f"{kind}{post_id}" for post_id in present for kind in "ls"]
+    bodies = {post_id: cast(PostOut, fragments[post_id]) for post_id in present}
+    authors = [bodies[post_id].author.id for post_id in present]
+    flags_key = store.flags_key(viewer.pk)
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.hmget(flags_key, fields)
+        pipe.smismember(store.following_key(viewer.pk), [str(a) for a in authors])
+        pipe.expire(flags_key, store.ttl())
+        stored, follows, _ = pipe.execute()
+    for index, post_id in enumerate(present):
+        liked, saved = stored[2 * index], stored[2 * index + 1]
+        if post_id not in flags and liked is not None and saved is not None:
+            flags[post_id] = (liked == b"1", saved == b"1")
+    unknown = [post_id for post_id in present if post_id not in flags]
+    if unknown:
+        flags |= selectors.viewer_flags(viewer_id=viewer.pk, post_ids=unknown)
+    learned = [pk for pk in present if pk in flags and (pk in fresh_ids or pk in unknown)]
+    _flags_remember(conn, flags_key, {pk: flags[pk] for pk in learned})
+    items = []
+    for post_id, author_id, followed in zip(present, authors, follows, strict=True):
+        if post_id not in flags or not (followed or author_id == viewer.pk):
+            continue
+        liked, saved = flags[post_id]
+        items.append(bodies[post_id].model_copy(update={_FLAGS[0]: liked, _FLAGS[1]: saved}))
+    return items
+
+
+def _flags_remember(conn: Any, key: str, flags: dict[int, tuple[bool, bool]]) -> None:
+    """Fill only absent fields (HSETNX): a like committed after our read wrote the truth."""
+    if not flags:
+        return
+    with conn.pipeline(transaction=False) as pipe:
+        for post_id, (liked, saved) in flags.items():
+            pipe.hsetnx(key, f"l{post_id}", int(liked))
+            pipe.hsetnx(key, f"s{post_id}", int(saved))
+        pipe.expire(key, store.ttl())
+        pipe.execute()
+
+
+def cached(*, viewer: User, after: After, limit: int) -> list[PostOut]:
+    """Redis timeline (pushed posts) merged with pulled authors' lists, post fragments in one
+    multi-get, the viewer's flags from a hash. Warm, it runs no SQL at all."""
+    conn = store.connection()
+    sources: dict[str, int | None] = {store.timeline_key(viewer.pk): None}
+    for author in _followed_celebs(conn, viewer.pk):
+        sources[store.author_key(author)] = author
+    position = None if after is None else (store.score_of(after[0]), after[1])
+    items: list[PostOut] = []
+    while len(items) < limit:
+        want = limit - len(items)
+        keys, sql_after = _window(conn, sources, position, want + SLACK)
+        batch = keys[:want]
+        items += _resolve(conn, viewer, batch) if batch else []
+        if batch:
+            position = batch[-1]
+        if len(keys) > want:
+            continue
+        if sql_after:
+            # Past the cap: SQL serves the rest of this page, bodies still from the cache.
+            cursor = None if position is None else (store.created_at_of(position[0]), position[1])
+            rows = selectors.feed_keys(viewer_id=viewer.pk, after=cursor, limit=limit - len(items))
+            items += _resolve(conn, viewer, [(store.score_of(at), pk) for pk, at in rows])
+        break
+    return items[:limit]
+
+
+STRATEGIES: dict[str, Strategy] = {"naive": naive, "optimized": optimized, "cached": cached}
+
+
+def feed_page(
+    *, viewer: User, cursor: str | None, limit: int | None, strategy: str | None = None
+) -> dict[str, Any]:
+    """The home feed page: the one place a page is assembled (recommended posts from the
+    explore path would be interleaved here). ``strategy`` overrides the request's choice."""
+    size = parse_limit(limit)
+    after = cast(After, decode_cursor(cursor, (datetime, int)))
+    name = lab_strategies.choose("feed", override=strategy)
+    items = STRATEGIES[name](viewer=viewer, after=after, limit=size + 1)
+    return page(items, size, lambda item: (item.created_at, item.id))

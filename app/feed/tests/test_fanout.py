@@ -1,0 +1,185 @@
+"""Hybrid fan-out and invalidation: what each write does to the Redis timelines."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+
+from app.accounts import services as accounts
+from app.feed import jobs, store
+from app.feed.strategies import feed_page
+from app.feed.tests.conftest import follow, posts_make, user_make
+from app.posts import services as posts
+from app.posts.tests.imagedata import jpeg
+
+
+def timeline_ids(user) -> list[int]:
+    members = store.connection().zrevrangebyscore(store.timeline_key(user.pk), "+inf", 0)
+    return [store.post_id_of(member) for member in members]
+
+
+def feed(user, strategy: str = "cached") -> list[int]:
+    page = feed_page(viewer=user, cursor=None, limit=50, strategy=strategy)
+    return [item.id for item in page["items"]]
+
+
+def publish(client) -> int:
+    upload = SimpleUploadedFile("p.jpg", jpeg(), content_type="image/jpeg")
+    response = client.post(
+        "/api/posts",
+        {"images": [upload], "caption": "new"},
+        HTTP_AUTHORIZATION=f"Bearer {client.token}",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def test_a_new_post_is_pushed_into_followers_warm_timelines(
+    alice, bob, charlie, alice_client, committed
+):
+    posts_make(alice, 2, hours_ago=1)
+    feed(bob)  # bob and alice have warm timelines; charlie has none
+    feed(alice)
+    with committed():
+        post_id = publish(alice_client)
+    assert timeline_ids(bob)[0] == post_id
+    assert timeline_ids(alice)[0] == post_id
+    assert not store.connection().exists(store.timeline_key(charlie.pk))
+    assert feed(bob)[0] == post_id
+
+
+def test_a_post_by_an_author_above_the_threshold_is_pulled_not_pushed(
+    settings, alice, bob, alice_client, committed
+):
+    settings.FEED_FANOUT_THRESHOLD = 0  # alice's one follower puts her above it
+    posts_make(alice, 2, hours_ago=1)
+    feed(bob)
+    with committed():
+        post_id = publish(alice_client)
+    assert post_id not in timeline_ids(bob)
+    assert store.connection().sismember(store.celebs_key(), alice.pk)
+    assert feed(bob)[0] == post_id
+    assert feed(bob) == feed(bob, "optimized")
+
+
+def test_fanout_skips_followers_without_a_timeline(alice, bob):
+    (post,) = posts_make(alice, 1)
+    assert jobs.fanout_post(post_id=post.pk) == 0
+    assert not store.connection().exists(store.timeline_key(bob.pk))
+
+
+def test_fanout_of_a_deleted_post_writes_nothing(alice, bob):
+    (post,) = posts_make(alice, 1)
+    feed(bob)
+    post_id = post.pk
+    post.delete()
+    assert jobs.fanout_post(post_id=post_id) == 0
+
+
+def test_follow_backfills_and_unfollow_removes_the_authors_posts(bob, charlie, committed):
+    charlies = [post.pk for post in posts_make(charlie, 3)]
+    feed(bob)
+    with committed():
+        accounts.follow_create(follower=bob, followee=charlie)
+    assert set(charlies) <= set(timeline_ids(bob))
+    assert set(charlies) <= set(feed(bob))
+    with committed():
+        accounts.follow_delete(follower=bob, followee=charlie)
+    assert not set(charlies) & set(timeline_ids(bob))
+    assert not set(charlies) & set(feed(bob))
+
+
+def test_reads_skip_an_unfollowed_author_even_before_cleanup(bob, charlie):
+    follow(bob, charlie)
+    charlies = [post.pk for post in posts_make(charlie, 2)]
+    assert set(charlies) <= set(feed(bob))
+    # The unfollow committed, but its cleanup job has not run: only the set changed.
+    charlie.follower_edges.all().delete()
+    store.connection().srem(store.following_key(bob.pk), str(charlie.pk))
+    assert not set(charlies) & set(feed(bob))
+
+
+def test_an_evicted_timeline_is_rebuilt_from_sql(alice, bob):
+    made = posts_make(alice, 3) + posts_make(bob, 2, hours_ago=1)
+    first = feed(bob)
+    conn = store.connection()
+    conn.delete(store.timeline_key(bob.pk), store.following_key(bob.pk), store.flags_key(bob.pk))
+    # Never cache.clear(): django-redis runs FLUSHDB, on a server other runs share.
+    cache.delete_many([store.fragment_key(post.pk) for post in made])
+    assert feed(bob) == first == feed(bob, "optimized")
+
+
+def test_a_timeline_keeps_only_the_newest_posts_up_to_the_cap(settings, alice, bob):
+    settings.FEED_TIMELINE_CAP = 4
+    made = posts_make(alice, 7)
+    feed(bob)
+    assert timeline_ids(bob) == [post.pk for post in made[:4]]
+    # Past the cap, SQL serves the rest: the cached feed is still complete.
+    assert feed(bob) == [post.pk for post in made]
+
+
+def test_turning_private_keeps_followers_and_refreshes_the_author(charlie, bob, committed):
+    dave = user_make("dave")
+    follow(bob, dave)
+    daves = [post.pk for post in posts_make(dave, 2)]
+    assert feed(bob) == daves
+    assert feed(charlie) == []
+    with committed():
+        accounts.user_update_profile(user=dave, is_private=True)
+    page = feed_page(viewer=bob, cursor=None, limit=5, strategy="cached")["items"]
+    assert [item.id for item in page] == daves
+    assert all(item.author.is_private for item in page)
+    assert feed(charlie) == []
+
+
+def test_likes_saves_and_comments_update_the_cached_page(alice, bob, charlie, committed):
+    follow(charlie, alice)
+    (post,) = posts_make(alice, 1)
+    feed_page(viewer=bob, cursor=None, limit=5, strategy="cached")
+    with committed():
+        posts.like_set(user=bob, post_id=post.pk, liked=True)
+        posts.save_set(user=bob, post_id=post.pk, saved=True)
+        posts.comment_create(author=charlie, post_id=post.pk, text="nice")
+    (mine,) = feed_page(viewer=bob, cursor=None, limit=5, strategy="cached")["items"]
+    (theirs,) = feed_page(viewer=charlie, cursor=None, limit=5, strategy="cached")["items"]
+    assert (mine.like_count, mine.comment_count) == (1, 3)
+    assert mine.viewer_has_liked and mine.viewer_has_saved
+    assert mine.comments_preview[0].text == "nice"
+    assert not theirs.viewer_has_liked and not theirs.viewer_has_saved
+    assert theirs.like_count == 1
+
+
+def test_a_rolled_back_like_leaves_redis_alone(alice, bob, committed):
+    (post,) = posts_make(alice, 1)
+    feed(bob)
+    before = store.connection().hgetall(store.flags_key(bob.pk))
+    with committed(), pytest.raises(RuntimeError), transaction.atomic():
+        posts.like_set(user=bob, post_id=post.pk, liked=True)
+        raise RuntimeError("rolled back")
+    assert store.connection().hgetall(store.flags_key(bob.pk)) == before
+    assert feed_page(viewer=bob, cursor=None, limit=5)["items"][0].viewer_has_liked is False
+
+
+def test_a_deleted_post_leaves_every_timeline(alice, bob, alice_client, committed):
+    (post,) = posts_make(alice, 1)
+    feed(bob)
+    feed(alice)
+    with committed():
+        response = alice_client.delete_json(f"/api/posts/{post.pk}")
+    assert response.status_code == 204
+    assert timeline_ids(bob) == timeline_ids(alice) == []
+    assert feed(bob) == []
+
+
+def test_every_key_starts_with_the_configured_prefix(alice, bob):
+    posts_make(alice, 2)
+    feed(bob)
+    conn = store.connection()
+    ours = list(conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*feed*", count=1000))
+    assert len(ours) >= 5  # timeline, following, flags, two post bodies
+    for name in (store.timeline_key(1), store.author_key(1), store.celebs_key()):
+        assert name.startswith(f"{settings.REDIS_KEY_PREFIX}:feed:")
+    assert cache.make_key(store.fragment_key(1)).startswith(settings.REDIS_KEY_PREFIX)

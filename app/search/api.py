@@ -1,0 +1,137 @@
+"""Search endpoints under /api/search, and the hashtag and place pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from django.http import HttpRequest
+from ninja import Path, Router, Status
+
+from app.accounts.models import User
+from app.lab.api import auth, bad_request, parse_limit
+from app.search import selectors, services
+from app.search.normalize import search_text_parse
+from app.search.schemas import (
+    HashtagHeader,
+    HashtagHitPage,
+    HashtagPageOut,
+    HistoryIn,
+    HistoryOut,
+    HistoryPage,
+    PageOrder,
+    PlaceHeader,
+    PlaceHitPage,
+    PlacePageOut,
+    PostHitPage,
+    SearchAllOut,
+    SearchType,
+    SuggestList,
+    SuggestOut,
+    TrendingList,
+    UserHitPage,
+    hits_of,
+    posts_of,
+)
+from app.search.strategies import KINDS
+
+router = Router()
+pages_router = Router()
+
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+SearchOut = SearchAllOut | UserHitPage | PostHitPage | HashtagHitPage | PlaceHitPage
+
+
+def _me(request: HttpRequest) -> User:
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+@router.get("", response=SearchOut)
+def search(
+    request: HttpRequest,
+    q: str | None = None,
+    type: SearchType = "all",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """``type=all``: the first page of each kind; one kind: keyset pages, best first."""
+    query, size = search_text_parse(q), parse_limit(limit)
+    if type == "all":
+        if cursor:
+            raise bad_request("invalid_cursor", "a cursor pages one type; pass type as well")
+        found = selectors.search_all(viewer=request.user, query=query, limit=size)
+        return {kind: hits_of(kind, found[kind]) for kind in KINDS}
+    result = selectors.search_kind_page(
+        viewer=request.user, kind=type, query=query, cursor=cursor, limit=size
+    )
+    return hits_of(type, result)
+
+
+@router.get("/suggest", response=SuggestList)
+def search_suggest(request: HttpRequest, q: str | None = None) -> dict[str, Any]:
+    """Typeahead: the top 8 users, hashtags and places whose name starts with ``q``."""
+    rows = selectors.search_suggest(query=search_text_parse(q))
+    return {"items": [SuggestOut.of(row) for row in rows]}
+
+
+@router.get("/trending", response=TrendingList)
+def search_trending(request: HttpRequest) -> dict[str, Any]:
+    """The most searched queries of the last 24 hours (cached for 5 minutes)."""
+    return {"items": selectors.trending_list()}
+
+
+@router.get("/history", auth=auth, response=HistoryPage)
+def history_list(
+    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """The signed-in user's recent searches and clicks, deduplicated, newest first."""
+    result = selectors.history_page(user=_me(request), cursor=cursor, limit=limit)
+    return {**result, "items": [HistoryOut.of(entry) for entry in result["items"]]}
+
+
+@router.post("/history", auth=auth, response={201: HistoryOut})
+def history_record(request: HttpRequest, payload: HistoryIn) -> Status[HistoryOut]:
+    """Record a committed search or a click on a result (typing alone records nothing)."""
+    entry = services.history_record(user=_me(request), **payload.dict())
+    return Status(201, HistoryOut.of(entry))
+
+
+@router.delete("/history", auth=auth, response={204: None})
+def history_clear(request: HttpRequest) -> Status[None]:
+    services.history_clear(user=_me(request))
+    return Status(204, None)
+
+
+@router.delete("/history/{entry_id}", auth=auth, response={204: None})
+def history_delete(request: HttpRequest, entry_id: Id) -> Status[None]:
+    services.history_delete(user=_me(request), entry_id=entry_id)
+    return Status(204, None)
+
+
+@pages_router.get("/hashtags/{name}", response=HashtagPageOut)
+def hashtag_page(
+    request: HttpRequest,
+    name: str,
+    order: PageOrder = "top",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The hashtag's header and its top (by likes, among the newest 500) or recent posts."""
+    tag, result = selectors.hashtag_page(
+        viewer=request.user, name=name, order=order, cursor=cursor, limit=limit
+    )
+    return {**posts_of(result), "hashtag": HashtagHeader.of(tag), "order": order}
+
+
+@pages_router.get("/places/{place_id}", response=PlacePageOut)
+def place_page(
+    request: HttpRequest,
+    place_id: Id,
+    order: PageOrder = "top",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The place's header and its top (by likes, among the newest 500) or recent posts."""
+    place, result = selectors.place_page(
+        viewer=request.user, place_id=place_id, order=order, cursor=cursor, limit=limit
+    )
+    return {**posts_of(result), "place": PlaceHeader.of(place), "order": order}

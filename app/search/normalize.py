@@ -1,0 +1,88 @@
+"""Query normalisation: one canonical form for search, typeahead, history and cache keys."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from app.lab.api import bad_request
+from app.search.models import QUERY_MAX
+
+# Raw input beyond this is refused before any Unicode work, so a megabyte `q` costs nothing.
+RAW_MAX = QUERY_MAX * 4
+# Terms of a full-text query; more than this adds cost and no precision.
+TERMS_MAX = 8
+# Below this many characters trigram operators have no trigrams to work with: only prefixes.
+TRIGRAM_MIN = 3
+
+_SPACE = re.compile(r"\s+")
+# Word runs as PostgreSQL's default parser sees them: it splits on '_' as well as punctuation,
+# so anything else (tsquery syntax `'&|!():*\`, quotes) can never reach to_tsquery.
+_TERM = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class SearchText:
+    """A normalised query: ``text`` for LIKE and trigram matching, ``terms`` for full text."""
+
+    text: str
+    terms: tuple[str, ...]
+
+    @property
+    def short(self) -> bool:
+        """No trigram to look up (pg_trgm reads runs of letters and digits only, and needs
+        three): infix and fuzzy matching would scan, so prefixes only."""
+        return max((len(run) for run in _TERM.findall(self.text)), default=0) < TRIGRAM_MIN
+
+    @property
+    def like_prefix(self) -> str:
+        return like_escape(self.text) + "%"
+
+    @property
+    def like_infix(self) -> str:
+        return "%" + like_escape(self.text) + "%"
+
+    @property
+    def tsquery(self) -> str | None:
+        """Every term as a prefix (`서울:*` matches `서울에서`), all required; None if none."""
+        if not self.terms:
+            return None
+        return " & ".join(f"'{term}':*" for term in self.terms)
+
+
+def like_escape(value: str) -> str:
+    """Escape LIKE's wildcards with its default escape character, the backslash."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _printable(value: str) -> str:
+    # Control characters (NUL included, which PostgreSQL text refuses) become spaces.
+    return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value)
+
+
+def query_normalize(raw: str) -> str:
+    """NFKC (full-width to ASCII), lowercase, one space between words, no leading # or @."""
+    text = unicodedata.normalize("NFKC", _printable(raw)).lower()
+    text = _SPACE.sub(" ", text).strip()
+    text = text.lstrip("#@").strip()
+    return text
+
+
+def search_text_parse(raw: str | None) -> SearchText:
+    """Validate and normalise ``q``: 400 when missing, empty after normalising, or too long."""
+    if raw is None or raw == "":
+        raise bad_request("empty_query", "q is required")
+    if len(raw) > RAW_MAX:
+        raise bad_request("query_too_long", f"q is longer than {QUERY_MAX} characters")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request("invalid_query", "q contains unpaired surrogates") from None
+    text = query_normalize(raw)
+    if not text:
+        raise bad_request("empty_query", "q is empty once normalised")
+    if len(text) > QUERY_MAX:
+        raise bad_request("query_too_long", f"q is longer than {QUERY_MAX} characters")
+    terms = tuple(dict.fromkeys(_TERM.findall(text)))[:TERMS_MAX]
+    return SearchText(text=text, terms=terms)

@@ -1,0 +1,360 @@
+"""Search strategies side by side: naive scans, indexed (the default) and cached.
+
+All three run the same query shape and return the same rows; they differ only in how a row
+is matched. Each kind is one statement:
+
+1. candidates: the exact match (a unique lookup) plus the ``CANDIDATE_CAP`` most popular (or,
+   for posts, most recent visible) matches, in an order an index can walk and stop early;
+2. scored: relevance and popularity blended over those candidates only, never over the full
+   match set (ranking or counting every match of a common word is what costs 40-600 ms);
+3. a keyset page over (score, id) of the scored candidates.
+
+Scores use absolute time (``epoch / tau``) instead of ``now() - t``: the order is the same as
+an exponential decay, and a row's score does not drift between two pages of one search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+from django.core.cache import cache
+from django.db import connection
+
+from app.search.normalize import SearchText
+
+Kind = Literal["users", "posts", "hashtags", "places"]
+KINDS: tuple[Kind, ...] = ("users", "posts", "hashtags", "places")
+Row = dict[str, Any]
+After = tuple[float, int] | None
+
+CANDIDATE_CAP = 200
+SUGGEST_LIMIT = 8
+SEARCH_TTL = 30
+SUGGEST_TTL = 60
+# Kinds whose rows depend on who asks (follow boost, private authors); the others are
+# cached once for everyone.
+VIEWER_KINDS = frozenset({"users", "posts"})
+
+
+# --- match predicates: the only thing the strategies disagree on ----------------------------
+
+# Each predicate reads the named parameters text, prefix, infix and tsquery. `naive` spells
+# them as Django's icontains/istartswith do (UPPER(x) LIKE UPPER(...)) and as function calls,
+# which no index can serve; `indexed` uses the forms the indexes of migration 0002 answer.
+# Both match the same rows: usernames and hashtags are stored lowercase and the query is too.
+NAIVE: Mapping[str, str] = {
+    "users_short": (
+        "(UPPER(u.username::text) LIKE UPPER(%(prefix)s)"
+        " OR UPPER(u.name::text) LIKE UPPER(%(prefix)s))"
+    ),
+    "users_long": (
+        "(UPPER(u.username::text) LIKE UPPER(%(infix)s)"
+        " OR UPPER(u.name::text) LIKE UPPER(%(infix)s)"
+        " OR similarity(u.username, %(text)s)"
+        " >= current_setting('pg_trgm.similarity_threshold')::float4)"
+    ),
+    "hashtags_short": "UPPER(h.name::text) LIKE UPPER(%(prefix)s)",
+    "hashtags_long": "UPPER(h.name::text) LIKE UPPER(%(infix)s)",
+    "places_short": "UPPER(pl.name::text) LIKE UPPER(%(prefix)s)",
+    "places_long": "UPPER(pl.name::text) LIKE UPPER(%(infix)s)",
+    # The document rebuilt from caption, place and tags for every row: the scan baseline.
+    "document": "search_post_document(p.caption, p.place_id, p.id)",
+}
+
+INDEXED: Mapping[str, str] = {
+    # btree varchar_pattern_ops on username, text_pattern_ops on lower(name).
+    "users_short": "(u.username LIKE %(prefix)s OR lower(u.name) LIKE %(prefix)s)",
+    # trigram GIN on username and on name; `%%` is pg_trgm's similarity operator.
+    "users_long": (
+        "(u.username LIKE %(infix)s OR u.name ILIKE %(infix)s OR u.username %% %(text)s)"
+    ),
+    "hashtags_short": "h.name LIKE %(prefix)s",
+    "hashtags_long": "h.name LIKE %(infix)s",
+    "places_short": "lower(pl.name) LIKE %(prefix)s",
+    "places_long": "pl.name ILIKE %(infix)s",
+    # The trigger-maintained column, with its GIN index.
+    "document": "p.search_document",
+}
+
+# Candidates carry every column the page needs: joining them back to a small table invites a
+# hash join over a sequential scan of it.
+_COLUMNS = {
+    "user_columns": "u.id, u.username, u.name, u.avatar, u.is_private, u.follower_count",
+    "hashtag_columns": "h.id, h.name, h.post_count, h.last_used_at",
+    "place_columns": "pl.id, pl.name, pl.address, pl.post_count",
+}
+_AFTER = "WHERE (s.score < %(after_score)s OR (s.score = %(after_score)s AND s.id < %(after_id)s))"
+
+_USERS = """
+WITH candidates AS (
+    (SELECT {user_columns} FROM accounts_user u WHERE u.username = %(text)s)
+    UNION
+    (SELECT {user_columns} FROM accounts_user u WHERE {match}
+     ORDER BY u.follower_count DESC, u.id DESC LIMIT %(cap)s)
+), scored AS (
+    SELECT u.*, {follows} AS viewer_follows,
+           (1000.0 * (u.username = %(text)s)::int
+            + 100.0 * (u.username LIKE %(prefix)s OR lower(u.name) LIKE %(prefix)s)::int
+            + 50.0 * ({follows})::int
+            + 10.0 * similarity(u.username, %(text)s)
+            + ln(1 + u.follower_count::float8))::float8 AS score
+    FROM candidates u
+)
+SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
+"""
+
+_HASHTAGS = """
+WITH candidates AS (
+    (SELECT {hashtag_columns} FROM posts_hashtag h WHERE h.name = %(text)s)
+    UNION
+    (SELECT {hashtag_columns} FROM posts_hashtag h WHERE {match}
+     ORDER BY h.post_count DESC, h.id DESC LIMIT %(cap)s)
+), scored AS (
+    SELECT h.*,
+           (1000000.0 * (h.name = %(text)s)::int
+            + ln(1 + h.post_count::float8)
+            + coalesce(extract(epoch FROM h.last_used_at)::float8, 0) / 2592000.0)::float8
+           AS score
+    FROM candidates h
+)
+SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
+"""
+
+_PLACES = """
+WITH candidates AS (
+    (SELECT {place_columns} FROM posts_place pl WHERE lower(pl.name) = %(text)s LIMIT %(cap)s)
+    UNION
+    (SELECT {place_columns} FROM posts_place pl WHERE {match}
+     ORDER BY pl.post_count DESC, pl.id DESC LIMIT %(cap)s)
+), scored AS (
+    SELECT pl.*,
+           (1000000.0 * (lower(pl.name) = %(text)s)::int + ln(1 + pl.post_count::float8))::float8
+           AS score
+    FROM candidates pl
+)
+SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
+"""
+
+_POSTS = """
+WITH candidates AS (
+    SELECT p.id FROM posts_post p JOIN accounts_user a ON a.id = p.author_id
+    WHERE {document} @@ to_tsquery('simple', search_unaccent(%(tsquery)s)) AND {visible}
+    ORDER BY p.created_at DESC, p.id DESC LIMIT %(cap)s
+), scored AS (
+    SELECT p.id, p.caption, p.like_count, p.comment_count, p.created_at,
+           a.id AS author_id, a.username AS author_username, a.name AS author_name,
+           a.avatar AS author_avatar, a.is_private AS author_is_private,
+           pl.id AS place_id, pl.name AS place_name,
+           (SELECT i.thumb FROM posts_postimage i WHERE i.post_id = p.id
+            ORDER BY i.position LIMIT 1) AS thumb,
+           (10.0 * ts_rank({document}, to_tsquery('simple', search_unaccent(%(tsquery)s)))
+            + ln(1 + (p.like_count + 2 * p.comment_count)::float8)
+            + extract(epoch FROM p.created_at)::float8 / 604800.0)::float8 AS score
+    FROM candidates c
+    JOIN posts_post p ON p.id = c.id
+    JOIN accounts_user a ON a.id = p.author_id
+    LEFT JOIN posts_place pl ON pl.id = p.place_id
+)
+SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
+"""
+
+_SUGGEST = """
+(SELECT 'user' AS kind, u.id, u.username AS text, u.name AS detail, u.avatar AS image,
+        u.follower_count AS popularity, (u.username = %(text)s) AS exact
+ FROM accounts_user u WHERE u.username = %(text)s)
+UNION ALL
+(SELECT 'user', u.id, u.username, u.name, u.avatar, u.follower_count,
+        u.username = %(text)s
+ FROM accounts_user u WHERE {users}
+ ORDER BY u.follower_count DESC, u.id DESC LIMIT %(limit)s)
+UNION ALL
+(SELECT 'hashtag', h.id, h.name, '', '', h.post_count, true
+ FROM posts_hashtag h WHERE h.name = %(text)s)
+UNION ALL
+(SELECT 'hashtag', h.id, h.name, '', '', h.post_count, h.name = %(text)s
+ FROM posts_hashtag h WHERE {hashtags}
+ ORDER BY h.post_count DESC, h.id DESC LIMIT %(limit)s)
+UNION ALL
+(SELECT 'place', pl.id, pl.name, pl.address, '', pl.post_count, true
+ FROM posts_place pl WHERE lower(pl.name) = %(text)s LIMIT %(limit)s)
+UNION ALL
+(SELECT 'place', pl.id, pl.name, pl.address, '', pl.post_count, lower(pl.name) = %(text)s
+ FROM posts_place pl WHERE {places}
+ ORDER BY pl.post_count DESC, pl.id DESC LIMIT %(limit)s)
+"""
+
+
+def _follows(viewer_id: int | None) -> str:
+    if viewer_id is None:
+        return "false"
+    return (
+        "EXISTS (SELECT 1 FROM accounts_follow f"
+        " WHERE f.follower_id = %(viewer)s AND f.followee_id = u.id)"
+    )
+
+
+def _visible(viewer_id: int | None) -> str:
+    """Private accounts' posts only for the owner and their followers."""
+    if viewer_id is None:
+        return "NOT a.is_private"
+    return (
+        "(NOT a.is_private OR p.author_id = %(viewer)s OR EXISTS (SELECT 1 FROM accounts_follow"
+        " f WHERE f.follower_id = %(viewer)s AND f.followee_id = p.author_id))"
+    )
+
+
+def _fetch(sql: str, params: Mapping[str, Any]) -> list[Row]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _params(query: SearchText, **extra: Any) -> dict[str, Any]:
+    return {
+        "text": query.text,
+        "prefix": query.like_prefix,
+        "infix": query.like_infix,
+        "tsquery": query.tsquery,
+        "cap": CANDIDATE_CAP,
+        **extra,
+    }
+
+
+def search_sql(
+    predicates: Mapping[str, str],
+    *,
+    kind: Kind,
+    query: SearchText,
+    viewer_id: int | None,
+    after: After,
+    limit: int,
+) -> tuple[str, dict[str, Any]]:
+    """The one statement for ``kind`` with ``predicates`` filled in, and its parameters."""
+    params = _params(query, viewer=viewer_id, limit=limit)
+    where_after = ""
+    if after is not None:
+        where_after = _AFTER
+        params.update(after_score=after[0], after_id=after[1])
+    length = "short" if query.short else "long"
+    if kind == "users":
+        sql = _USERS.format(
+            match=predicates[f"users_{length}"],
+            follows=_follows(viewer_id),
+            after=where_after,
+            **_COLUMNS,
+        )
+    elif kind == "hashtags":
+        sql = _HASHTAGS.format(
+            match=predicates[f"hashtags_{length}"], after=where_after, **_COLUMNS
+        )
+    elif kind == "places":
+        sql = _PLACES.format(match=predicates[f"places_{length}"], after=where_after, **_COLUMNS)
+    else:
+        sql = _POSTS.format(
+            document=predicates["document"], visible=_visible(viewer_id), after=where_after
+        )
+    return sql, params
+
+
+def suggest_sql(predicates: Mapping[str, str], *, query: SearchText) -> tuple[str, dict[str, Any]]:
+    """Typeahead: prefixes only (they work from one character), users, hashtags and places."""
+    sql = _SUGGEST.format(
+        users=predicates["users_short"],
+        hashtags=predicates["hashtags_short"],
+        places=predicates["places_short"],
+    )
+    return sql, _params(query, limit=SUGGEST_LIMIT)
+
+
+def _suggest_rank(rows: list[Row]) -> list[Row]:
+    """Exact matches first, then by popularity across kinds; the top ``SUGGEST_LIMIT``."""
+    unique = {(row["kind"], row["id"]): row for row in rows}
+    ranked = sorted(
+        unique.values(),
+        key=lambda row: (not row["exact"], -row["popularity"], row["kind"], row["id"]),
+    )
+    return ranked[:SUGGEST_LIMIT]
+
+
+class SearchStrategy(Protocol):
+    def search(
+        self, *, kind: Kind, query: SearchText, viewer_id: int | None, after: After, limit: int
+    ) -> list[Row]:
+        """Up to ``limit`` rows of ``kind`` after the (score, id) keyset ``after``."""
+
+    def suggest(self, *, query: SearchText) -> list[Row]:
+        """The typeahead's top ``SUGGEST_LIMIT`` across kinds."""
+
+
+class SqlStrategy:
+    """``naive`` or ``indexed``: the same statements, with that strategy's predicates."""
+
+    def __init__(self, predicates: Mapping[str, str]) -> None:
+        self.predicates = predicates
+
+    def search(
+        self, *, kind: Kind, query: SearchText, viewer_id: int | None, after: After, limit: int
+    ) -> list[Row]:
+        if kind == "posts" and query.tsquery is None:
+            return []  # nothing but punctuation: no word to look for
+        sql, params = search_sql(
+            self.predicates,
+            kind=kind,
+            query=query,
+            viewer_id=viewer_id,
+            after=after,
+            limit=limit,
+        )
+        return _fetch(sql, params)
+
+    def suggest(self, *, query: SearchText) -> list[Row]:
+        sql, params = suggest_sql(self.predicates, query=query)
+        return _suggest_rank(_fetch(sql, params))
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+class CachedStrategy:
+    """``indexed`` behind Redis with a short TTL: hot queries and typeahead prefixes.
+
+    Staleness is bounded by the TTL (30 s for results, 60 s for typeahead); a new post or
+    follow shows up in search within that, which is what a search box needs.
+    """
+
+    def __init__(self, backend: SqlStrategy) -> None:
+        self.backend = backend
+
+    def search(
+        self, *, kind: Kind, query: SearchText, viewer_id: int | None, after: After, limit: int
+    ) -> list[Row]:
+        who = (viewer_id or 0) if kind in VIEWER_KINDS else 0
+        where = "-" if after is None else f"{after[0]!r}:{after[1]}"
+        key = f"search:v1:{kind}:{who}:{_digest(query.text)}:{where}:{limit}"
+        rows: list[Row] | None = cache.get(key)
+        if rows is None:
+            rows = self.backend.search(
+                kind=kind, query=query, viewer_id=viewer_id, after=after, limit=limit
+            )
+            cache.set(key, rows, SEARCH_TTL)
+        return rows
+
+    def suggest(self, *, query: SearchText) -> list[Row]:
+        key = f"search:v1:suggest:{_digest(query.text)}"
+        rows: list[Row] | None = cache.get(key)
+        if rows is None:
+            rows = self.backend.suggest(query=query)
+            cache.set(key, rows, SUGGEST_TTL)
+        return rows
+
+
+_indexed = SqlStrategy(INDEXED)
+STRATEGIES: Mapping[str, SearchStrategy] = {
+    "naive": SqlStrategy(NAIVE),
+    "indexed": _indexed,
+    "cached": CachedStrategy(_indexed),
+}
