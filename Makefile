@@ -70,10 +70,25 @@ bench-feed: services  ## feed: naive vs optimized vs cached, fan-out freshness, 
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/feed-pytest-benchmark.json
 
-bench: bench-feed bench-search  ## every pytest-benchmark suite; results saved under benchmarks/results/
+bench: bench-feed bench-search bench-chat  ## every pytest-benchmark suite; results saved under benchmarks/results/
 
 .PHONY: bench-search
 bench-search: services  ## search: naive vs indexed vs cached per kind and typeahead (docs/experiments/search.md)
 	$(BIN)/python -m pytest benchmarks/search -q -s -p no:cacheprovider \
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/search-$(SCALE)-pytest-benchmark.json
+
+.PHONY: bench-chat chat-load
+bench-chat: services  ## chat: inbox naive vs optimized (200 rooms), send+broadcast, layer round trips (docs/experiments/chat.md)
+	$(BIN)/python -m pytest benchmarks/chat -q -s -p no:cacheprovider \
+		--benchmark-columns=median,mean,rounds \
+		--benchmark-json benchmarks/results/chat-pytest-benchmark.json
+
+CHAT_WS ?= ws://127.0.0.1:8001/ws/
+CHAT_USERS ?= 2000
+CHAT_HOLD ?= 300
+CHAT_RATE ?= 200
+CHAT_DURATION ?= 60
+chat-load: services  ## WebSocket load driver against a running `python -m app.lab.serve` (docs/experiments/chat.md)
+	$(BIN)/python -m benchmarks.chat_load --ws $(CHAT_WS) --users $(CHAT_USERS) --hold $(CHAT_HOLD) \
+		--rate $(CHAT_RATE) --duration $(CHAT_DURATION) --out benchmarks/results/chat-load.json

@@ -10,8 +10,10 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from app.accounts.api import auth_router, users_router
-from app.lab.api import ApiError
+from app.chat.api import router as chat_router
+from app.chat.api import share_router as chat_share_router
 from app.feed.api import router as feed_router
+from app.lab.api import ApiError
 from app.posts.api import router as posts_router
 from app.posts.api import users_posts_router
 from app.search.api import pages_router as search_pages_router
@@ -83,5 +85,7 @@ api.add_router("/", users_router, tags=["users"])
 api.add_router("/posts", posts_router, tags=["posts"])
 api.add_router("/", users_posts_router, tags=["posts"])
 api.add_router("/", feed_router, tags=["feed"])
+api.add_router("/chat", chat_router, tags=["chat"])
+api.add_router("/", chat_share_router, tags=["chat"])
 api.add_router("/search", search_router, tags=["search"])
 api.add_router("/", search_pages_router, tags=["search"])

@@ -1,0 +1,98 @@
+"""Chat endpoints under /api/chat (inbox, rooms, history, HTTP send) and the post share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from django.http import HttpRequest
+from ninja import Path, Router, Status
+
+from app.accounts.models import User
+from app.chat import selectors, services
+from app.chat.schemas import (
+    MessageOut,
+    MessagePage,
+    MessageSendIn,
+    RoomOpenIn,
+    RoomOpenOut,
+    RoomOut,
+    RoomPage,
+    ShareIn,
+    ShareOut,
+)
+from app.lab.api import auth
+
+router = Router()
+share_router = Router()
+
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _me(request: HttpRequest) -> User:
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+@router.get("/rooms", auth=auth, response=RoomPage)
+def room_inbox(
+    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """The inbox, newest activity first, with other members, last message and unread."""
+    result = selectors.room_inbox(user=_me(request), cursor=cursor, limit=limit)
+    return {**result, "items": [RoomOut.of(entry) for entry in result["items"]]}
+
+
+@router.post("/rooms", auth=auth, response={200: RoomOpenOut, 201: RoomOpenOut})
+def room_open(request: HttpRequest, payload: RoomOpenIn) -> Status[RoomOpenOut]:
+    """Get or create the DM with one user (idempotent), or create a group with several."""
+    room, created = services.room_open(
+        user=_me(request), usernames=payload.users, title=payload.title
+    )
+    body = RoomOpenOut(
+        id=room.pk, kind="dm" if room.kind == room.Kind.DM else "group", created=created
+    )
+    return Status(201 if created else 200, body)
+
+
+@router.get("/rooms/{room_id}/messages", auth=auth, response=MessagePage)
+def message_history(
+    request: HttpRequest,
+    room_id: Id,
+    before: int | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Newest first; page with ``cursor`` (or ``before``, a message id)."""
+    result = selectors.message_history_page(
+        user=_me(request), room_id=room_id, before=before, cursor=cursor, limit=limit
+    )
+    return {**result, "items": [selectors.message_frame(m) for m in result["items"]]}
+
+
+@router.post("/rooms/{room_id}/messages", auth=auth, response={200: MessageOut, 201: MessageOut})
+def message_send(request: HttpRequest, room_id: Id, payload: MessageSendIn) -> Status[Any]:
+    """The HTTP fallback: delivered live like a socket send; a resend answers 200."""
+    message, created = services.message_send(
+        sender=_me(request),
+        room_id=room_id,
+        client_id=payload.client_id,
+        text=payload.text,
+        post_id=payload.post,
+    )
+    shaped = selectors.message_queryset(viewer_id=message.sender_id).get(pk=message.pk)
+    return Status(201 if created else 200, selectors.message_frame(shaped))
+
+
+@share_router.post("/posts/{post_id}/share", auth=auth, response={201: ShareOut})
+def post_share(request: HttpRequest, post_id: Id, payload: ShareIn) -> Status[Any]:
+    """Send a post to several users (their DMs) and rooms at once."""
+    me = _me(request)
+    messages = services.post_share(
+        sender=me,
+        post_id=post_id,
+        usernames=payload.users,
+        room_ids=payload.rooms,
+        text=payload.text,
+        client_id=payload.client_id,
+    )
+    shaped = selectors.message_queryset(viewer_id=me.pk).filter(pk__in=[m.pk for m in messages])
+    return Status(201, {"items": [selectors.message_frame(m) for m in shaped.order_by("room_id")]})

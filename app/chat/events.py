@@ -1,0 +1,213 @@
+"""Every WebSocket frame, both ways, defined once; the builders that make server frames."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from django.core.files.storage import default_storage
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from typing_extensions import TypedDict
+
+from app.accounts.models import User
+from app.chat.models import MESSAGE_MAX, Message
+from app.posts.models import Post
+
+CAPTION_EXCERPT = 100
+ID_MAX = 2**63 - 1
+
+
+def user_group(user_id: int) -> str:
+    """The channel-layer group every socket of one user joins."""
+    return f"user.{user_id}"
+
+
+# --- Server -> client -------------------------------------------------------------------
+
+
+class SenderOut(TypedDict):
+    id: int
+    username: str
+    avatar_url: str | None
+
+
+class PostPreview(TypedDict):
+    """A shared post as one recipient may see it; ``available`` False hides everything else."""
+
+    id: int | None
+    available: bool
+    author: SenderOut | None
+    thumb_url: str | None
+    caption: str
+
+
+class MessageNew(TypedDict):
+    type: Literal["message.new"]
+    id: int
+    room: int
+    client_id: str
+    sender: SenderOut
+    kind: Literal["text", "post"]
+    text: str
+    post: PostPreview | None
+    created_at: str
+
+
+class MessageAck(TypedDict):
+    type: Literal["message.ack"]
+    id: int
+    room: int
+    client_id: str
+    created_at: str
+
+
+class TypingEvent(TypedDict):
+    type: Literal["typing"]
+    room: int
+    user: SenderOut
+
+
+class ReadEvent(TypedDict):
+    type: Literal["read"]
+    room: int
+    user: int
+    message: int
+
+
+class SyncDone(TypedDict):
+    """Ends a ``sync`` replay; with ``more`` the client syncs again from ``last``."""
+
+    type: Literal["sync.done"]
+    last: int
+    more: bool
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    client_id: str | None
+    room: int | None
+
+
+# Validates any server frame in tests: each emitter's output must parse as its own type.
+SERVER_FRAME: TypeAdapter[MessageNew | MessageAck | TypingEvent | ReadEvent | SyncDone | ErrorEvent]
+SERVER_FRAME = TypeAdapter(
+    Annotated[
+        MessageNew | MessageAck | TypingEvent | ReadEvent | SyncDone | ErrorEvent,
+        Field(discriminator="type"),
+    ]
+)
+
+
+def sender_of(user: User) -> SenderOut:
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "avatar_url": user.avatar.url if user.avatar else None,
+    }
+
+
+def post_preview(*, post: Post | None, thumb: str | None, visible: bool) -> PostPreview:
+    """``post`` with its author loaded; ``thumb`` is the first image's stored name."""
+    if post is None or not visible:
+        return {"id": None, "available": False, "author": None, "thumb_url": None, "caption": ""}
+    caption = post.caption
+    if len(caption) > CAPTION_EXCERPT:
+        caption = caption[: CAPTION_EXCERPT - 1].rstrip() + "…"
+    return {
+        "id": post.pk,
+        "available": True,
+        "author": sender_of(post.author),
+        "thumb_url": default_storage.url(thumb) if thumb else None,
+        "caption": caption,
+    }
+
+
+def message_new(*, message: Message, preview: PostPreview | None) -> MessageNew:
+    """``message`` with its sender loaded; ``preview`` is computed for the recipient."""
+    return {
+        "type": "message.new",
+        "id": message.pk,
+        "room": message.room_id,
+        "client_id": str(message.client_id),
+        "sender": sender_of(message.sender),
+        "kind": "post" if message.kind == Message.Kind.POST else "text",
+        "text": message.text,
+        "post": preview if message.kind == Message.Kind.POST else None,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def message_ack(*, message: Message) -> MessageAck:
+    return {
+        "type": "message.ack",
+        "id": message.pk,
+        "room": message.room_id,
+        "client_id": str(message.client_id),
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def typing_event(*, room_id: int, user: User) -> TypingEvent:
+    return {"type": "typing", "room": room_id, "user": sender_of(user)}
+
+
+def read_event(*, room_id: int, user_id: int, message_id: int) -> ReadEvent:
+    return {"type": "read", "room": room_id, "user": user_id, "message": message_id}
+
+
+def sync_done(*, last: int, more: bool) -> SyncDone:
+    return {"type": "sync.done", "last": last, "more": more}
+
+
+def error_event(
+    *, code: str, message: str, client_id: str | None = None, room: int | None = None
+) -> ErrorEvent:
+    return {"type": "error", "code": code, "message": message, "client_id": client_id, "room": room}
+
+
+# --- Client -> server -------------------------------------------------------------------
+
+RoomId = Annotated[StrictInt, Field(ge=1, le=ID_MAX)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SendFrame(_Frame):
+    """``text`` or ``post`` (a post id to share, with optional ``text``)."""
+
+    type: Literal["message.send"]
+    room: RoomId
+    client_id: UUID
+    text: Annotated[str, Field(max_length=MESSAGE_MAX)] = ""
+    post: RoomId | None = None
+
+
+class TypingFrame(_Frame):
+    type: Literal["typing"]
+    room: RoomId
+
+
+class ReadFrame(_Frame):
+    type: Literal["read"]
+    room: RoomId
+    message: RoomId
+
+
+class SyncFrame(_Frame):
+    type: Literal["sync"]
+    since: Annotated[StrictInt, Field(ge=0, le=ID_MAX)]
+
+
+ClientFrame = SendFrame | TypingFrame | ReadFrame | SyncFrame
+CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(
+    Annotated[ClientFrame, Field(discriminator="type")]
+)
+
+
+def client_frame_parse(content: Any) -> ClientFrame:
+    """Raises pydantic.ValidationError on anything that is not one of the four frames."""
+    return CLIENT_FRAME.validate_python(content)

@@ -1,0 +1,112 @@
+"""API shapes for chat: the inbox, rooms, messages and shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from ninja import Field, Schema
+
+from app.accounts.schemas import UserSummary
+from app.chat.events import ID_MAX, PostPreview, SenderOut
+from app.chat.models import MAX_GROUP_MEMBERS, MESSAGE_MAX, Message
+from app.chat.strategies import InboxEntry
+
+PREVIEW_CHARS = 100
+Username = Annotated[str, Field(min_length=1, max_length=30)]
+Id = Annotated[int, Field(ge=1, le=ID_MAX)]
+
+
+class LastMessageOut(Schema):
+    id: int
+    sender_id: int
+    kind: Literal["text", "post"]
+    text: str
+    created_at: datetime
+
+    @staticmethod
+    def of(message: Message) -> LastMessageOut:
+        return LastMessageOut(
+            id=message.pk,
+            sender_id=message.sender_id,
+            kind="post" if message.kind == Message.Kind.POST else "text",
+            text=message.text[:PREVIEW_CHARS],
+            created_at=message.created_at,
+        )
+
+
+class RoomOut(Schema):
+    id: int
+    kind: Literal["dm", "group"]
+    title: str
+    members: list[UserSummary]
+    last_message: LastMessageOut | None
+    unread: int
+    last_activity_at: datetime | None
+
+    @staticmethod
+    def of(entry: InboxEntry) -> RoomOut:
+        room = entry.room
+        return RoomOut(
+            id=room.pk,
+            kind="dm" if room.kind == room.Kind.DM else "group",
+            title=room.title,
+            members=[UserSummary.of(user) for user in entry.members],
+            last_message=LastMessageOut.of(entry.last_message) if entry.last_message else None,
+            unread=entry.unread,
+            last_activity_at=room.last_message_at,
+        )
+
+
+class RoomPage(Schema):
+    items: list[RoomOut]
+    next_cursor: str | None
+
+
+class RoomOpenIn(Schema):
+    """One other username opens (or finds) the DM; several create a group."""
+
+    users: list[Username] = Field(min_length=1, max_length=MAX_GROUP_MEMBERS)
+    title: str = Field("", max_length=80)
+
+
+class RoomOpenOut(Schema):
+    id: int
+    kind: Literal["dm", "group"]
+    created: bool
+
+
+class MessageOut(Schema):
+    """The ``message.new`` frame's body, as the viewer sees it."""
+
+    id: int
+    room: int
+    client_id: str
+    sender: SenderOut
+    kind: Literal["text", "post"]
+    text: str
+    post: PostPreview | None
+    created_at: datetime
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class MessageSendIn(Schema):
+    client_id: UUID
+    text: str = Field("", max_length=MESSAGE_MAX)
+    post: Id | None = None
+
+
+class ShareIn(Schema):
+    users: list[Username] = Field(default_factory=list, max_length=20)
+    rooms: list[Id] = Field(default_factory=list, max_length=20)
+    text: str = Field("", max_length=MESSAGE_MAX)
+    client_id: UUID | None = None
+
+
+class ShareOut(Schema):
+    items: list[MessageOut]

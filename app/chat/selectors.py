@@ -1,0 +1,141 @@
+"""Reads about chat: the inbox, message history, sync replay, members, and share previews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import BooleanField, Case, Exists, OuterRef, QuerySet, Subquery, When
+
+from app.accounts.models import Follow, User
+from app.accounts.schemas import USER_SUMMARY_FIELDS
+from app.chat import events, strategies
+from app.chat.models import Membership, Message
+from app.lab import strategies as lab_strategies
+from app.lab.api import ApiError, decode_cursor, page, parse_limit
+from app.posts.models import Post, PostImage
+
+SYNC_LIMIT = 500
+
+_POST_FIELDS = (
+    "post__id",
+    "post__caption",
+    "post__author_id",
+    *(f"post__author__{name}" for name in USER_SUMMARY_FIELDS),
+)
+
+
+def not_member() -> ApiError:
+    # The same answer for a room that does not exist: room ids leak nothing.
+    return ApiError(404, "not_member", "room not found, or you are not a member")
+
+
+def _thumb(post_ref: str) -> Subquery:
+    """The stored name of a post's first image's thumbnail."""
+    images = PostImage.objects.filter(post_id=OuterRef(post_ref)).order_by("position")
+    return Subquery(images.values("thumb")[:1])
+
+
+def message_queryset(*, viewer_id: int) -> QuerySet[Message]:
+    """Every message read renders ``message.new`` from this, in one query: the sender, the
+    shared post with its author and thumbnail, and whether ``viewer_id`` may see that post."""
+    follows_author = Exists(
+        Follow.objects.filter(follower_id=viewer_id, followee_id=OuterRef("post__author_id"))
+    )
+    visible = Case(
+        When(post__isnull=True, then=False),
+        When(post__author__is_private=False, then=True),
+        When(post__author_id=viewer_id, then=True),
+        When(follows_author, then=True),
+        default=False,
+        output_field=BooleanField(),
+    )
+    return (
+        Message.objects.select_related("sender", "post__author")
+        .only(
+            "id",
+            "room_id",
+            "sender_id",
+            "kind",
+            "text",
+            "post_id",
+            "client_id",
+            "created_at",
+            *(f"sender__{name}" for name in USER_SUMMARY_FIELDS),
+            *_POST_FIELDS,
+        )
+        .annotate(post_thumb=_thumb("post_id"), post_visible=visible)
+    )
+
+
+def message_frame(message: Message) -> events.MessageNew:
+    """``message.new`` for a message from :func:`message_queryset` (for that viewer)."""
+    preview = events.post_preview(
+        post=message.post,
+        thumb=message.post_thumb,  # type: ignore[attr-defined]
+        visible=message.post_visible,  # type: ignore[attr-defined]
+    )
+    return events.message_new(message=message, preview=preview)
+
+
+def room_member_ids(*, room_id: int) -> list[int]:
+    return list(Membership.objects.filter(room_id=room_id).values_list("user_id", flat=True))
+
+
+def room_member_check(*, user: User, room_id: int) -> None:
+    if not Membership.objects.filter(room_id=room_id, user_id=user.pk).exists():
+        raise not_member()
+
+
+def message_history_page(
+    *, user: User, room_id: int, before: int | None, cursor: str | None, limit: int | None
+) -> dict[str, Any]:
+    """A room's messages newest first, keyset on id (``cursor``, or a plain ``before`` id)."""
+    size = parse_limit(limit)
+    decoded = decode_cursor(cursor, (int,))
+    below = decoded[0] if decoded else before
+    room_member_check(user=user, room_id=room_id)
+    messages = message_queryset(viewer_id=user.pk).filter(room_id=room_id)
+    if below is not None:
+        messages = messages.filter(id__lt=below)
+    rows = list(messages.order_by("-id")[: size + 1])
+    return page(rows, size, lambda message: (message.pk,))
+
+
+def message_sync(*, user: User, since: int, limit: int = SYNC_LIMIT) -> list[Message]:
+    """What a reconnecting client missed: messages of all its rooms after ``since``, in id
+    order, up to ``limit + 1`` (one extra says there is more)."""
+    rooms = Membership.objects.filter(user_id=user.pk).values("room_id")
+    return list(
+        message_queryset(viewer_id=user.pk)
+        .filter(room_id__in=rooms, id__gt=since)
+        .order_by("id")[: limit + 1]
+    )
+
+
+def post_share_audience(*, post: Post, member_ids: list[int]) -> set[int]:
+    """Which members may see ``post`` (author loaded): at most one query."""
+    if not post.author.is_private:
+        return set(member_ids)
+    followers = Follow.objects.filter(followee_id=post.author_id, follower_id__in=member_ids)
+    return {post.author_id, *followers.values_list("follower_id", flat=True)} & set(member_ids)
+
+
+def post_thumb_name(*, post_id: int) -> str | None:
+    return (
+        PostImage.objects.filter(post_id=post_id)
+        .order_by("position")
+        .values_list("thumb", flat=True)
+        .first()
+    )
+
+
+def room_inbox(
+    *, user: User, cursor: str | None, limit: int | None, strategy: str | None = None
+) -> dict[str, Any]:
+    """The inbox page, newest activity first; the strategy comes from the lab switch."""
+    size = parse_limit(limit)
+    decoded = decode_cursor(cursor, (datetime, int))
+    name = lab_strategies.choose("inbox", override=strategy)
+    entries = strategies.INBOX[name](user=user, cursor=decoded, limit=size)
+    return page(entries, size, lambda e: (e.room.last_message_at, e.room.pk))
