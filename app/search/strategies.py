@@ -137,10 +137,17 @@ WITH candidates AS (
 SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 """
 
+# The author's visibility is one primary-key probe per match, in a lateral subquery that
+# OFFSET 0 keeps from being flattened into a join. As a join, a few hundred matches were
+# enough for the planner to hash every user instead, and the tipping point moved with the
+# cost of the follow EXISTS. When the planner walks post_recent, probing stops at the cap.
 _POSTS = """
 WITH candidates AS (
-    SELECT p.id FROM posts_post p JOIN accounts_user a ON a.id = p.author_id
-    WHERE {document} @@ to_tsquery('simple', search_unaccent(%(tsquery)s)) AND {visible}
+    SELECT p.id FROM posts_post p
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM accounts_user a WHERE a.id = p.author_id AND {visible} OFFSET 0
+    ) AS author
+    WHERE {document} @@ to_tsquery('simple', search_unaccent(%(tsquery)s))
     ORDER BY p.created_at DESC, p.id DESC LIMIT %(cap)s
 ), scored AS (
     SELECT p.id, p.caption, p.like_count, p.comment_count, p.created_at,
@@ -200,8 +207,8 @@ def _visible(viewer_id: int | None) -> str:
     if viewer_id is None:
         return "NOT a.is_private"
     return (
-        "(NOT a.is_private OR p.author_id = %(viewer)s OR EXISTS (SELECT 1 FROM accounts_follow"
-        " f WHERE f.follower_id = %(viewer)s AND f.followee_id = p.author_id))"
+        "(NOT a.is_private OR a.id = %(viewer)s OR EXISTS (SELECT 1 FROM accounts_follow f"
+        " WHERE f.follower_id = %(viewer)s AND f.followee_id = a.id))"
     )
 
 
