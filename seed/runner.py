@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
@@ -31,6 +33,8 @@ from seed.manifest import (
     manifest_write,
 )
 from seed.presets import LAB_PASSWORD, SCALES
+
+LOCK_WAIT_SECONDS = 30
 
 # Every table the phases fill; their secondary indexes and constraints are rebuilt after.
 LOADED = [
@@ -82,6 +86,25 @@ def redis_clear() -> int:
     return deleted
 
 
+@contextmanager
+def _lock_wait_limited(pg: psycopg.Connection[Any]) -> Iterator[None]:
+    """The load locks tables only at its start (the emptiness check and TRUNCATE). A wait
+    there means another session holds them, typically an interrupted seed whose statement the
+    server is still finishing: say so instead of hanging."""
+    pg.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
+    try:
+        yield
+    except psycopg.errors.LockNotAvailable as exc:
+        raise SeedError(
+            f"the app's tables stayed locked for {LOCK_WAIT_SECONDS} s: another session is "
+            "using them (a seed still running, or an interrupted one whose statement the "
+            "server is still finishing). Find it with SELECT pid, state, query FROM "
+            "pg_stat_activity, then wait or end it with SELECT pg_terminate_backend(pid)."
+        ) from exc
+    finally:
+        pg.execute("SET lock_timeout = 0")
+
+
 def database_is_empty() -> bool:
     connection.ensure_connection()
     return not tables_with_rows(connection.connection, app_tables())
@@ -116,72 +139,74 @@ def seed_run(
     tables = app_tables()
     connection.ensure_connection()
     pg = connection.connection
-    if not reset:
-        busy = tables_with_rows(pg, tables)
-        if busy:
-            raise SeedError(
-                f"database {connection.settings_dict['NAME']!r} is not empty "
-                f"({', '.join(busy[:4])}{', ...' if len(busy) > 4 else ''} have rows). "
-                "Rerun with --reset (make seed RESET=1) to replace its data."
-            )
-    manifest_write(
-        path,
-        {
-            "status": "in_progress",
-            "scale": scale,
-            "seed": seed,
-            "started_at": datetime.now(UTC).isoformat(),
-        },
-    )
-    redis_clear()
-    out = gen.Loader(pg=pg, progress=progress, chunk_rows=preset.chunk)
-    with out.phase("images", 0):
-        pool = pool_ensure(Path(media_root or settings.MEDIA_ROOT))
-    with out.phase("plan", 0):
-        plan = gen.plan_build(preset, seed, pool)
-        # Hashed once: a million users share one hash instead of a million slow hashes. The
-        # salt is fixed by the seed so the rows stay byte-identical; the password is public.
-        password_hash = make_password(LAB_PASSWORD, salt=f"instalabseed{seed}")
-    # One transaction: an interrupted seed rolls back to nothing, and COPY into tables
-    # truncated in the same transaction skips WAL (wal_level=minimal) and writes frozen rows.
-    with transaction.atomic():
-        with out.phase("reset", 0), pg.cursor() as cur:
-            cur.execute("SET LOCAL synchronous_commit = off")
-            cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            # The search triggers would rebuild a post's document per row; one set-based
-            # rebuild after the load is far cheaper (app/search/migrations/0002).
-            cur.execute("SET LOCAL instalab.search_sync = 'off'")
-            # Sessions too: ids restart after a reset, so an old session would log in as
-            # whichever seeded user now holds its id.
-            tables_truncate(pg, [*tables, "django_session"])
-            deferred = secondary_objects_drop(pg, LOADED)
-        gen.follows_load(plan, out)
-        gen.likes_load(plan, out)
-        gen.comments_load(plan, out)
-        gen.saves_load(plan, out)
-        gen.posts_load(plan, out)
-        gen.hashtags_load(plan, out)
-        gen.places_load(plan, out)
-        gen.users_load(plan, out, password_hash)
-        gen.chat_load(plan, out)
-        gen.searches_load(plan, out)
-        with out.phase("search", 0):
-            search_documents_rebuild()
-        with out.phase("indexes", 0), pg.cursor() as cur:
-            for item in deferred:
-                cur.execute(item.create_sql())
-            sequences_reset(pg, LOADED)
-        with out.phase("analyze", 0), pg.cursor() as cur:
-            cur.execute(f"ANALYZE {', '.join(LOADED)}")
-        # The commit flushes the unlogged-by-WAL relation files to disk; timed on its own.
-        commit_started = time.perf_counter()
-    out.phases.append(gen.PhaseStat("commit", 0, time.perf_counter() - commit_started))
-    redis_clear()
-    seconds = time.perf_counter() - started
-    manifest_write(
-        path, manifest_complete(plan, tables=out.tables, phases=out.phases, seconds=seconds)
-    )
-    return SeedResult(scale, seed, dict(out.tables), out.phases, seconds, path, interrupted)
+    with _lock_wait_limited(pg):
+        if not reset:
+            busy = tables_with_rows(pg, tables)
+            if busy:
+                raise SeedError(
+                    f"database {connection.settings_dict['NAME']!r} is not empty "
+                    f"({', '.join(busy[:4])}{', ...' if len(busy) > 4 else ''} have rows). "
+                    "Rerun with --reset (make seed RESET=1) to replace its data."
+                )
+        manifest_write(
+            path,
+            {
+                "status": "in_progress",
+                "scale": scale,
+                "seed": seed,
+                "started_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        redis_clear()
+        out = gen.Loader(pg=pg, progress=progress, chunk_rows=preset.chunk)
+        with out.phase("images", 0):
+            pool = pool_ensure(Path(media_root or settings.MEDIA_ROOT))
+        with out.phase("plan", 0):
+            plan = gen.plan_build(preset, seed, pool)
+            # Hashed once: a million users share one hash instead of a million slow hashes. The
+            # salt is fixed by the seed so the rows stay byte-identical; the password is public.
+            password_hash = make_password(LAB_PASSWORD, salt=f"instalabseed{seed}")
+        # One transaction: an interrupted seed rolls back to nothing, and COPY into tables
+        # truncated in the same transaction skips WAL (wal_level=minimal) and writes frozen rows.
+        with transaction.atomic():
+            with out.phase("reset", 0), pg.cursor() as cur:
+                cur.execute("SET LOCAL synchronous_commit = off")
+                cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                # The search triggers would rebuild a post's document per row; one set-based
+                # rebuild after the load is far cheaper (app/search/migrations/0002).
+                cur.execute("SET LOCAL instalab.search_sync = 'off'")
+                # Sessions too: ids restart after a reset, so an old session would log in as
+                # whichever seeded user now holds its id.
+                tables_truncate(pg, [*tables, "django_session"])
+                deferred = secondary_objects_drop(pg, LOADED)
+            gen.follows_load(plan, out)
+            gen.likes_load(plan, out)
+            gen.comments_load(plan, out)
+            gen.saves_load(plan, out)
+            gen.posts_load(plan, out)
+            gen.hashtags_load(plan, out)
+            gen.places_load(plan, out)
+            gen.users_load(plan, out, password_hash)
+            gen.chat_load(plan, out)
+            gen.searches_load(plan, out)
+            with out.phase("indexes", 0), pg.cursor() as cur:
+                for item in deferred:
+                    cur.execute(item.create_sql())
+                sequences_reset(pg, LOADED)
+            # After the indexes: each post's document looks up its tags by post_id.
+            with out.phase("search", 0):
+                search_documents_rebuild()
+            with out.phase("analyze", 0), pg.cursor() as cur:
+                cur.execute(f"ANALYZE {', '.join(LOADED)}")
+            # The commit flushes the unlogged-by-WAL relation files to disk; timed on its own.
+            commit_started = time.perf_counter()
+        out.phases.append(gen.PhaseStat("commit", 0, time.perf_counter() - commit_started))
+        redis_clear()
+        seconds = time.perf_counter() - started
+        manifest_write(
+            path, manifest_complete(plan, tables=out.tables, phases=out.phases, seconds=seconds)
+        )
+        return SeedResult(scale, seed, dict(out.tables), out.phases, seconds, path, interrupted)
 
 
 def summary_table(result: SeedResult) -> str:

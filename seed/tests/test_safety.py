@@ -101,3 +101,24 @@ def test_it_rejects_a_bad_scale_or_seed(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "scale" in err or "SEED must be an integer >= 0" in err
+
+
+def test_it_says_who_holds_the_tables_instead_of_waiting_forever(
+    seeder: Seeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+    from django.db import connection
+
+    from seed import runner
+
+    monkeypatch.setattr(runner, "LOCK_WAIT_SECONDS", 1)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    # Another session holding a table, as an interrupted seed's unfinished statement does.
+    with psycopg.connect(**params) as other:
+        other.execute("LOCK TABLE accounts_user IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(SeedError, match="stayed locked"):
+            seeder(reset=True)
+    # Once the other session is gone, the same seed goes through.
+    assert seeder(reset=True).tables["accounts_user"] == 200
