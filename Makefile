@@ -38,6 +38,7 @@ migrate: services  ## apply migrations
 run: migrate  ## seed `small` if the database is empty, then serve http://127.0.0.1:8000 and /ws/
 	@$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) --if-empty
 	@$(BIN)/python manage.py lab_demo_user
+	@$(BIN)/python manage.py recs_train --if-stale
 	@$(BIN)/python -m app.lab.serve
 
 test: services  ## the whole suite on real servers, plus lint and migration checks
@@ -70,7 +71,7 @@ bench-feed: services  ## feed: naive vs optimized vs cached, fan-out freshness, 
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/feed-pytest-benchmark.json
 
-bench: bench-feed bench-search bench-chat  ## every pytest-benchmark suite; results saved under benchmarks/results/
+bench: bench-feed bench-search bench-chat bench-recs  ## every pytest-benchmark suite; results saved under benchmarks/results/
 
 .PHONY: bench-search
 bench-search: services  ## search: naive vs indexed vs cached per kind and typeahead (docs/experiments/search.md)
@@ -92,3 +93,41 @@ CHAT_DURATION ?= 60
 chat-load: services  ## WebSocket load driver against a running `python -m app.lab.serve` (docs/experiments/chat.md)
 	$(BIN)/python -m benchmarks.chat_load --ws $(CHAT_WS) --users $(CHAT_USERS) --hold $(CHAT_HOLD) \
 		--rate $(CHAT_RATE) --duration $(CHAT_DURATION) --out benchmarks/results/chat-load.json
+
+# --- load tests (docs/loadtesting.md) ---------------------------------------------------------
+SCENARIO ?= feed
+USERS ?= 50
+SPAWN ?= 10
+DURATION ?= 60s
+SHAPE ?= steady
+WORKERS ?= 0
+WARMUP ?= 10s
+THINK ?= 1
+PERSONAS ?= 0
+LOADTEST_ARGS = --scenario $(SCENARIO) --users $(USERS) --spawn $(SPAWN) --duration $(DURATION) \
+	--scale $(SCALE) --seed $(SEED) --shape $(SHAPE) --workers $(WORKERS) --warmup $(WARMUP) \
+	--think $(THINK) --personas-per-tier $(PERSONAS) $(if $(THRESHOLDS),--thresholds $(THRESHOLDS))
+
+.PHONY: loadtest loadtest-compare silk-report
+loadtest: $(STAMP)  ## headless Locust run: SCENARIO=feed|search|chat|mixed USERS= DURATION= [SCALE= STRATEGY= SHAPE= WORKERS= THRESHOLDS=]
+	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS) $(if $(STRATEGY),--strategy "$(STRATEGY)")
+
+loadtest-compare: $(STAMP)  ## A/B on the same data and server: SCENARIO=feed A="feed=naive" B="feed=cached"
+	@test -n "$(A)" -a -n "$(B)" || { echo 'usage: make loadtest-compare SCENARIO=feed A="feed=naive" B="feed=cached"' >&2; exit 2; }
+	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS) --compare "$(A)" "$(B)"
+
+silk-report: $(STAMP)  ## N+1 suspects from the last `SILK=1 make loadtest` profiling pass, by endpoint
+	$(BIN)/python -m loadtests.silk_report
+
+.PHONY: train recs-evaluate
+train: migrate  ## train the recommender (implicit ALS) and publish top-200 lists to Redis
+	$(BIN)/python manage.py recs_train
+
+recs-evaluate: migrate  ## random vs popular vs ALS vs blend on a held-out split (docs/experiments/recs.md)
+	$(BIN)/python manage.py recs_evaluate $(if $(TUNE),--tune)
+
+.PHONY: bench-recs
+bench-recs: services  ## explore (als, popular) vs the cached home feed, warm server time (docs/experiments/recs.md)
+	$(BIN)/python -m pytest benchmarks/recs -q -s -p no:cacheprovider \
+		--benchmark-columns=median,mean,rounds \
+		--benchmark-json benchmarks/results/recs-pytest-benchmark.json

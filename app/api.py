@@ -16,6 +16,7 @@ from app.feed.api import router as feed_router
 from app.lab.api import ApiError
 from app.posts.api import router as posts_router
 from app.posts.api import users_posts_router
+from app.recs.api import router as recs_router
 from app.search.api import pages_router as search_pages_router
 from app.search.api import router as search_router
 
@@ -85,6 +86,7 @@ api.add_router("/", users_router, tags=["users"])
 api.add_router("/posts", posts_router, tags=["posts"])
 api.add_router("/", users_posts_router, tags=["posts"])
 api.add_router("/", feed_router, tags=["feed"])
+api.add_router("/", recs_router, tags=["recs"])
 api.add_router("/chat", chat_router, tags=["chat"])
 api.add_router("/", chat_share_router, tags=["chat"])
 api.add_router("/search", search_router, tags=["search"])

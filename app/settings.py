@@ -157,6 +157,10 @@ CHANNEL_LAYERS = {
     }
 }
 
+# One recommended post per this many home-feed items (app/recs); 0 turns it off. Off under
+# tests by default, so feed tests see only followed posts; recs tests turn it on.
+FEED_RECOMMENDED_EVERY = int(os.environ.get("FEED_RECOMMENDED_EVERY", "0" if TESTING else "5"))
+
 # Background work (fan-out, training). Tests run jobs eagerly in-process.
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600, "ASYNC": not TESTING}

@@ -9,7 +9,6 @@ Following implies permission, so a private author's posts appear only to their f
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, cast
 
 from django.core.cache import cache
@@ -18,10 +17,11 @@ from app.accounts.models import Follow, User
 from app.feed import selectors, store
 from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
-from app.lab.api import decode_cursor, page, parse_limit
+from app.lab.api import parse_limit
 from app.posts.models import Comment, Like, Post, Save
 from app.posts.schemas import PostOut
 from app.posts.selectors import PREVIEW_COMMENTS, post_queryset
+from app.recs import selectors as recs
 
 Strategy = Callable[..., list[PostOut]]
 _FLAGS = ("viewer_has_liked", "viewer_has_saved")
@@ -121,6 +121,20 @@ def _followed_celebs(conn: Any, viewer_id: int) -> list[int]:
     return sorted(int(user_id) for user_id in celebs)
 
 
+def _range(pipe: Any, key: str, top: str, count: int) -> None:
+    # Sent raw, without redis-py's ``withscores`` option: its callback re-encodes every RESP3
+    # score to bytes and parses it back (a third of the window's time, measured).
+    pipe.execute_command("ZREVRANGEBYSCORE", key, top, 0, "WITHSCORES", "LIMIT", 0, count)
+
+
+def _pairs(raw: list[Any]) -> list[tuple[bytes, float]]:
+    """(member, score) from a raw WITHSCORES reply: nested pairs on RESP3, flat on RESP2.
+    Scores are microseconds below 2**53, so the float is exact."""
+    if raw and isinstance(raw[0], list):
+        return [(member, float(score)) for member, score in raw]
+    return [(raw[i], float(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+
 def _window(
     conn: Any, sources: dict[str, int | None], position: store.Key | None, count: int
 ) -> tuple[list[store.Key], bool]:
@@ -133,11 +147,11 @@ def _window(
                 pipe.zscore(key, store.SENTINEL)
                 pipe.zscore(key, store.TRUNCATED)
                 if position is None:
-                    pipe.zrevrangebyscore(key, "+inf", 0, start=0, num=count, withscores=True)
+                    _range(pipe, key, "+inf", count)
                 else:
                     score = position[0]
-                    pipe.zrevrangebyscore(key, score, score, withscores=True)
-                    pipe.zrevrangebyscore(key, f"({score}", 0, start=0, num=count, withscores=True)
+                    pipe.execute_command("ZREVRANGEBYSCORE", key, score, score, "WITHSCORES")
+                    _range(pipe, key, f"({score}", count)
             results = pipe.execute()
         step = 3 if position is None else 4
         missing = [
@@ -154,9 +168,9 @@ def _window(
     for index in range(len(sources)):
         truncated = results[index * step + 1] is not None
         if position is None:
-            ties, rest = [], results[index * step + 2]
+            ties, rest = [], _pairs(results[index * step + 2])
         else:
-            ties, rest = results[index * step + 2], results[index * step + 3]
+            ties, rest = _pairs(results[index * step + 2]), _pairs(results[index * step + 3])
         entries = [(int(score), store.post_id_of(member)) for member, score in [*ties, *rest]]
         if position is not None:
             entries = [entry for entry in entries if entry < position]
@@ -184,10 +198,8 @@ def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostOut]:
     """PostOut for each key, from cached fragments and flags; SQL only for what is missing.
     Deleted posts and posts of authors no longer followed are dropped."""
     ids = [post_id for _, post_id in keys]
-    found = cache.get_many([store.fragment_key(post_id) for post_id in ids])
-    fragments: dict[int, PostOut | None] = {
-        post_id: found.get(store.fragment_key(post_id)) for post_id in ids
-    }
+    found = store.fragments_get(conn, ids)
+    fragments: dict[int, PostOut | None] = {post_id: found.get(post_id) for post_id in ids}
     flags: dict[int, tuple[bool, bool]] = {}
     missing = [post_id for post_id, body in fragments.items() if body is None]
     fresh_ids: set[int] = set()
@@ -279,10 +291,11 @@ STRATEGIES: dict[str, Strategy] = {"naive": naive, "optimized": optimized, "cach
 def feed_page(
     *, viewer: User, cursor: str | None, limit: int | None, strategy: str | None = None
 ) -> dict[str, Any]:
-    """The home feed page: the one place a page is assembled (recommended posts from the
-    explore path would be interleaved here). ``strategy`` overrides the request's choice."""
+    """The home feed page: the one place a page is assembled, so recommended posts are
+    interleaved here for every strategy. ``strategy`` overrides the request's choice."""
     size = parse_limit(limit)
-    after = cast(After, decode_cursor(cursor, (datetime, int)))
+    after, rank = recs.feed_cursor_decode(cursor)
     name = lab_strategies.choose("feed", override=strategy)
-    items = STRATEGIES[name](viewer=viewer, after=after, limit=size + 1)
-    return page(items, size, lambda item: (item.created_at, item.id))
+    followed = recs.feed_followed_slots(size)
+    items = STRATEGIES[name](viewer=viewer, after=after, limit=followed + 1)
+    return recs.feed_interleave(viewer=viewer, items=items, size=followed, rank=rank)

@@ -76,6 +76,8 @@ class PostOut(Schema):
     viewer_has_liked: bool
     viewer_has_saved: bool
     created_at: datetime
+    # Set on posts the home feed interleaves from the recommender (app/recs); null otherwise.
+    reason: Literal["recommended"] | None = None
 
     @staticmethod
     def of(post: Post) -> PostOut:

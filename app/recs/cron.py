@@ -1,0 +1,25 @@
+"""The retraining schedule, for RQ's cron scheduler: `rq cron app.recs.cron`.
+
+Nightly by default (RECS_RETRAIN_CRON): the interaction graph moves slowly, and new users are
+served by fold-in until the next run (docs/experiments/recs.md has the costs).
+"""
+
+from __future__ import annotations
+
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
+django.setup()
+
+from rq import cron  # noqa: E402
+
+from app.recs.jobs import recs_train_job  # noqa: E402
+
+cron.register(
+    recs_train_job,
+    queue_name="training",
+    cron=os.environ.get("RECS_RETRAIN_CRON", "17 3 * * *"),
+    job_timeout=3600,
+)

@@ -1,0 +1,207 @@
+"""Reads for recommendations: candidates, read-time filtering, the explore page, interleaving."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import connection
+
+from app.accounts.models import Follow, User
+from app.feed import store as feed_store
+from app.feed.selectors import After
+from app.lab import strategies as lab_strategies
+from app.lab.api import ApiError, bad_request, decode_cursor, encode_cursor, page, parse_limit
+from app.posts.models import Like, Post, Save
+from app.posts.schemas import PostOut
+from app.posts.selectors import post_queryset
+from app.recs import strategies
+
+# Time constant of popularity decay: a post's engagement counts e^-1 as much after 3 days.
+POPULAR_DECAY_S = 3 * 24 * 3600
+POPULAR_WINDOW_DAYS = 30
+_LIKED, _SAVED = "viewer_has_liked", "viewer_has_saved"
+# Candidates checked per filter query: a page of 20 needs one query unless most are gone.
+WINDOW_MIN = 60
+
+
+def popular_compute(*, limit: int) -> list[int]:
+    """Public posts ranked by engagement (likes + 2 x comments, stored counters) decayed by
+    age. Age counts from the newest post, so a quiet site or an old seed still has a list."""
+    posts = connection.ops.quote_name(Post._meta.db_table)
+    users = connection.ops.quote_name(User._meta.db_table)
+    sql = (
+        f"WITH anchor AS (SELECT max(created_at) AS at FROM {posts}) "
+        f"SELECT p.id FROM {posts} p JOIN {users} u ON u.id = p.author_id, anchor "
+        f"WHERE p.created_at > anchor.at - make_interval(days => %s) AND NOT u.is_private "
+        "ORDER BY (p.like_count + 2 * p.comment_count + 1) "
+        "* exp(-extract(epoch FROM anchor.at - p.created_at) / %s) DESC, p.id DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [POPULAR_WINDOW_DAYS, POPULAR_DECAY_S, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def candidates(*, viewer: User, strategy: str) -> list[int]:
+    """Ranked post ids for ``viewer``: the strategy's list, then popular posts it lacks, so
+    a page never runs short while the catalogue has posts to show."""
+    return strategies.STRATEGIES[strategy](viewer_id=viewer.pk)
+
+
+def _allowed_sql() -> str:
+    q = connection.ops.quote_name
+    posts, users = q(Post._meta.db_table), q(User._meta.db_table)
+    follows, likes, saves = (q(m._meta.db_table) for m in (Follow, Like, Save))
+    return (
+        f"SELECT p.id, EXISTS (SELECT 1 FROM {saves} s WHERE s.user_id = %(viewer)s "
+        f"AND s.post_id = p.id) FROM unnest(%(ids)s::bigint[]) AS c(id) "
+        f"JOIN {posts} p ON p.id = c.id JOIN {users} a ON a.id = p.author_id "
+        f"WHERE NOT a.is_private AND p.author_id <> %(viewer)s "
+        f"AND NOT EXISTS (SELECT 1 FROM {follows} f WHERE f.follower_id = %(viewer)s "
+        f"AND f.followee_id = p.author_id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {likes} l WHERE l.user_id = %(viewer)s "
+        f"AND l.post_id = p.id)"
+    )
+
+
+def allowed_posts(*, viewer: User, post_ids: Sequence[int]) -> dict[int, bool]:
+    """Which of ``post_ids`` the viewer may be recommended, with their saved flag: not
+    deleted, not their own, not by a private account or anyone they follow, not liked.
+
+    Raw SQL over one array parameter: the same statement as the ORM's, at 1.5 ms instead of
+    5 ms (measured on `small`; the ORM compiled four subqueries and 60 IN parameters)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_allowed_sql(), {"viewer": viewer.pk, "ids": list(post_ids)})
+        return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def post_bodies(*, post_ids: Sequence[int]) -> dict[int, PostOut]:
+    """Viewer-neutral post bodies from the feed's fragment cache (shared with it, and
+    invalidated by it); the missing ones in one shaped query plus its two prefetches."""
+    keys = {post_id: feed_store.fragment_key(post_id) for post_id in post_ids}
+    found = cache.get_many(list(keys.values()))
+    bodies = {post_id: found[key] for post_id, key in keys.items() if key in found}
+    missing = [post_id for post_id in post_ids if post_id not in bodies]
+    if missing:
+        fresh = {
+            post.pk: PostOut.of(post)
+            for post in post_queryset(viewer=AnonymousUser()).filter(pk__in=missing)
+        }
+        cache.set_many(
+            {keys[pk]: body for pk, body in fresh.items()}, timeout=feed_store.fragment_ttl()
+        )
+        bodies |= fresh
+    return bodies
+
+
+def explore_items(
+    *, viewer: User, start: int, count: int, strategy: str | None = None
+) -> tuple[list[tuple[int, PostOut]], bool]:
+    """Up to ``count`` (rank, post) from rank ``start`` of the viewer's candidates, filtered
+    at read time, and whether more remain. Filtering walks on through the list until the
+    page is full, so deletions, new follows and new likes never make a page short."""
+    name = lab_strategies.choose("explore", override=strategy)
+    ranked = candidates(viewer=viewer, strategy=name)
+    picked: list[tuple[int, int, bool]] = []
+    rank = start
+    window = max(WINDOW_MIN, 3 * (count + 1))
+    while len(picked) <= count and rank < len(ranked):
+        chunk = ranked[rank : rank + window]
+        allowed = allowed_posts(viewer=viewer, post_ids=chunk)
+        for offset, post_id in enumerate(chunk):
+            if post_id in allowed and len(picked) <= count:
+                picked.append((rank + offset, post_id, allowed[post_id]))
+        rank += len(chunk)
+    more = len(picked) > count
+    picked = picked[:count]
+    bodies = post_bodies(post_ids=[post_id for _, post_id, _ in picked])
+    items = [
+        (
+            at,
+            bodies[post_id].model_copy(
+                update={"viewer_has_liked": False, "viewer_has_saved": saved}
+            ),
+        )
+        for at, post_id, saved in picked
+        if post_id in bodies
+    ]
+    return items, more
+
+
+def explore_page(
+    *, viewer: User, cursor: str | None, limit: int | None, strategy: str | None = None
+) -> dict[str, Any]:
+    """GET /api/explore: ranked posts, keyset on the rank in the viewer's candidate list."""
+    size = parse_limit(limit)
+    decoded = decode_cursor(cursor, (int,))
+    start = 0 if decoded is None else decoded[0]
+    if start < 0:
+        raise bad_request("invalid_cursor", "cursor is malformed or expired")
+    items, more = explore_items(viewer=viewer, start=start, count=size, strategy=strategy)
+    next_cursor = encode_cursor(items[-1][0] + 1) if more and items else None
+    return {"items": [item for _, item in items], "next_cursor": next_cursor}
+
+
+# --- interleaving into the home feed ---------------------------------------------------------
+
+
+def interleave_every() -> int:
+    """One recommended post per this many feed items (0 or 1: off)."""
+    return int(getattr(settings, "FEED_RECOMMENDED_EVERY", 0))
+
+
+def feed_cursor_decode(cursor: str | None) -> tuple[After, int]:
+    """A feed cursor: (created_at, id) of the last followed post, plus, once interleaving
+    is on, the next rank in the viewer's recommendations. Old two-part cursors stay valid."""
+    from datetime import datetime
+
+    if cursor is None or cursor == "":
+        return None, 0
+    try:
+        created_at, post_id, rank = decode_cursor(cursor, (datetime, int, int)) or ()
+    except ApiError:
+        created_at, post_id = decode_cursor(cursor, (datetime, int)) or ()
+        rank = 0
+    if rank < 0:
+        raise bad_request("invalid_cursor", "cursor is malformed or expired")
+    return (created_at, post_id), rank
+
+
+def feed_followed_slots(size: int) -> int:
+    """How many of a feed page's ``size`` slots hold followed posts."""
+    every = interleave_every()
+    return size if every < 2 else size - size // every
+
+
+def feed_interleave(*, viewer: User, items: list[PostOut], size: int, rank: int) -> dict[str, Any]:
+    """The feed page: ``items`` (followed posts, up to ``size`` + 1) with one recommended
+    post after every ``every - 1`` of them, marked ``reason="recommended"``.
+
+    The keyset cursor stays the last *followed* post's (created_at, id): recommended posts
+    never move it, so the followed sequence pages exactly as without them. The cursor also
+    carries the next recommendation rank, so later pages continue the list instead of
+    repeating it. Recommended posts come from accounts the viewer does not follow, so they
+    can never duplicate a followed post.
+    """
+    every = interleave_every()
+    if every < 2:
+        return page(items, size, lambda item: (item.created_at, item.id))
+    more = len(items) > size
+    followed = items[:size]
+    wanted = len(followed) // (every - 1)
+    recommended = explore_items(viewer=viewer, start=rank, count=wanted)[0] if wanted else []
+    queue = iter(recommended)
+    merged: list[PostOut] = []
+    for index, item in enumerate(followed):
+        merged.append(item)
+        if (index + 1) % (every - 1) == 0 and (pick := next(queue, None)) is not None:
+            merged.append(pick[1].model_copy(update={"reason": "recommended"}))
+    next_rank = recommended[-1][0] + 1 if recommended else rank
+    last = followed[-1] if followed else None
+    next_cursor = (
+        encode_cursor(last.created_at, last.id, next_rank) if more and last is not None else None
+    )
+    return {"items": merged, "next_cursor": next_cursor}

@@ -1,0 +1,51 @@
+"""The explore path's strategies side by side: ``als`` and ``popular``, one signature.
+
+Each returns the viewer's ranked candidate post ids; read-time filtering (deleted, private,
+own, followed, liked) happens afterwards in ``selectors.explore_items`` for both alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.recs import serving
+from app.recs.data import user_recent_interactions
+
+Strategy = Callable[..., list[int]]
+TOP_N = 200
+# A user with no activity yet gets a fold-in retry after a minute, not an hour.
+EMPTY_FOLD_IN_TTL = 60
+
+
+def personal_list(*, viewer_id: int) -> list[int]:
+    """The viewer's ALS ranking: precomputed at training, else folded in from their recent
+    activity (kept for an hour, so the next pages read the same list), else empty."""
+    version = serving.version_serving()
+    if version is None:
+        return []
+    found = serving.user_list(version=version, user_id=viewer_id)
+    if found is not None:
+        return found
+    model = serving.model_current()
+    if model is None:
+        return []
+    ranked = model.fold_in(user_recent_interactions(user_id=viewer_id), n=TOP_N)
+    ttl = serving.FOLD_IN_TTL if ranked else EMPTY_FOLD_IN_TTL
+    serving.lists_write(version=model.version, user_ids=[viewer_id], lists=[ranked], ttl=ttl)
+    return ranked
+
+
+def popular(*, viewer_id: int) -> list[int]:
+    """Time-decayed engagement, the same list for everyone (cached, stampede-protected)."""
+    return serving.popular_ids()
+
+
+def als(*, viewer_id: int) -> list[int]:
+    """The viewer's ALS list, then popular posts it lacks: a cold-start user (no list, no
+    activity to fold in) gets exactly ``popular``, and a long scroll never runs dry."""
+    personal = personal_list(viewer_id=viewer_id)
+    seen = set(personal)
+    return personal + [post_id for post_id in serving.popular_ids() if post_id not in seen]
+
+
+STRATEGIES: dict[str, Strategy] = {"als": als, "popular": popular}

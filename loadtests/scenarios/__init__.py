@@ -1,0 +1,1 @@
+"""One locustfile per scenario; `mixed` combines the personas of the others."""
