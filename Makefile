@@ -131,3 +131,8 @@ bench-recs: services  ## explore (als, popular) vs the cached home feed, warm se
 	$(BIN)/python -m pytest benchmarks/recs -q -s -p no:cacheprovider \
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/recs-pytest-benchmark.json
+
+.PHONY: dashboard
+dashboard: $(STAMP)  ## build dashboards/site/index.html from reports/ and benchmarks/results/
+	$(BIN)/python -m dashboards.build
+	@echo "dashboard: file://$(CURDIR)/dashboards/site/index.html"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from io import StringIO
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -66,3 +69,29 @@ def test_it_restores_the_printed_password():
 
     demo.refresh_from_db()
     assert demo.check_password(DEMO_PASSWORD)
+
+
+def test_it_lists_seeded_lab_accounts_once_a_seed_completed(settings: Any, tmp_path: Path) -> None:
+    settings.VAR_DIR = tmp_path
+    from seed.manifest import manifest_default_path
+
+    out = StringIO()
+    call_command("lab_demo_user", stdout=out)
+    assert "Seeded lab accounts" not in out.getvalue()
+
+    manifest_default_path().write_text(
+        json.dumps(
+            {
+                "status": "complete",
+                "scale": "tiny",
+                "password": "instalab-lab",
+                "tiers": {"celebrities": ["star.one", "star.two"], "private": ["quiet.one"]},
+            }
+        )
+    )
+    out = StringIO()
+    call_command("lab_demo_user", stdout=out)
+    text = out.getvalue()
+    assert "Seeded lab accounts (tiny scale), all with password instalab-lab:" in text
+    assert "star.one, star.two" in text
+    assert "quiet.one" in text

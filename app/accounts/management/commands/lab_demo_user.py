@@ -62,6 +62,28 @@ class Command(BaseCommand):
                     "  token     curl -s -X POST "
                     f"{base}/api/auth/login -H 'Content-Type: application/json' -d '{body}'",
                     "            then send: Authorization: Bearer <token>",
+                    *_seeded_accounts(),
                 ]
             )
         )
+
+
+def _seeded_accounts() -> list[str]:
+    """A few seeded lab accounts from the manifest, once the seeder has run."""
+    from seed.manifest import manifest_default_path, manifest_read
+
+    manifest = manifest_read(manifest_default_path())
+    if not manifest or manifest.get("status") != "complete":
+        return []
+    tiers: dict[str, list[str]] = manifest.get("tiers", {})
+    lines = [
+        f"Seeded lab accounts ({manifest.get('scale')} scale), all with password "
+        f"{manifest.get('password')}:"
+    ]
+    lines.extend(
+        f"  {tier:<14}{', '.join(tiers[tier][:3])}"
+        for tier in ("celebrities", "heavy_posters", "active", "private")
+        if tiers.get(tier)
+    )
+    lines.append(f"  (every tier: {manifest_default_path()})")
+    return lines

@@ -1,0 +1,1 @@
+"""Static HTML dashboard over load-test reports and benchmark history (`make dashboard`)."""
