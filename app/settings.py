@@ -106,9 +106,12 @@ _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
 _db["CONN_MAX_AGE"] = 0  # pooled below; CONN_MAX_AGE leaks under ASGI (Django #33497)
 _db["OPTIONS"] = {
     **_db.get("OPTIONS", {}),
-    # Search's fuzzy username match (`%`): 0.2 lets `jonh` find `john` (similarity 0.25);
-    # set per connection so it costs no query per request (app/search/strategies.py).
-    "options": "-c pg_trgm.similarity_threshold=0.2",
+    # Per connection, so they cost no query per request:
+    # - search's fuzzy username match (`%`): 0.2 lets `jonh` find `john` (similarity 0.25);
+    # - random_page_cost 1.1 for SSD-backed storage, as the embedded server is configured
+    #   (app/lab/services.py). PostgreSQL's default of 4 models spinning disks and, on a
+    #   default-configured server, tips search's candidate scans into sequential scans.
+    "options": "-c pg_trgm.similarity_threshold=0.2 -c random_page_cost=1.1",
     # Per process. Keep workers x max_size under PostgreSQL's max_connections (200 embedded).
     "pool": {
         "min_size": int(os.environ.get("DB_POOL_MIN", "1")),
