@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redis.exceptions import LockError
 
 from app.accounts.models import User
 from app.chat import events, selectors
@@ -186,7 +188,7 @@ def message_send(
     post = post_visible_get(viewer=sender, post_id=post_id) if post_id is not None else None
     kind = Message.Kind.POST if post is not None else Message.Kind.TEXT
     try:
-        with transaction.atomic():
+        with _room_order(room_id), transaction.atomic():
             message = Message.objects.create(
                 room_id=room_id, sender=sender, kind=kind, text=text, post=post, client_id=client_id
             )
@@ -208,6 +210,33 @@ def message_send(
             raise
         return _resend(existing, sender=sender, room_id=room_id)
     return message, True
+
+
+# Bounds how long one send may hold its room's order lock, and how long another waits for it.
+ROOM_ORDER_LOCK_SECONDS = 5
+
+
+@contextmanager
+def _room_order(room_id: int) -> Iterator[None]:
+    """Serialise a room's sends from insert to broadcast, across threads and processes.
+
+    Ids are assigned in insert order, but two sends commit and publish in whatever order their
+    threads run, so members could see 198 before 197. Holding a per-room Redis lock from the
+    insert through the on-commit broadcast makes publish order equal id order. Should the lock
+    be unavailable, the send goes ahead unordered: clients order by id and `sync` fills gaps.
+    """
+    lock = get_redis_connection("default").lock(
+        _key("room-order", room_id),
+        timeout=ROOM_ORDER_LOCK_SECONDS,
+        blocking_timeout=ROOM_ORDER_LOCK_SECONDS,
+    )
+    acquired = lock.acquire()
+    try:
+        yield
+    finally:
+        if acquired:
+            with suppress(LockError):
+                lock.release()
 
 
 def _message_broadcast(*, message: Message, member_ids: list[int]) -> None:
