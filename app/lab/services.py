@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = Path(os.environ.get("LAB_VAR_DIR", ROOT / "var")).resolve()
@@ -398,29 +397,27 @@ def ensure_external_database() -> None:
     url = os.environ.get("DATABASE_URL")
     if not url:
         return
-    import dj_database_url
     import psycopg
 
-    cfg: dict[str, Any] = dict(dj_database_url.parse(url))
-    params = {
-        key: str(cfg[name])
-        for key, name in (
-            ("host", "HOST"),
-            ("port", "PORT"),
-            ("user", "USER"),
-            ("password", "PASSWORD"),
-        )
-        if cfg.get(name)
-    }
-    conninfo = psycopg.conninfo.make_conninfo("", dbname="postgres", **params)
+    # libpq parses the URL itself, including a unix-socket `?host=` (as the embedded server's
+    # URL has); only the database to connect to changes.
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ServiceError(f"DATABASE_URL is not a PostgreSQL URL: {exc}") from exc
+    name = str(params.get("dbname") or "")
+    if not name:
+        raise ServiceError("DATABASE_URL names no database")
+    params["dbname"] = "postgres"
+    conninfo = psycopg.conninfo.make_conninfo("", **params)
     try:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
             exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (cfg["NAME"],)
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
             ).fetchone()
             if not exists:
-                print(f"  creating database {cfg['NAME']}", flush=True)
-                conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+                print(f"  creating database {name}", flush=True)
+                conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         raise ServiceError(f"cannot reach the PostgreSQL server of DATABASE_URL: {exc}") from exc
 

@@ -127,3 +127,34 @@ def test_it_refuses_to_start_on_a_full_disk(
     monkeypatch.setattr(services, "MIN_FREE_BYTES", 2**62)
     with pytest.raises(services.ServiceError, match="MiB free"):
         services._check_disk()
+
+
+@pytest.mark.django_db
+def test_it_creates_the_database_of_a_url_with_a_socket_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    from app.lab import services
+
+    params = connection.get_connection_params()
+    name = f"instalab_urltest_{os.getpid()}"
+    # The `?host=` form is how a URL names a unix socket (the embedded server's URLs do).
+    url = f"postgresql://{params['user']}@/{name}?host={quote(str(params['host']))}"
+    if params.get("port"):
+        url += f"&port={params['port']}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    conninfo = psycopg.conninfo.make_conninfo(
+        "", **{k: v for k, v in params.items() if k in ("host", "port", "user")}, dbname="postgres"
+    )
+    try:
+        services.ensure_external_database()
+        services.ensure_external_database()  # idempotent
+        with psycopg.connect(conninfo) as conn:
+            row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            assert row.fetchone() == (1,)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
