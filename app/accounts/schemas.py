@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Field, Schema
 
@@ -56,34 +56,33 @@ class ProfilePatchIn(Schema):
     is_private: bool | None = None
 
 
-class MeOut(Schema):
-    """The signed-in user's own profile, including private fields such as the email."""
+class _ProfileBase(UserSummary):
+    """The profile fields shared by the own-profile and the public-profile shapes."""
 
-    id: int
-    username: str
-    email: str
-    name: str
     bio: str
-    avatar_url: str | None
-    is_private: bool
     follower_count: int
     following_count: int
     post_count: int
 
     @staticmethod
+    def fields_of(user: User) -> dict[str, Any]:
+        return {
+            **UserSummary.of(user).model_dump(),
+            "bio": user.bio,
+            "follower_count": user.follower_count,
+            "following_count": user.following_count,
+            "post_count": user.post_count,
+        }
+
+
+class MeOut(_ProfileBase):
+    """The signed-in user's own profile, including private fields such as the email."""
+
+    email: str
+
+    @staticmethod
     def of(user: User) -> MeOut:
-        return MeOut(
-            id=user.pk,
-            username=user.username,
-            email=user.email,
-            name=user.name,
-            bio=user.bio,
-            avatar_url=user.avatar.url if user.avatar else None,
-            is_private=user.is_private,
-            follower_count=user.follower_count,
-            following_count=user.following_count,
-            post_count=user.post_count,
-        )
+        return MeOut(**_ProfileBase.fields_of(user), email=user.email)
 
 
 class AuthOut(Schema):
@@ -95,18 +94,9 @@ class CsrfOut(Schema):
     csrf_token: str
 
 
-class ProfileOut(Schema):
+class ProfileOut(_ProfileBase):
     """A public profile header, with the viewer's relation to it."""
 
-    id: int
-    username: str
-    name: str
-    bio: str
-    avatar_url: str | None
-    is_private: bool
-    follower_count: int
-    following_count: int
-    post_count: int
     viewer_follows: bool
     viewer_requested: bool
     follows_viewer: bool
@@ -115,15 +105,7 @@ class ProfileOut(Schema):
     def of(user: User) -> ProfileOut:
         """``user`` must come from ``selectors.user_for_viewer`` (it carries the viewer flags)."""
         return ProfileOut(
-            id=user.pk,
-            username=user.username,
-            name=user.name,
-            bio=user.bio,
-            avatar_url=user.avatar.url if user.avatar else None,
-            is_private=user.is_private,
-            follower_count=user.follower_count,
-            following_count=user.following_count,
-            post_count=user.post_count,
+            **_ProfileBase.fields_of(user),
             viewer_follows=user.viewer_follows,  # type: ignore[attr-defined]
             viewer_requested=user.viewer_requested,  # type: ignore[attr-defined]
             follows_viewer=user.follows_viewer,  # type: ignore[attr-defined]

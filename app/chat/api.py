@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 from django.http import HttpRequest
-from ninja import Path, Router, Status
+from ninja import Router, Status
 
 from app.accounts.models import User
 from app.chat import selectors, services
@@ -20,12 +20,10 @@ from app.chat.schemas import (
     ShareIn,
     ShareOut,
 )
-from app.lab.api import auth
+from app.lab.api import PathId, auth
 
 router = Router()
 share_router = Router()
-
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _me(request: HttpRequest) -> User:
@@ -56,7 +54,7 @@ def room_open(request: HttpRequest, payload: RoomOpenIn) -> Status[RoomOpenOut]:
 @router.get("/rooms/{room_id}/messages", auth=auth, response=MessagePage)
 def message_history(
     request: HttpRequest,
-    room_id: Id,
+    room_id: PathId,
     before: int | None = None,
     cursor: str | None = None,
     limit: int | None = None,
@@ -69,7 +67,7 @@ def message_history(
 
 
 @router.post("/rooms/{room_id}/messages", auth=auth, response={200: MessageOut, 201: MessageOut})
-def message_send(request: HttpRequest, room_id: Id, payload: MessageSendIn) -> Status[Any]:
+def message_send(request: HttpRequest, room_id: PathId, payload: MessageSendIn) -> Status[Any]:
     """The HTTP fallback: delivered live like a socket send; a resend answers 200."""
     message, created = services.message_send(
         sender=_me(request),
@@ -83,7 +81,7 @@ def message_send(request: HttpRequest, room_id: Id, payload: MessageSendIn) -> S
 
 
 @share_router.post("/posts/{post_id}/share", auth=auth, response={201: ShareOut})
-def post_share(request: HttpRequest, post_id: Id, payload: ShareIn) -> Status[Any]:
+def post_share(request: HttpRequest, post_id: PathId, payload: ShareIn) -> Status[Any]:
     """Send a post to several users (their DMs) and rooms at once."""
     me = _me(request)
     messages = services.post_share(

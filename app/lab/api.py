@@ -7,13 +7,16 @@ import binascii
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
+from ninja import Path
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
 DEFAULT_LIMIT = 20
+# A path id: a positive bigint. Larger values would overflow PostgreSQL's bigint (a 500).
+PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MAX_LIMIT = 50
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
-from ninja import File, Form, Path, Router, Status, UploadedFile
+from ninja import File, Form, Router, Status, UploadedFile
 from pydantic import BeforeValidator
 
 from app.accounts.models import User
-from app.lab.api import auth
+from app.lab.api import PathId, auth
 from app.posts import selectors, services
 from app.posts.schemas import (
     CommentIn,
@@ -25,7 +25,6 @@ router = Router()
 users_posts_router = Router()
 
 # Path ids beyond PostgreSQL's bigint are a 400, never a database error.
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 # A browser form sends an unchosen place as "".
 PlaceField = Annotated[int | None, BeforeValidator(lambda v: None if v == "" else v), Form(None)]
 
@@ -50,41 +49,41 @@ def post_create(
 
 
 @router.get("/{post_id}", response=PostOut)
-def post_detail(request: HttpRequest, post_id: Id) -> PostOut:
+def post_detail(request: HttpRequest, post_id: PathId) -> PostOut:
     return PostOut.of(selectors.post_detail(viewer=request.user, post_id=post_id))
 
 
 @router.delete("/{post_id}", auth=auth, response={204: None})
-def post_delete(request: HttpRequest, post_id: Id) -> Status[None]:
+def post_delete(request: HttpRequest, post_id: PathId) -> Status[None]:
     services.post_delete(user=_me(request), post_id=post_id)
     return Status(204, None)
 
 
 @router.post("/{post_id}/like", auth=auth, response=LikeStateOut)
-def post_like(request: HttpRequest, post_id: Id) -> LikeStateOut:
+def post_like(request: HttpRequest, post_id: PathId) -> LikeStateOut:
     liked, count = services.like_set(user=_me(request), post_id=post_id, liked=True)
     return LikeStateOut(liked=liked, like_count=count)
 
 
 @router.delete("/{post_id}/like", auth=auth, response=LikeStateOut)
-def post_unlike(request: HttpRequest, post_id: Id) -> LikeStateOut:
+def post_unlike(request: HttpRequest, post_id: PathId) -> LikeStateOut:
     liked, count = services.like_set(user=_me(request), post_id=post_id, liked=False)
     return LikeStateOut(liked=liked, like_count=count)
 
 
 @router.post("/{post_id}/save", auth=auth, response=SaveStateOut)
-def post_save(request: HttpRequest, post_id: Id) -> SaveStateOut:
+def post_save(request: HttpRequest, post_id: PathId) -> SaveStateOut:
     return SaveStateOut(saved=services.save_set(user=_me(request), post_id=post_id, saved=True))
 
 
 @router.delete("/{post_id}/save", auth=auth, response=SaveStateOut)
-def post_unsave(request: HttpRequest, post_id: Id) -> SaveStateOut:
+def post_unsave(request: HttpRequest, post_id: PathId) -> SaveStateOut:
     return SaveStateOut(saved=services.save_set(user=_me(request), post_id=post_id, saved=False))
 
 
 @router.get("/{post_id}/comments", response=CommentPage)
 def comment_list(
-    request: HttpRequest, post_id: Id, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest, post_id: PathId, cursor: str | None = None, limit: int | None = None
 ) -> dict[str, Any]:
     """Oldest first, keyset on (created_at, id)."""
     result = selectors.comment_page(
@@ -94,13 +93,13 @@ def comment_list(
 
 
 @router.post("/{post_id}/comments", auth=auth, response={201: CommentOut})
-def comment_create(request: HttpRequest, post_id: Id, payload: CommentIn) -> Status[CommentOut]:
+def comment_create(request: HttpRequest, post_id: PathId, payload: CommentIn) -> Status[CommentOut]:
     comment = services.comment_create(author=_me(request), post_id=post_id, text=payload.text)
     return Status(201, CommentOut.of(comment))
 
 
 @router.delete("/{post_id}/comments/{comment_id}", auth=auth, response={204: None})
-def comment_delete(request: HttpRequest, post_id: Id, comment_id: Id) -> Status[None]:
+def comment_delete(request: HttpRequest, post_id: PathId, comment_id: PathId) -> Status[None]:
     services.comment_delete(user=_me(request), post_id=post_id, comment_id=comment_id)
     return Status(204, None)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 from django.http import HttpRequest
-from ninja import Path, Router, Status
+from ninja import Router, Status
 
 from app.accounts.models import User
-from app.lab.api import auth, bad_request, parse_limit
+from app.lab.api import PathId, auth, bad_request, parse_limit
 from app.search import selectors, services
 from app.search.normalize import search_text_parse
 from app.search.schemas import (
@@ -37,7 +37,6 @@ from app.search.strategies import KINDS
 router = Router()
 pages_router = Router()
 
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 SearchOut = SearchAllOut | UserHitPage | PostHitPage | HashtagHitPage | PlaceHitPage
 
 
@@ -102,7 +101,7 @@ def history_clear(request: HttpRequest) -> Status[None]:
 
 
 @router.delete("/history/{entry_id}", auth=auth, response={204: None})
-def history_delete(request: HttpRequest, entry_id: Id) -> Status[None]:
+def history_delete(request: HttpRequest, entry_id: PathId) -> Status[None]:
     services.history_delete(user=_me(request), entry_id=entry_id)
     return Status(204, None)
 
@@ -125,7 +124,7 @@ def hashtag_page(
 @pages_router.get("/places/{place_id}", response=PlacePageOut)
 def place_page(
     request: HttpRequest,
-    place_id: Id,
+    place_id: PathId,
     order: PageOrder = "top",
     cursor: str | None = None,
     limit: int | None = None,
