@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from functools import partial
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
-from redis.exceptions import LockError
+from redis.commands.core import Script
 
 from app.accounts.models import User
 from app.chat import events, selectors
@@ -31,8 +31,9 @@ TYPING_THROTTLE_MS = 2000
 RATE_PER_SECOND = 5.0
 RATE_BURST = 20
 
-# A token bucket in one round trip: refill by elapsed time, take one token if there is one.
-# The caller passes the time, so the script stays deterministic for replication.
+# A token bucket: refill by elapsed time, take one token if there is one (``allowed``). The
+# caller passes the time, so the script stays deterministic for replication. It is the head
+# of two scripts: the rate limit alone, and the rate limit plus a room's order lock.
 _TOKEN_BUCKET = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -52,32 +53,110 @@ if tokens >= 1 then
 end
 redis.call('HSET', KEYS[1], 't', tostring(now), 'v', tostring(tokens))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return allowed
 """
+_RATE_LIMIT = _TOKEN_BUCKET + "return allowed\n"
+# A send's admission in one round trip: a token, then the room's order lock (KEYS[2]) if the
+# token was granted. Returns {allowed, locked}.
+_ADMIT = (
+    _TOKEN_BUCKET
+    + """
+if allowed == 0 then
+  return {0, 0}
+end
+if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then
+  return {1, 1}
+end
+return {1, 0}
+"""
+)
+# Gives back the token a send took when it turned out to be a resend.
+_REFUND = """
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'v'))
+if tokens ~= nil then
+  redis.call('HSET', KEYS[1], 'v', tostring(math.min(tonumber(ARGV[1]), tokens + 1)))
+end
+return 0
+"""
+# Releases a lock only if it still holds our token (it may have expired and been retaken).
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@cache
+def _script(source: str) -> Script:
+    """A Lua script object, made once per process; calls pass the client (or a pipeline)."""
+    return Script(None, source.encode())  # type: ignore[arg-type]
 
 
 def _key(*parts: object) -> str:
     return ":".join([settings.REDIS_KEY_PREFIX, "chat", *map(str, parts)])
 
 
+def _rate_settings() -> tuple[float, int]:
+    return (
+        float(getattr(settings, "CHAT_RATE_PER_SECOND", RATE_PER_SECOND)),
+        int(getattr(settings, "CHAT_RATE_BURST", RATE_BURST)),
+    )
+
+
 def rate_limit_take(*, user_id: int) -> None:
     """Take one message token from the user's bucket; 429 ``rate_limited`` when empty."""
-    rate = float(getattr(settings, "CHAT_RATE_PER_SECOND", RATE_PER_SECOND))
-    burst = int(getattr(settings, "CHAT_RATE_BURST", RATE_BURST))
-    conn = get_redis_connection("default")
-    allowed = conn.register_script(_TOKEN_BUCKET)(
-        keys=[_key("rate", user_id)], args=[rate, burst, f"{time.time():.6f}"]
+    allowed = _script(_RATE_LIMIT)(
+        keys=[_key("rate", user_id)],
+        args=[*_rate_settings(), f"{time.time():.6f}"],
+        client=get_redis_connection("default"),
     )
     if not allowed:
         raise ApiError(429, "rate_limited", "too many messages; slow down")
 
 
-def _broadcast(deliveries: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
-    """Send each payload to its user's group (every socket of that user), concurrently."""
-    if not deliveries:
-        return
+def _pubsub_prefix() -> str | None:
+    """The pub/sub layer's channel prefix when its one Redis is the cache's; else None."""
+    layer: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
+    if layer.get("BACKEND") != "channels_redis.pubsub.RedisPubSubChannelLayer":
+        return None
+    config: dict[str, Any] = layer.get("CONFIG", {})
+    hosts = config.get("hosts") or []
+    address = hosts[0].get("address") if len(hosts) == 1 and isinstance(hosts[0], dict) else None
+    if address != settings.CACHES["default"]["LOCATION"]:
+        return None
+    return str(config.get("prefix", "asgi"))
+
+
+def group_channel(prefix: str, group: str) -> str:
+    """The Redis channel the pub/sub layer subscribes a group to (``_get_group_channel_name``
+    in channels_redis; a test pins the two together)."""
+    return f"{prefix}__group__{group}"
+
+
+def _broadcast(
+    deliveries: Sequence[tuple[int, Mapping[str, Any]]], *, unlock: RoomLock | None = None
+) -> None:
+    """Send each payload to its user's group (every socket of that user), then release
+    ``unlock``.
+
+    With the pub/sub layer on the cache's Redis, this thread PUBLISHes directly, in one
+    pipeline with the lock release: one round trip, and no hop onto the event loop through
+    ``async_to_sync`` (a worker thread's ``group_send`` costs both). Any other layer gets
+    ``group_send``.
+    """
+    conn = get_redis_connection("default")
     layer = get_channel_layer()
     assert layer is not None
+    prefix = _pubsub_prefix()
+    if prefix is not None:
+        pipe = conn.pipeline(transaction=False)
+        for user_id, payload in deliveries:
+            event = {"type": "event.forward", "payload": payload}
+            pipe.publish(group_channel(prefix, events.user_group(user_id)), layer.serialize(event))
+        if unlock is not None:
+            pipe.eval(_UNLOCK, 1, unlock.key, unlock.token)
+        pipe.execute()
+        return
 
     async def send_all() -> None:
         await asyncio.gather(
@@ -89,7 +168,10 @@ def _broadcast(deliveries: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
             )
         )
 
-    async_to_sync(send_all)()
+    if deliveries:
+        async_to_sync(send_all)()
+    if unlock is not None:
+        conn.eval(_UNLOCK, 1, unlock.key, unlock.token)
 
 
 # --- Rooms ------------------------------------------------------------------------------
@@ -152,6 +234,83 @@ def room_open(*, user: User, usernames: Sequence[str], title: str = "") -> tuple
 # --- Messages ---------------------------------------------------------------------------
 
 
+# One statement persists a send, atomic on its own outside a transaction: the membership
+# check (and the member list the broadcast needs), the idempotent insert, the room's last
+# message and the sender's read mark. ``id`` is NULL when (sender, client_id) exists already
+# or the sender is not a member; ``members`` is NULL for a room without members (or none).
+_SEND_SQL = f"""
+WITH members AS (
+    SELECT array_agg(user_id ORDER BY user_id) AS ids
+    FROM {Membership._meta.db_table} WHERE room_id = %(room)s
+), inserted AS (
+    INSERT INTO {Message._meta.db_table}
+        (room_id, sender_id, kind, text, post_id, client_id, created_at)
+    SELECT %(room)s, %(sender)s, %(kind)s, %(text)s, %(post)s, %(client_id)s, %(now)s
+    FROM members WHERE %(sender)s = ANY (members.ids)
+    ON CONFLICT ON CONSTRAINT message_idempotency DO NOTHING
+    RETURNING id
+), room AS (
+    UPDATE {Room._meta.db_table} AS r
+    SET last_message_id = inserted.id, last_message_at = %(now)s
+    FROM inserted
+    WHERE r.id = %(room)s AND (r.last_message_id IS NULL OR r.last_message_id < inserted.id)
+), mark AS (
+    UPDATE {Membership._meta.db_table} AS m SET last_read_message_id = inserted.id
+    FROM inserted
+    WHERE m.room_id = %(room)s AND m.user_id = %(sender)s
+      AND m.last_read_message_id < inserted.id
+)
+SELECT members.ids, (SELECT id FROM inserted) FROM members
+"""
+
+# Bounds how long one send may hold its room's order lock, and how long another waits for it.
+ROOM_ORDER_LOCK_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class RoomLock:
+    """A held room order lock: its key and the token that proves it is ours."""
+
+    key: str
+    token: str
+
+
+def _admit(*, user_id: int, room_id: int) -> tuple[bool, RoomLock | None]:
+    """Take a rate-limit token and, if granted, the room's order lock: one round trip.
+
+    Ids are assigned in insert order, but two sends publish in whatever order their threads
+    run, so members could see 198 before 197. Holding a per-room lock from before the insert
+    until the broadcast makes publish order equal id order, across threads and processes.
+    A busy lock is waited for (bounded); should it stay unavailable, the send goes ahead
+    unordered: clients order by id, and ``sync`` fills gaps.
+    """
+    conn = get_redis_connection("default")
+    lock = RoomLock(key=_key("room-order", room_id), token=secrets.token_hex(8))
+    ttl_ms = ROOM_ORDER_LOCK_SECONDS * 1000
+    allowed, locked = _script(_ADMIT)(
+        keys=[_key("rate", user_id), lock.key],
+        args=[*_rate_settings(), f"{time.time():.6f}", lock.token, ttl_ms],
+        client=conn,
+    )
+    if not allowed:
+        return False, None
+    deadline = time.monotonic() + ROOM_ORDER_LOCK_SECONDS
+    while not locked and time.monotonic() < deadline:
+        time.sleep(0.001)
+        locked = conn.set(lock.key, lock.token, nx=True, px=ttl_ms)
+    return True, lock if locked else None
+
+
+def _release(lock: RoomLock | None, *, refund_user_id: int | None = None) -> None:
+    """Release the lock (if held) and give back the user's token, in one round trip."""
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    if lock is not None:
+        pipe.eval(_UNLOCK, 1, lock.key, lock.token)
+    if refund_user_id is not None:
+        pipe.eval(_REFUND, 1, _key("rate", refund_user_id), _rate_settings()[1])
+    pipe.execute()
+
+
 def _message_by_client_id(*, sender: User, client_id: uuid.UUID) -> Message | None:
     return Message.objects.filter(sender_id=sender.pk, client_id=client_id).first()
 
@@ -175,75 +334,75 @@ def message_send(
 
     Idempotent on (sender, client_id): a resend returns the stored message and broadcasts
     nothing (False as the second value). Resends cost no rate-limit token.
+
+    A text message costs three round trips: Redis admits it (a token and the room's order
+    lock, one script), one SQL statement checks membership and persists, and one Redis
+    pipeline publishes to every member and releases the lock.
     """
-    existing = _message_by_client_id(sender=sender, client_id=client_id)
-    if existing is not None:
-        return _resend(existing, sender=sender, room_id=room_id)
     if not text.strip() and post_id is None:
         raise bad_request("empty_message", "send text or a post")
-    rate_limit_take(user_id=sender.pk)
-    member_ids = selectors.room_member_ids(room_id=room_id)
-    if sender.pk not in member_ids:
-        raise selectors.not_member()
     post = post_visible_get(viewer=sender, post_id=post_id) if post_id is not None else None
     kind = Message.Kind.POST if post is not None else Message.Kind.TEXT
+    allowed, lock = _admit(user_id=sender.pk, room_id=room_id)
+    if not allowed:
+        existing = _message_by_client_id(sender=sender, client_id=client_id)
+        if existing is not None:
+            return _resend(existing, sender=sender, room_id=room_id)
+        raise ApiError(429, "rate_limited", "too many messages; slow down")
+    now = timezone.now()
+    params: dict[str, Any] = {
+        "room": room_id,
+        "sender": sender.pk,
+        "kind": kind.value,
+        "text": text,
+        "post": post.pk if post is not None else None,
+        "client_id": client_id,
+        "now": now,
+    }
     try:
-        with _room_order(room_id), transaction.atomic():
-            message = Message.objects.create(
-                room_id=room_id, sender=sender, kind=kind, text=text, post=post, client_id=client_id
-            )
-            newer = Q(last_message_id__isnull=True) | Q(last_message_id__lt=message.pk)
-            Room.objects.filter(newer, pk=room_id).update(
-                last_message=message, last_message_at=message.created_at
-            )
-            # The sender has read their own message: unread counts stay exact.
-            Membership.objects.filter(
-                room_id=room_id, user_id=sender.pk, last_read_message_id__lt=message.pk
-            ).update(last_read_message_id=message.pk)
-            transaction.on_commit(
-                partial(_message_broadcast, message=message, member_ids=member_ids)
-            )
-    except IntegrityError:
-        # A concurrent resend with the same client_id won the insert.
+        with connection.cursor() as cursor:
+            cursor.execute(_SEND_SQL, params)
+            row = cursor.fetchone()
+    except BaseException:
+        _release(lock)
+        raise
+    member_ids, message_id = row if row is not None else (None, None)
+    if not member_ids or sender.pk not in member_ids:
+        _release(lock)
+        raise selectors.not_member()
+    if message_id is None:
+        # Stored before (a resend), perhaps by a concurrent request that won the insert.
+        _release(lock, refund_user_id=sender.pk)
         existing = _message_by_client_id(sender=sender, client_id=client_id)
         if existing is None:
-            raise
+            raise ApiError(409, "client_id_conflict", "client_id is being used concurrently")
         return _resend(existing, sender=sender, room_id=room_id)
+    message = Message(
+        pk=message_id,
+        room_id=room_id,
+        sender=sender,
+        kind=kind,
+        text=text,
+        post=post,
+        client_id=client_id,
+        created_at=now,
+    )
+    if connection.in_atomic_block:
+        # Inside someone's transaction: publish only once it commits; order is best effort.
+        _release(lock)
+        transaction.on_commit(partial(_message_broadcast, message=message, member_ids=member_ids))
+    else:
+        _message_broadcast(message=message, member_ids=member_ids, unlock=lock)
     return message, True
 
 
-# Bounds how long one send may hold its room's order lock, and how long another waits for it.
-ROOM_ORDER_LOCK_SECONDS = 5
-
-
-@contextmanager
-def _room_order(room_id: int) -> Iterator[None]:
-    """Serialise a room's sends from insert to broadcast, across threads and processes.
-
-    Ids are assigned in insert order, but two sends commit and publish in whatever order their
-    threads run, so members could see 198 before 197. Holding a per-room Redis lock from the
-    insert through the on-commit broadcast makes publish order equal id order. Should the lock
-    be unavailable, the send goes ahead unordered: clients order by id and `sync` fills gaps.
-    """
-    lock = get_redis_connection("default").lock(
-        _key("room-order", room_id),
-        timeout=ROOM_ORDER_LOCK_SECONDS,
-        blocking_timeout=ROOM_ORDER_LOCK_SECONDS,
-    )
-    acquired = lock.acquire()
-    try:
-        yield
-    finally:
-        if acquired:
-            with suppress(LockError):
-                lock.release()
-
-
-def _message_broadcast(*, message: Message, member_ids: list[int]) -> None:
+def _message_broadcast(
+    *, message: Message, member_ids: list[int], unlock: RoomLock | None = None
+) -> None:
     post = message.post
     if post is None:
         frame = events.message_new(message=message, preview=None)
-        _broadcast([(uid, frame) for uid in member_ids])
+        _broadcast([(uid, frame) for uid in member_ids], unlock=unlock)
         return
     # A share renders per recipient: a private author's post is "unavailable" to those who
     # do not follow them.
@@ -256,7 +415,7 @@ def _message_broadcast(*, message: Message, member_ids: list[int]) -> None:
         )
         for visible in (True, False)
     }
-    _broadcast([(uid, frames[uid in audience]) for uid in member_ids])
+    _broadcast([(uid, frames[uid in audience]) for uid in member_ids], unlock=unlock)
 
 
 def post_share(

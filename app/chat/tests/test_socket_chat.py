@@ -236,6 +236,68 @@ def test_it_keys_the_rate_limit_under_the_apps_redis_prefix(people, dm):
     assert 0 < conn.pttl(keys[0]) <= 5000
 
 
+def _tokens(user: User) -> float:
+    from django_redis import get_redis_connection
+
+    raw = get_redis_connection("default").hget(services._key("rate", user.pk), "v")
+    return float(raw)
+
+
+def test_a_resend_costs_no_token_even_when_the_bucket_is_empty(people, dm, settings):
+    settings.CHAT_RATE_BURST = 2
+    settings.CHAT_RATE_PER_SECOND = 0.001
+    alice, client_id = people["alice"], uuid.uuid4()
+    first, created = services.message_send(
+        sender=alice, room_id=dm.pk, client_id=client_id, text="one"
+    )
+    assert created
+    assert _tokens(alice) == pytest.approx(1, abs=0.01)
+    again, created = services.message_send(
+        sender=alice, room_id=dm.pk, client_id=client_id, text="one"
+    )
+    assert (again.pk, created) == (first.pk, False)
+    assert _tokens(alice) == pytest.approx(1, abs=0.01), "the resend kept its token"
+    services.message_send(sender=alice, room_id=dm.pk, client_id=uuid.uuid4(), text="two")
+    with pytest.raises(services.ApiError) as refused:
+        services.message_send(sender=alice, room_id=dm.pk, client_id=uuid.uuid4(), text="3")
+    assert refused.value.code == "rate_limited"
+    late, created = services.message_send(
+        sender=alice, room_id=dm.pk, client_id=client_id, text="one"
+    )
+    assert (late.pk, created) == (first.pk, False)
+    assert Message.objects.filter(room=dm).count() == 2
+
+
+def test_a_send_persists_in_one_statement_and_releases_the_room_lock(
+    people, dm, django_assert_num_queries
+):
+    from django_redis import get_redis_connection
+
+    with django_assert_num_queries(1):
+        message, _ = services.message_send(
+            sender=people["bob"], room_id=dm.pk, client_id=uuid.uuid4(), text="hi"
+        )
+    dm.refresh_from_db()
+    assert dm.last_message_id == message.pk
+    assert dm.memberships.get(user=people["bob"]).last_read_message_id == message.pk
+    assert dm.memberships.get(user=people["alice"]).last_read_message_id == 0
+    assert not get_redis_connection("default").exists(services._key("room-order", dm.pk))
+
+
+def test_it_publishes_on_the_channel_the_pubsub_layer_subscribes_groups_to():
+    from channels.layers import get_channel_layer
+
+    async def layer_name() -> str:
+        layer = get_channel_layer()
+        assert layer is not None
+        return str(layer._get_layer()._get_group_channel_name("user.7"))
+
+    prefix = services._pubsub_prefix()
+    assert prefix is not None
+    assert prefix == f"{settings.REDIS_KEY_PREFIX}:asgi"
+    assert services.group_channel(prefix, "user.7") == run(layer_name)
+
+
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
