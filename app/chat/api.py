@@ -9,10 +9,12 @@ from ninja import Router, Status
 
 from app.accounts.models import User
 from app.chat import selectors, services
+from app.chat.events import ID_MAX
 from app.chat.schemas import (
     MessageOut,
     MessagePage,
     MessageSendIn,
+    PresenceList,
     RoomOpenIn,
     RoomOpenOut,
     RoomOut,
@@ -20,7 +22,7 @@ from app.chat.schemas import (
     ShareIn,
     ShareOut,
 )
-from app.lab.api import PathId, auth
+from app.lab.api import PathId, auth, bad_request
 
 router = Router()
 share_router = Router()
@@ -34,9 +36,33 @@ def _me(request: HttpRequest) -> User:
 def room_inbox(
     request: HttpRequest, cursor: str | None = None, limit: int | None = None
 ) -> dict[str, Any]:
-    """The inbox, newest activity first, with other members, last message and unread."""
+    """The inbox, newest activity first, with other members (and their presence), last
+    message and unread."""
     result = selectors.room_inbox(user=_me(request), cursor=cursor, limit=limit)
-    return {**result, "items": [RoomOut.of(entry) for entry in result["items"]]}
+    presence = result.pop("presence")
+    return {**result, "items": [RoomOut.of(entry, presence) for entry in result["items"]]}
+
+
+def _user_ids(raw: str) -> list[int]:
+    """``1,2,3`` as distinct ids, at most PRESENCE_MAX of them; 400 on anything else."""
+    parts = raw.split(",")
+    if len(parts) > selectors.PRESENCE_MAX:
+        raise bad_request("too_many_users", f"ask for at most {selectors.PRESENCE_MAX} users")
+    # The length check first: int() refuses strings of over 4,300 digits with a ValueError.
+    if not all(
+        part.isascii() and part.isdigit() and len(part) <= 19 and 1 <= int(part) <= ID_MAX
+        for part in parts
+    ):
+        raise bad_request("invalid_users", "users is a comma-separated list of user ids")
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
+@router.get("/presence", auth=auth, response=PresenceList)
+def presence_list(request: HttpRequest, users: str) -> dict[str, Any]:
+    """Online and last seen for ``?users=1,2`` (at most 50), of those who share a room with
+    you; other ids are left out."""
+    found = selectors.presence_visible(user=_me(request), user_ids=_user_ids(users))
+    return {"items": [{"id": uid, **p._asdict()} for uid, p in found.items()]}
 
 
 @router.post("/rooms", auth=auth, response={200: RoomOpenOut, 201: RoomOpenOut})

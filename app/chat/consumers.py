@@ -4,15 +4,17 @@ frames, delegate to services, relay events)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pydantic
+from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from app.accounts.models import User
-from app.chat import events, selectors, services
+from app.chat import events, presence, selectors, services
 from app.lab.api import ApiError
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -68,12 +70,40 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         self.user: User = user
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._presence_refresh()
         await self.accept()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch, without its per-event ``aclose_old_connections``.
+
+        That call hops onto the single thread-sensitive thread for every frame and every
+        relayed event (three per chat message), serialising all sockets of the process behind
+        one thread. This consumer never touches the database on the event loop: every service
+        runs through ``in_thread``, which closes stale connections itself, before and after.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         group = getattr(self, "group", None)
         if group:
             await self.channel_layer.group_discard(group, self.channel_name)
+            await in_thread(presence.presence_offline)(
+                user_id=self.user.pk, socket=self.channel_name
+            )
+
+    async def _presence_refresh(self) -> None:
+        self.presence_at = time.monotonic()
+        await in_thread(presence.presence_online)(user_id=self.user.pk, socket=self.channel_name)
+
+    async def _heartbeat(self) -> None:
+        """Answer a ``ping``; write presence at most once per refresh interval per socket, so a
+        client that pings fast costs no more Redis than one that pings every 25 s."""
+        if time.monotonic() - self.presence_at >= presence.refresh_seconds():
+            await self._presence_refresh()
+        await self.send_json(events.pong())
 
     async def event_forward(self, event: dict[str, Any]) -> None:
         """Relay an event a service sent to this user's group."""
@@ -121,6 +151,8 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
                 await in_thread(services.message_read)(
                     user=self.user, room_id=frame.room, message_id=frame.message
                 )
+            elif isinstance(frame, events.PingFrame):
+                await self._heartbeat()
             else:
                 for payload in await in_thread(_sync)(self.user, frame.since):
                     await self.send_json(payload)

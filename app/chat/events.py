@@ -82,6 +82,12 @@ class SyncDone(TypedDict):
     more: bool
 
 
+class Pong(TypedDict):
+    """Answers a client ``ping``: the socket and the server behind it are alive."""
+
+    type: Literal["pong"]
+
+
 class ErrorEvent(TypedDict):
     type: Literal["error"]
     code: str
@@ -91,12 +97,9 @@ class ErrorEvent(TypedDict):
 
 
 # Validates any server frame in tests: each emitter's output must parse as its own type.
-SERVER_FRAME: TypeAdapter[MessageNew | MessageAck | TypingEvent | ReadEvent | SyncDone | ErrorEvent]
-SERVER_FRAME = TypeAdapter(
-    Annotated[
-        MessageNew | MessageAck | TypingEvent | ReadEvent | SyncDone | ErrorEvent,
-        Field(discriminator="type"),
-    ]
+ServerFrame = MessageNew | MessageAck | TypingEvent | ReadEvent | SyncDone | Pong | ErrorEvent
+SERVER_FRAME: TypeAdapter[ServerFrame] = TypeAdapter(
+    Annotated[ServerFrame, Field(discriminator="type")]
 )
 
 
@@ -161,6 +164,10 @@ def sync_done(*, last: int, more: bool) -> SyncDone:
     return {"type": "sync.done", "last": last, "more": more}
 
 
+def pong() -> Pong:
+    return {"type": "pong"}
+
+
 def error_event(
     *, code: str, message: str, client_id: str | None = None, room: int | None = None
 ) -> ErrorEvent:
@@ -202,12 +209,18 @@ class SyncFrame(_Frame):
     since: Annotated[StrictInt, Field(ge=0, le=ID_MAX)]
 
 
-ClientFrame = SendFrame | TypingFrame | ReadFrame | SyncFrame
+class PingFrame(_Frame):
+    """The heartbeat: keeps the sender's presence fresh and is answered with ``pong``."""
+
+    type: Literal["ping"]
+
+
+ClientFrame = SendFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame
 CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(
     Annotated[ClientFrame, Field(discriminator="type")]
 )
 
 
 def client_frame_parse(content: Any) -> ClientFrame:
-    """Raises pydantic.ValidationError on anything that is not one of the four frames."""
+    """Raises pydantic.ValidationError on anything that is not one of the client frames."""
     return CLIENT_FRAME.validate_python(content)

@@ -1,16 +1,19 @@
-"""API shapes for chat: the inbox, rooms, messages and shares."""
+"""API shapes for chat: the inbox (with presence), rooms, messages, shares and presence."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
 
+from app.accounts.models import User
 from app.accounts.schemas import UserSummary
 from app.chat.events import ID_MAX, PostPreview, SenderOut
 from app.chat.models import MAX_GROUP_MEMBERS, MESSAGE_MAX, Message
+from app.chat.presence import Presence
 from app.chat.strategies import InboxEntry
 
 PREVIEW_CHARS = 100
@@ -36,23 +39,35 @@ class LastMessageOut(Schema):
         )
 
 
+class MemberOut(UserSummary):
+    """A room member with presence: ``last_seen`` is their latest heartbeat or disconnect."""
+
+    online: bool
+    last_seen: datetime | None
+
+    @staticmethod
+    def of_member(user: User, presence: Presence | None) -> MemberOut:
+        online, last_seen = presence or (False, None)
+        return MemberOut(**UserSummary.of(user).model_dump(), online=online, last_seen=last_seen)
+
+
 class RoomOut(Schema):
     id: int
     kind: Literal["dm", "group"]
     title: str
-    members: list[UserSummary]
+    members: list[MemberOut]
     last_message: LastMessageOut | None
     unread: int
     last_activity_at: datetime | None
 
     @staticmethod
-    def of(entry: InboxEntry) -> RoomOut:
+    def of(entry: InboxEntry, presence: Mapping[int, Presence]) -> RoomOut:
         room = entry.room
         return RoomOut(
             id=room.pk,
             kind="dm" if room.kind == room.Kind.DM else "group",
             title=room.title,
-            members=[UserSummary.of(user) for user in entry.members],
+            members=[MemberOut.of_member(user, presence.get(user.pk)) for user in entry.members],
             last_message=LastMessageOut.of(entry.last_message) if entry.last_message else None,
             unread=entry.unread,
             last_activity_at=room.last_message_at,
@@ -110,3 +125,15 @@ class ShareIn(Schema):
 
 class ShareOut(Schema):
     items: list[MessageOut]
+
+
+class PresenceOut(Schema):
+    id: int
+    online: bool
+    last_seen: datetime | None
+
+
+class PresenceList(Schema):
+    """Only users who share a room with the viewer; other ids are left out."""
+
+    items: list[PresenceOut]

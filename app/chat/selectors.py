@@ -1,7 +1,9 @@
-"""Reads about chat: the inbox, message history, sync replay, members, and share previews."""
+"""Reads about chat: the inbox, message history, sync replay, members, share previews, and
+presence."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,13 +11,15 @@ from django.db.models import BooleanField, Case, Exists, OuterRef, QuerySet, Sub
 
 from app.accounts.models import Follow, User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
-from app.chat import events, strategies
+from app.chat import events, presence, strategies
 from app.chat.models import Membership, Message
 from app.lab import strategies as lab_strategies
 from app.lab.api import ApiError, decode_cursor, page, parse_limit
 from app.posts.models import Post, PostImage
 
 SYNC_LIMIT = 500
+# Ids one presence request may name (GET /api/chat/presence).
+PRESENCE_MAX = 50
 
 _POST_FIELDS = (
     "post__id",
@@ -133,9 +137,28 @@ def post_thumb_name(*, post_id: int) -> str | None:
 def room_inbox(
     *, user: User, cursor: str | None, limit: int | None, strategy: str | None = None
 ) -> dict[str, Any]:
-    """The inbox page, newest activity first; the strategy comes from the lab switch."""
+    """The inbox page, newest activity first; the strategy comes from the lab switch.
+
+    ``presence`` maps every member on the page to their presence: one Redis round trip, no SQL.
+    """
     size = parse_limit(limit)
     decoded = decode_cursor(cursor, (datetime, int))
     name = lab_strategies.choose("inbox", override=strategy)
     entries = strategies.INBOX[name](user=user, cursor=decoded, limit=size)
-    return page(entries, size, lambda e: (e.room.last_message_at, e.room.pk))
+    result = page(entries, size, lambda e: (e.room.last_message_at, e.room.pk))
+    members = (member.pk for entry in result["items"] for member in entry.members)
+    result["presence"] = presence.presence_get(user_ids=members)
+    return result
+
+
+def presence_visible(*, user: User, user_ids: Sequence[int]) -> dict[int, presence.Presence]:
+    """Presence of those of ``user_ids`` who share a room with ``user`` (one query, then one
+    Redis round trip): activity is shown only to people one talks with."""
+    mine = Membership.objects.filter(user_id=user.pk).values("room_id")
+    peers = (
+        Membership.objects.filter(room_id__in=mine, user_id__in=user_ids)
+        .exclude(user_id=user.pk)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    return presence.presence_get(user_ids=sorted(peers))

@@ -792,10 +792,14 @@ function roomTitle(room) {
   return others.join(", ") || "Just you";
 }
 
+// The heartbeat that keeps this user "online" for others (the server's presence TTL is 60 s).
+const PING_MS = 25000;
+
 // One socket per user; reconnects with backoff and replays what it missed via `sync`.
 function userSocket({ onFrame, onStatus, lastSeen }) {
   let socket = null;
   let delay = 1000;
+  let heartbeat = null;
   const connect = () => {
     socket = new WebSocket(body.dataset.ws);
     onStatus("connecting");
@@ -804,15 +808,19 @@ function userSocket({ onFrame, onStatus, lastSeen }) {
       onStatus("live");
       const since = lastSeen();
       if (since) socket.send(JSON.stringify({ type: "sync", since }));
+      const open = socket;
+      heartbeat = setInterval(() => open.send(JSON.stringify({ type: "ping" })), PING_MS);
     });
     socket.addEventListener("message", (event) => {
       try {
-        onFrame(JSON.parse(event.data));
+        const frame = JSON.parse(event.data);
+        if (frame.type !== "pong") onFrame(frame);
       } catch (error) {
         console.error(error);
       }
     });
     socket.addEventListener("close", (event) => {
+      clearInterval(heartbeat);
       if (event.code === 4401) {
         location.assign(loginUrl());
         return;
@@ -834,10 +842,23 @@ function userSocket({ onFrame, onStatus, lastSeen }) {
   };
 }
 
+// "online", "last seen …" for a DM's other member; "N online" for a group.
+function presenceLine(room, others) {
+  const online = others.filter((m) => m.online).length;
+  if (room.kind === "group") return online ? `${online} online` : "";
+  const [other] = others;
+  if (!other) return "";
+  if (other.online) return "online";
+  return other.last_seen ? `last seen ${ago(other.last_seen)}` : "";
+}
+
 pages.inbox = () => {
   const rooms = $("#rooms");
   const roomItem = (room) => {
-    const other = room.members.find((m) => m.username !== viewer) || room.members[0] || { username: "?" };
+    const others = room.members.filter((m) => m.username !== viewer);
+    const other = others[0] || room.members[0] || { username: "?" };
+    const online = others.some((m) => m.online);
+    const presence = presenceLine(room, others);
     const last = room.last_message;
     const preview = last ? (last.kind === "post" ? "Shared a post" : last.text) : "No messages yet";
     return el(
@@ -846,11 +867,17 @@ pages.inbox = () => {
       el(
         "a",
         { href: `/inbox/${room.id}` },
-        avatar(other),
+        el(
+          "span",
+          { class: "presence" },
+          avatar(other),
+          online ? el("span", { class: "online-dot", role: "img", "aria-label": "online" }) : null,
+        ),
         el(
           "span",
           {},
           el("span", { class: "room-title" }, roomTitle(room)),
+          presence ? el("span", { class: "muted presence-line" }, ` · ${presence}`) : null,
           el("br"),
           el("span", { class: "muted" }, excerpt(preview, 60), room.last_activity_at ? ` · ${ago(room.last_activity_at)}` : ""),
         ),
