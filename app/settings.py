@@ -110,8 +110,14 @@ _db["OPTIONS"] = {
     # - search's fuzzy username match (`%`): 0.2 lets `jonh` find `john` (similarity 0.25);
     # - random_page_cost 1.1 for SSD-backed storage, as the embedded server is configured
     #   (app/lab/services.py). PostgreSQL's default of 4 models spinning disks and, on a
-    #   default-configured server, tips search's candidate scans into sequential scans.
-    "options": "-c pg_trgm.similarity_threshold=0.2 -c random_page_cost=1.1",
+    #   default-configured server, tips search's candidate scans into sequential scans;
+    # - no parallel workers: on two cores serving concurrent requests, a Gather takes cores
+    #   from other requests, and it made the planner prefer sorting every match of a common
+    #   search word (47 ms at medium) over walking the recency index (8 ms) (search.md).
+    "options": (
+        "-c pg_trgm.similarity_threshold=0.2 -c random_page_cost=1.1"
+        " -c max_parallel_workers_per_gather=0"
+    ),
     # Per process. Keep workers x max_size under PostgreSQL's max_connections (200 embedded).
     "pool": {
         "min_size": int(os.environ.get("DB_POOL_MIN", "1")),

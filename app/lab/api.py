@@ -1,4 +1,5 @@
-"""Shared API plumbing: the error envelope, auth, and keyset cursors for every router."""
+"""Shared API plumbing: the error envelope, auth, keyset cursors and fast JSON responses for
+every router."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from django.http import HttpRequest
+import orjson
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
 from ninja import Path
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
+from pydantic import BaseModel
 
 DEFAULT_LIMIT = 20
 # A path id: a positive bigint. Larger values would overflow PostgreSQL's bigint (a 500).
@@ -59,6 +63,29 @@ class SessionOrBearer(AuthBase):
 
 
 auth = SessionOrBearer()
+
+
+_django_json = DjangoJSONEncoder()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    # Datetimes, UUIDs and decimals read exactly as in ninja's own responses.
+    return _django_json.default(value)
+
+
+def json_response(body: Any) -> HttpResponse:
+    """A 200 JSON response for a body of already-validated schema objects (and plain data).
+
+    Returned to ninja, schema objects are validated again through its per-field getter (a
+    Django template variable lookup per attribute): 12 ms for one page of 20 search hits and
+    30 ms for 20 posts, more than the queries behind them (docs/experiments/feed.md). Views
+    whose bodies are built from schemas return this instead; their route's ``response=`` still
+    documents the shape, and the tests check it. orjson encodes about 10x faster than json.
+    """
+    content = orjson.dumps(body, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    return HttpResponse(content, content_type="application/json; charset=utf-8")
 
 
 def parse_limit(limit: int | None) -> int:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
 from app.accounts.models import User
-from app.lab.api import PathId, auth, bad_request, parse_limit
+from app.lab.api import PathId, auth, bad_request, json_response, parse_limit
 from app.search import selectors, services
 from app.search.normalize import search_text_parse
 from app.search.schemas import (
@@ -51,25 +51,25 @@ def search(
     type: SearchType = "all",
     cursor: str | None = None,
     limit: int | None = None,
-) -> dict[str, Any]:
+) -> HttpResponse:
     """``type=all``: the first page of each kind; one kind: keyset pages, best first."""
     query, size = search_text_parse(q), parse_limit(limit)
     if type == "all":
         if cursor:
             raise bad_request("invalid_cursor", "a cursor pages one type; pass type as well")
         found = selectors.search_all(viewer=request.user, query=query, limit=size)
-        return {kind: hits_of(kind, found[kind]) for kind in KINDS}
+        return json_response({kind: hits_of(kind, found[kind]) for kind in KINDS})
     result = selectors.search_kind_page(
         viewer=request.user, kind=type, query=query, cursor=cursor, limit=size
     )
-    return hits_of(type, result)
+    return json_response(hits_of(type, result))
 
 
 @router.get("/suggest", response=SuggestList)
-def search_suggest(request: HttpRequest, q: str | None = None) -> dict[str, Any]:
+def search_suggest(request: HttpRequest, q: str | None = None) -> HttpResponse:
     """Typeahead: the top 8 users, hashtags and places whose name starts with ``q``."""
     rows = selectors.search_suggest(query=search_text_parse(q))
-    return {"items": [SuggestOut.of(row) for row in rows]}
+    return json_response({"items": [SuggestOut.of(row) for row in rows]})
 
 
 @router.get("/trending", response=TrendingList)
@@ -113,12 +113,12 @@ def hashtag_page(
     order: PageOrder = "top",
     cursor: str | None = None,
     limit: int | None = None,
-) -> dict[str, Any]:
+) -> HttpResponse:
     """The hashtag's header and its top (by likes, among the newest 500) or recent posts."""
     tag, result = selectors.hashtag_page(
         viewer=request.user, name=name, order=order, cursor=cursor, limit=limit
     )
-    return {**posts_of(result), "hashtag": HashtagHeader.of(tag), "order": order}
+    return json_response({**posts_of(result), "hashtag": HashtagHeader.of(tag), "order": order})
 
 
 @pages_router.get("/places/{place_id}", response=PlacePageOut)
@@ -128,9 +128,9 @@ def place_page(
     order: PageOrder = "top",
     cursor: str | None = None,
     limit: int | None = None,
-) -> dict[str, Any]:
+) -> HttpResponse:
     """The place's header and its top (by likes, among the newest 500) or recent posts."""
     place, result = selectors.place_page(
         viewer=request.user, place_id=place_id, order=order, cursor=cursor, limit=limit
     )
-    return {**posts_of(result), "place": PlaceHeader.of(place), "order": order}
+    return json_response({**posts_of(result), "place": PlaceHeader.of(place), "order": order})
