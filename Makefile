@@ -90,9 +90,10 @@ CHAT_USERS ?= 2000
 CHAT_HOLD ?= 300
 CHAT_RATE ?= 200
 CHAT_DURATION ?= 60
+CHAT_OUT ?= benchmarks/results/chat-load.json
 chat-load: services  ## WebSocket load driver against a running `python -m app.lab.serve` (docs/experiments/chat.md)
 	$(BIN)/python -m benchmarks.chat_load --ws $(CHAT_WS) --users $(CHAT_USERS) --hold $(CHAT_HOLD) \
-		--rate $(CHAT_RATE) --duration $(CHAT_DURATION) --out benchmarks/results/chat-load.json
+		--rate $(CHAT_RATE) --duration $(CHAT_DURATION) $(if $(CHAT_DEFLATE),--deflate) --out $(CHAT_OUT)
 
 # --- load tests (docs/loadtesting.md) ---------------------------------------------------------
 SCENARIO ?= feed

@@ -3,8 +3,10 @@
 Drives a running server (``python -m app.lab.serve``) on 127.0.0.1 only, for a bounded time:
 
 1. creates USERS lab users with sessions and one DM room per pair (ORM, same DATABASE_URL);
-2. opens one socket per user and holds them for --hold seconds with client pings, counting
-   sockets that die; the server's RSS before and after gives the memory per idle socket;
+2. opens one socket per user and holds them for --hold seconds, counting sockets that die.
+   Each socket sends the app's heartbeat (a ``ping`` frame, answered by ``pong``, which keeps
+   the user's presence alive) every --heartbeat seconds, and the WebSocket library pings every
+   --ping seconds. The server's RSS before and after gives the memory per idle socket;
 3. sends --rate messages per second across the 1:1 rooms for --duration seconds, each frame
    carrying its send timestamp; every member must receive every client_id exactly once
    (sender echo + recipient), and latency is send -> recipient's receipt;
@@ -34,6 +36,7 @@ from urllib.parse import urlparse
 
 import django
 import psutil
+from tqdm import tqdm
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 django.setup()
@@ -122,6 +125,8 @@ class Driver:
         self.errors: Counter[str] = Counter()
         self.closed = 0
         self.connect_failures = 0
+        self.pongs = 0
+        self.heartbeats = 0
 
     async def open(self, user_id: int, session: str) -> None:
         origin = f"http://{urlparse(self.args.ws).hostname}:8000"
@@ -159,6 +164,8 @@ class Driver:
                         self.latencies.append(now - sent)
                 elif kind == "message.ack":
                     self.acks[frame["client_id"]] += 1
+                elif kind == "pong":
+                    self.pongs += 1
                 elif kind == "error":
                     self.errors[f"frame:{frame['code']}"] += 1
         except Exception as exc:
@@ -166,7 +173,26 @@ class Driver:
         finally:
             self.closed += 1
 
-    async def send_load(self, rooms: list[tuple[int, int, int]]) -> float:
+    async def heartbeat(self, stop: asyncio.Event) -> None:
+        """Every socket sends ``{"type": "ping"}`` once per --heartbeat seconds, staggered so
+        the frames arrive evenly rather than in one burst per period."""
+        period = self.args.heartbeat
+        frame = json.dumps({"type": "ping"})
+        index = 0
+        while not stop.is_set():
+            sockets = list(self.sockets.values())
+            if not sockets:
+                return
+            await asyncio.sleep(period / len(sockets))
+            socket = sockets[index % len(sockets)]
+            index += 1
+            try:
+                await socket.send(frame)
+                self.heartbeats += 1
+            except Exception as exc:
+                self.errors[f"heartbeat:{type(exc).__name__}"] += 1
+
+    async def send_load(self, rooms: list[tuple[int, int, int]], bar: tqdm) -> float:
         rate, duration = self.args.rate, self.args.duration
         live = [r for r in rooms if r[1] in self.sockets and r[2] in self.sockets]
         rng = random.Random(42)
@@ -193,6 +219,7 @@ class Driver:
                 await self.sockets[sender].send(json.dumps(frame))
             except Exception as exc:
                 self.errors[f"send:{type(exc).__name__}"] += 1
+            bar.update(1)
         return time.perf_counter() - start
 
     def accounting(self) -> dict[str, Any]:
@@ -222,29 +249,47 @@ async def run(args: argparse.Namespace, sessions: list[tuple[int, str]], rooms: 
     server = server_process(args.ws)
     me = psutil.Process()
     rss_before = server.memory_info().rss if server else None
+    quiet = args.no_progress
     started = time.perf_counter()
     batch = 100
-    for i in range(0, len(sessions), batch):
-        await asyncio.gather(*(driver.open(uid, key) for uid, key in sessions[i : i + batch]))
+    with tqdm(total=len(sessions), desc="connect", unit="socket", disable=quiet) as bar:
+        for i in range(0, len(sessions), batch):
+            chunk = sessions[i : i + batch]
+            await asyncio.gather(*(driver.open(uid, key) for uid, key in chunk))
+            bar.update(len(chunk))
     connect_seconds = time.perf_counter() - started
     await asyncio.sleep(5)
     rss_connected = server.memory_info().rss if server else None
+    stop_heartbeat = asyncio.Event()
+    beating = (
+        asyncio.get_running_loop().create_task(driver.heartbeat(stop_heartbeat))
+        if args.heartbeat > 0
+        else None
+    )
     hold_start = time.perf_counter()
     samples = []
-    while time.perf_counter() - hold_start < args.hold:
-        await asyncio.sleep(min(10, args.hold))
-        samples.append(
-            {
+    with tqdm(total=round(args.hold), desc="hold", unit="s", disable=quiet) as bar:
+        while (elapsed := time.perf_counter() - hold_start) < args.hold:
+            await asyncio.sleep(min(10, args.hold - elapsed))
+            sample = {
                 "t": round(time.perf_counter() - hold_start, 1),
                 "open": len(driver.sockets) - driver.closed,
                 "server_rss_mib": round(server.memory_info().rss / 2**20, 1) if server else None,
             }
-        )
+            samples.append(sample)
+            bar.set_postfix(open=sample["open"], rss_mib=sample["server_rss_mib"])
+            bar.update(min(round(args.hold), round(sample["t"])) - bar.n)
     closed_during_hold = driver.closed
+    pongs_during_hold = driver.pongs
     cpu_driver0 = sum(me.cpu_times()[:2])
     cpu_server0 = sum(server.cpu_times()[:2]) if server else 0.0
-    send_seconds = await driver.send_load(rooms) if args.rate > 0 else 0.0
+    total = int(args.rate * args.duration)
+    with tqdm(total=total, desc="send", unit="msg", disable=quiet or not total) as bar:
+        send_seconds = await driver.send_load(rooms, bar) if total else 0.0
     await asyncio.sleep(args.drain)
+    stop_heartbeat.set()
+    if beating is not None:
+        await beating
     cpu_driver = sum(me.cpu_times()[:2]) - cpu_driver0
     cpu_server = sum(server.cpu_times()[:2]) - cpu_server0 if server else 0.0
     for socket in driver.sockets.values():
@@ -270,6 +315,9 @@ async def run(args: argparse.Namespace, sessions: list[tuple[int, str]], rooms: 
             "connect_seconds": round(connect_seconds, 2),
             "closed_during_hold": closed_during_hold,
             "hold_seconds": args.hold,
+            "heartbeats_sent": driver.heartbeats,
+            "pongs_during_hold": pongs_during_hold,
+            "pongs": driver.pongs,
             "hold_samples": samples,
         },
         "memory": {
@@ -311,13 +359,26 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of sending")
     parser.add_argument("--drain", type=float, default=5.0, help="seconds to wait after sending")
-    parser.add_argument("--ping", type=float, default=20.0, help="client ping interval")
+    parser.add_argument("--ping", type=float, default=20.0, help="WebSocket ping interval")
+    parser.add_argument(
+        "--heartbeat", type=float, default=25.0, help="app ping frame interval per socket (0: off)"
+    )
     parser.add_argument("--deflate", action="store_true", help="permessage-deflate on")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     host = urlparse(args.ws).hostname
     if host not in ("127.0.0.1", "localhost"):
         parser.error("the driver only targets 127.0.0.1")
+    if not 2 <= args.users <= 20_000:
+        parser.error("--users must be between 2 and 20000")
+    if args.rate < 0 or args.rate > 5_000:
+        parser.error("--rate must be between 0 and 5000 messages per second")
+    for name in ("hold", "duration", "drain", "heartbeat"):
+        if not 0 <= getattr(args, name) <= 3_600:
+            parser.error(f"--{name} must be between 0 and 3600 seconds")
+    if args.ping <= 0:
+        parser.error("--ping must be positive")
     sessions = users_prepare(args.users)
     rooms = rooms_prepare([uid for uid, _ in sessions])
     result = asyncio.run(run(args, sessions, rooms))
