@@ -284,7 +284,8 @@ async def run(args: argparse.Namespace, sessions: list[tuple[int, str]], rooms: 
     cpu_driver0 = sum(me.cpu_times()[:2])
     cpu_server0 = sum(server.cpu_times()[:2]) if server else 0.0
     total = int(args.rate * args.duration)
-    with tqdm(total=total, desc="send", unit="msg", disable=quiet or not total) as bar:
+    send_bar = tqdm(total=total, desc="send", unit="msg", disable=quiet or not total, mininterval=1)
+    with send_bar as bar:
         send_seconds = await driver.send_load(rooms, bar) if total else 0.0
     await asyncio.sleep(args.drain)
     stop_heartbeat.set()

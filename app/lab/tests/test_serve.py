@@ -49,6 +49,7 @@ def test_it_serves_http_on_granian_wsgi_and_ws_on_uvicorn_channels_for_split() -
     assert "--host 127.0.0.1 --port 8001 --workers 1" in line
     assert "--ws-max-size 65536" in line
     assert "--ws-ping-interval 20.0 --ws-ping-timeout 20.0" in line
+    assert "--ws-per-message-deflate false" in line
     assert "--no-access-log" in line
     assert "--lifespan off" in line
     assert "--timeout-graceful-shutdown 3" in line
