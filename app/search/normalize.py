@@ -36,6 +36,21 @@ class SearchText:
         return max((len(run) for run in _TERM.findall(self.text)), default=0) < TRIGRAM_MIN
 
     @property
+    def fuzzy_threshold(self) -> float:
+        """The trigram similarity a fuzzy username match needs, by query length.
+
+        One edit (a swap is the worst: it changes four trigrams) leaves a word of n characters
+        a similarity of about (n - 3) / (n + 5): 0.25 for `jonh` against `john`, 0.33 at 7
+        characters, 0.6 at 14. A fixed 0.2 let the trigram index propose every username that
+        merely starts with the same letter as `love`, or shares a `lim` or a `601` with a long
+        query, each then rechecked on the heap (10k rows, 25 ms at `medium`). So the bar rises
+        with length, 0.05 under the one-edit similarity, between 0.25 (`jonh` still finds
+        `john`) and 0.45 (docs/experiments/search.md).
+        """
+        n = len(self.text)
+        return round(min(0.45, max(0.25, (n - 3) / (n + 5) - 0.05)), 2)
+
+    @property
     def like_prefix(self) -> str:
         return like_escape(self.text) + "%"
 

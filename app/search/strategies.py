@@ -87,6 +87,8 @@ _COLUMNS = {
 }
 _AFTER = "WHERE (s.score < %(after_score)s OR (s.score = %(after_score)s AND s.id < %(after_id)s))"
 
+_FUZZY_THRESHOLD = "SELECT set_config('pg_trgm.similarity_threshold', %(fuzzy)s, true);\n"
+
 _USERS = """
 WITH candidates AS (
     (SELECT {user_columns} FROM accounts_user u WHERE u.username = %(text)s)
@@ -215,6 +217,10 @@ def _visible(viewer_id: int | None) -> str:
 def _fetch(sql: str, params: Mapping[str, Any]) -> list[Row]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        # A statement may lead with a set_config() (the users' fuzzy threshold); the rows
+        # are the last result.
+        while cursor.nextset():
+            pass
         names = [column.name for column in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -253,6 +259,12 @@ def search_sql(
             after=where_after,
             **_COLUMNS,
         )
+        if not query.short:
+            # `%%` reads pg_trgm.similarity_threshold. Set for this statement only: sent in
+            # the same round trip, local to the implicit transaction the two statements share
+            # (psycopg's client-side binding sends them as one simple query).
+            sql = _FUZZY_THRESHOLD + sql
+            params["fuzzy"] = str(query.fuzzy_threshold)
     elif kind == "hashtags":
         sql = _HASHTAGS.format(
             match=predicates[f"hashtags_{length}"], after=where_after, **_COLUMNS
