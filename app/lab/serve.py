@@ -31,9 +31,11 @@ WS_MAX_SIZE = 64 * 1024
 WS_PING_INTERVAL = 20.0
 WS_PING_TIMEOUT = 20.0
 # Granian's WSGI default is backlog/2 = 256 threads per worker: under the GIL they only
-# contend. Eight matches the per-process DB pool (DB_POOL_MAX), so no thread waits for a
-# connection, and measured better req/s and p99 than the default (docs/serving.md).
-GRANIAN_WSGI_THREADS = 8
+# contend. On the quiet 2-core box, 4 served 1.4x the database-backed requests of 8 and
+# 15 % more hello-world ones, with a lower p99; 2 did as well as 4 but leaves less room for
+# requests that wait on I/O (docs/serving.md). Below the per-process DB pool (DB_POOL_MAX 8),
+# so no thread waits for a connection.
+GRANIAN_WSGI_THREADS = 4
 STOP_TIMEOUT = 10.0
 UVICORN_SHUTDOWN_TIMEOUT = 3
 READY_TIMEOUT = 60.0

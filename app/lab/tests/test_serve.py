@@ -41,7 +41,7 @@ def test_it_serves_http_on_granian_wsgi_and_ws_on_uvicorn_channels_for_split() -
     assert (http.role, http.port) == ("http", 8000)
     assert http.argv[:3] == ("py", "-m", "granian")
     assert "--interface wsgi --host 127.0.0.1 --port 8000 --workers 2" in argv_of(http)
-    assert "--blocking-threads 8" in argv_of(http)
+    assert "--blocking-threads 4" in argv_of(http)
     assert http.argv[-1] == "app.wsgi:application"
     assert (ws.role, ws.port) == ("ws", 8001)
     assert ws.argv[:3] == ("py", "-m", "uvicorn")
