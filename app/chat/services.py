@@ -32,8 +32,7 @@ RATE_PER_SECOND = 5.0
 RATE_BURST = 20
 
 # A token bucket: refill by elapsed time, take one token if there is one (``allowed``). The
-# caller passes the time, so the script stays deterministic for replication. It is the head
-# of two scripts: the rate limit alone, and the rate limit plus a room's order lock.
+# caller passes the time, so the script stays deterministic for replication.
 _TOKEN_BUCKET = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -54,7 +53,6 @@ end
 redis.call('HSET', KEYS[1], 't', tostring(now), 'v', tostring(tokens))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 """
-_RATE_LIMIT = _TOKEN_BUCKET + "return allowed\n"
 # A send's admission in one round trip: a token, then the room's order lock (KEYS[2]) if the
 # token was granted. Returns {allowed, locked}.
 _ADMIT = (
@@ -101,17 +99,6 @@ def _rate_settings() -> tuple[float, int]:
         float(getattr(settings, "CHAT_RATE_PER_SECOND", RATE_PER_SECOND)),
         int(getattr(settings, "CHAT_RATE_BURST", RATE_BURST)),
     )
-
-
-def rate_limit_take(*, user_id: int) -> None:
-    """Take one message token from the user's bucket; 429 ``rate_limited`` when empty."""
-    allowed = _script(_RATE_LIMIT)(
-        keys=[_key("rate", user_id)],
-        args=[*_rate_settings(), f"{time.time():.6f}"],
-        client=get_redis_connection("default"),
-    )
-    if not allowed:
-        raise ApiError(429, "rate_limited", "too many messages; slow down")
 
 
 def _pubsub_prefix() -> str | None:

@@ -229,7 +229,7 @@ def test_it_rate_limits_a_flood_and_keeps_the_socket_open(people, cookies, dm, s
 def test_it_keys_the_rate_limit_under_the_apps_redis_prefix(people, dm):
     from django_redis import get_redis_connection
 
-    services.rate_limit_take(user_id=people["alice"].pk)
+    services.message_send(sender=people["alice"], room_id=dm.pk, client_id=uuid.uuid4(), text="hi")
     conn = get_redis_connection("default")
     keys = [k.decode() for k in conn.scan_iter(match=f"*chat:rate:{people['alice'].pk}")]
     assert keys == [f"{settings.REDIS_KEY_PREFIX}:chat:rate:{people['alice'].pk}"]
