@@ -24,7 +24,8 @@ class UserSummary(Schema):
 
     @staticmethod
     def of(user: User) -> UserSummary:
-        return UserSummary(
+        # Values straight from typed model fields: no second validation (app/posts/schemas.py).
+        return UserSummary.model_construct(
             id=user.pk,
             username=user.username,
             name=user.name,
