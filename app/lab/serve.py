@@ -1,7 +1,7 @@
 """`make run`'s server runner: HTTP and /ws/ as one command, the server setup picked by SERVER.
 
 Run as ``python -m app.lab.serve``. Environment: SERVER (split | granian-asgi | uvicorn |
-gunicorn), HOST, PORT, WS_PORT, WORKERS. The measurements behind the default are in
+gunicorn), HOST, PORT, WS_PORT, WORKERS, WS_WORKERS. The measurements behind the default are in
 docs/serving.md (``make bench-serving``). Free of Django imports: it only starts processes.
 """
 
@@ -37,6 +37,8 @@ WS_PING_TIMEOUT = 20.0
 # so no thread waits for a connection.
 GRANIAN_WSGI_THREADS = 4
 STOP_TIMEOUT = 10.0
+# More processes than this on one machine is a typo, not a configuration.
+MAX_WORKERS = 64
 UVICORN_SHUTDOWN_TIMEOUT = 3
 READY_TIMEOUT = 60.0
 
@@ -63,6 +65,7 @@ class ServeConfig:
     port: int
     ws_port: int
     workers: int
+    ws_workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,9 @@ class ServerProcess:
     port: int
 
 
-def _int_env(environ: Mapping[str, str], name: str, default: int, *, low: int = 1) -> int:
+def _int_env(
+    environ: Mapping[str, str], name: str, default: int, *, low: int = 1, high: int = 65535
+) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -82,13 +87,13 @@ def _int_env(environ: Mapping[str, str], name: str, default: int, *, low: int = 
         value = int(raw)
     except ValueError:
         raise ServeError(f"{name}={raw!r} is not an integer") from None
-    if value < low or value > 65535:
-        raise ServeError(f"{name}={value} is out of range")
+    if value < low or value > high:
+        raise ServeError(f"{name}={value} is out of range ({low} to {high})")
     return value
 
 
 def serve_config(*, environ: Mapping[str, str]) -> ServeConfig:
-    """Read SERVER, HOST, PORT, WS_PORT and WORKERS; reject what cannot work."""
+    """Read SERVER, HOST, PORT, WS_PORT, WORKERS and WS_WORKERS; reject what cannot work."""
     setup = environ.get("SERVER", "").strip() or DEFAULT_SETUP
     if setup not in REASONS:
         raise ServeError(f"SERVER={setup!r} is unknown; choose one of {', '.join(SETUPS)}")
@@ -97,7 +102,8 @@ def serve_config(*, environ: Mapping[str, str]) -> ServeConfig:
         host=environ.get("HOST", "").strip() or "127.0.0.1",
         port=_int_env(environ, "PORT", 8000),
         ws_port=_int_env(environ, "WS_PORT", 8001),
-        workers=_int_env(environ, "WORKERS", 2),
+        workers=_int_env(environ, "WORKERS", 2, high=MAX_WORKERS),
+        ws_workers=_int_env(environ, "WS_WORKERS", 1, high=MAX_WORKERS),
     )
     if serves_ws_separately(config=config) and config.port == config.ws_port:
         raise ServeError(f"PORT and WS_PORT are both {config.port}; they must differ")
@@ -168,11 +174,11 @@ def _uvicorn(*, python: str, port: int, workers: int, config: ServeConfig) -> tu
 
 def serve_commands(*, config: ServeConfig, python: str = sys.executable) -> list[ServerProcess]:
     """The processes one setup needs; the first serves HTTP (and /ws/ when it is alone)."""
-    # One async process holds thousands of idle sockets; Channels' Redis layer would let more
-    # processes share the groups, but a lab box does not need them.
-    ws = ServerProcess(
-        "ws", _uvicorn(python=python, port=config.ws_port, workers=1, config=config), config.ws_port
-    )
+    # One async process held 2,000 sockets and 200 msg/s at 2.1 ms of CPU per message
+    # (docs/experiments/chat.md); WS_WORKERS adds processes, which the pub/sub channel layer
+    # lets share every user's group.
+    ws_argv = _uvicorn(python=python, port=config.ws_port, workers=config.ws_workers, config=config)
+    ws = ServerProcess("ws", ws_argv, config.ws_port)
     if config.setup == "split":
         http = _granian(python=python, interface="wsgi", app=WSGI_APP, config=config)
         return [ServerProcess("http", http, config.port), ws]

@@ -90,6 +90,8 @@ def test_it_takes_host_ports_and_workers_from_the_environment() -> None:
     http, ws = serve.serve_commands(config=config, python="py")
     assert "--host 0.0.0.0 --port 9000 --workers 4" in argv_of(http)
     assert "--host 0.0.0.0 --port 9001 --workers 1" in argv_of(ws)
+    _, ws = serve.serve_commands(config=config_for(WS_WORKERS="2"), python="py")
+    assert "--port 8001 --workers 2" in argv_of(ws)
     (both,) = serve.serve_commands(
         config=config_for(SERVER="uvicorn", PORT="9000", WORKERS="3"), python="py"
     )
@@ -102,6 +104,8 @@ def test_it_takes_host_ports_and_workers_from_the_environment() -> None:
         ({"SERVER": "waitress"}, "SERVER='waitress' is unknown"),
         ({"PORT": "eighty"}, "PORT='eighty' is not an integer"),
         ({"WORKERS": "0"}, "WORKERS=0 is out of range"),
+        ({"WS_WORKERS": "0"}, "WS_WORKERS=0 is out of range"),
+        ({"WORKERS": "500"}, r"WORKERS=500 is out of range \(1 to 64\)"),
         ({"WS_PORT": "70000"}, "WS_PORT=70000 is out of range"),
         ({"PORT": "9000", "WS_PORT": "9000"}, "must differ"),
     ],
