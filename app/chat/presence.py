@@ -29,6 +29,8 @@ from typing import NamedTuple
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from app.lab.cache import raw_key
+
 # A socket counts as online this long after its last heartbeat. Browsers ping every 25 s,
 # so one lost or late ping does not flap the dot. Settings may override it (tests shorten it).
 TTL_SECONDS = 60.0
@@ -40,7 +42,7 @@ class Presence(NamedTuple):
 
 
 def _key(*parts: object) -> str:
-    return ":".join([settings.REDIS_KEY_PREFIX, "chat", *map(str, parts)])
+    return raw_key("chat", *parts)
 
 
 def ttl_seconds() -> float:

@@ -23,6 +23,7 @@ from app.accounts.models import User
 from app.chat import events, selectors
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
 from app.lab.api import ApiError, bad_request, not_found
+from app.lab.cache import raw_key
 from app.posts.selectors import post_visible_get
 
 MAX_SHARE_TARGETS = 20
@@ -91,7 +92,7 @@ def _script(source: str) -> Script:
 
 
 def _key(*parts: object) -> str:
-    return ":".join([settings.REDIS_KEY_PREFIX, "chat", *map(str, parts)])
+    return raw_key("chat", *parts)
 
 
 def _rate_settings() -> tuple[float, int]:

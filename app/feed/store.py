@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django_redis import get_redis_connection
 
 from app.lab import stats
+from app.lab.cache import raw_key
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -118,7 +119,7 @@ def connection() -> Any:
 
 
 def _key(*parts: object) -> str:
-    return ":".join([settings.REDIS_KEY_PREFIX, "feed", *map(str, parts)])
+    return raw_key("feed", *parts)
 
 
 def timeline_key(user_id: int) -> str:

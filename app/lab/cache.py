@@ -1,9 +1,11 @@
-"""A django-redis client that counts hits and misses into the current request's stats."""
+"""A django-redis client that counts hits and misses into the current request's stats, and
+the key namespace for code that talks to Redis directly."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django_redis.client import DefaultClient
 
 from app.lab import stats
@@ -33,3 +35,10 @@ class CountingClient(DefaultClient):
             request_stats.cache_hits += len(found)
             request_stats.cache_misses += len(keys) - len(found)
         return found
+
+
+def raw_key(area: str, *parts: object) -> str:
+    """``<REDIS_KEY_PREFIX>:<area>:<part>:...`` for keys used without the Django cache (sorted
+    sets, scripts, pipelines): under the same prefix as the cache's own keys, so one prefix
+    isolates a lab database or a test run."""
+    return ":".join([settings.REDIS_KEY_PREFIX, area, *map(str, parts)])

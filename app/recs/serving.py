@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django_redis import get_redis_connection
 
+from app.lab.cache import raw_key
 from app.recs import data, rank
 from app.recs.models import ModelVersion
 
@@ -51,7 +51,7 @@ def connection() -> Any:
 
 
 def _key(*parts: object) -> str:
-    return ":".join([settings.REDIS_KEY_PREFIX, "recs", *map(str, parts)])
+    return raw_key("recs", *parts)
 
 
 def live_key() -> str:
