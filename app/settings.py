@@ -79,6 +79,8 @@ ROOT_URLCONF = "app.urls"
 WSGI_APPLICATION = "app.wsgi.application"
 ASGI_APPLICATION = "app.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend with the per-request user load served from Redis (app/accounts/usercache.py).
+AUTHENTICATION_BACKENDS = ["app.accounts.backends.CachedModelBackend"]
 LOGIN_URL = "/login"
 
 TEMPLATES = [

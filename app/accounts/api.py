@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
@@ -61,7 +62,7 @@ def _require_json(request: HttpRequest) -> None:
 
 
 def _auth_body(request: HttpRequest, user: User) -> dict[str, Any]:
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
     token = request.session.session_key
     assert token is not None  # login() saves a fresh session
     return {"token": token, "user": MeOut.of(user)}

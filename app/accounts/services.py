@@ -12,6 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 
 from app.accounts.models import Follow, FollowRequest, User, username_validator
+from app.accounts.usercache import user_changed
 from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 
@@ -83,6 +84,7 @@ def user_update_profile(
     if changed:
         with transaction.atomic():
             user.save(update_fields=changed)
+            user_changed(user.pk)
             if stale:
                 feed.feed_author_changed(author_id=user.pk)
     return user
@@ -97,6 +99,7 @@ def _counters_add(*, follower_id: int, followee_id: int, delta: int) -> None:
     )
     for user_id, field in updates:
         User.objects.filter(pk=user_id).update(**{field: Greatest(F(field) + delta, 0)})
+    user_changed(follower_id, followee_id)
 
 
 def _follow_insert(*, follower_id: int, followee_id: int) -> bool:

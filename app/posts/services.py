@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from app.accounts.models import User
+from app.accounts.usercache import user_changed
 from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 from app.posts.images import Renditions, image_renditions
@@ -116,6 +117,7 @@ def post_create(
             _hashtags_attach(post=post, names=caption_hashtags(caption))
             _mentions_attach(post=post, usernames=caption_mentions(caption))
             User.objects.filter(pk=author.pk).update(post_count=F("post_count") + 1)
+            user_changed(author.pk)
             if place_id is not None:
                 Place.objects.filter(pk=place_id).update(post_count=F("post_count") + 1)
             feed.feed_post_created(post_id=post.pk)
@@ -151,6 +153,7 @@ def post_delete(*, user: User, post_id: int) -> None:
         if not per_model.get(Post._meta.label):
             return
         User.objects.filter(pk=user.pk).update(post_count=_decrement("post_count"))
+        user_changed(user.pk)
         if post.place_id is not None:
             Place.objects.filter(pk=post.place_id).update(post_count=_decrement("post_count"))
         if tag_ids:

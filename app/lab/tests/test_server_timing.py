@@ -16,7 +16,9 @@ def test_it_reports_app_db_and_cache_on_every_response(client: Client) -> None:
     response = client.get("/lab/hello")
     header = response["Server-Timing"]
     assert re.fullmatch(
-        r'app;dur=\d+\.\d, db;dur=\d+\.\d;desc="0 queries", cache;desc="0 hit 0 miss"', header
+        r"app;dur=\d+\.\d, cpu;dur=\d+\.\d\d, "
+        r'db;dur=\d+\.\d;desc="0 queries", cache;desc="0 hit 0 miss"',
+        header,
     ), header
 
 

@@ -71,7 +71,9 @@ def test_it_deletes_files_only_once_the_transaction_commits(
     # Until the commit callback runs, a rollback would leave rows whose files still exist.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.post_delete(user=alice, post_id=Post.objects.get().pk)
-    assert len(callbacks) == 2  # the files, and the feed's invalidation and fan-out removal
+    # The author's cached row (post_count), the files, and the feed's invalidation and
+    # fan-out removal.
+    assert len(callbacks) == 3
     assert len(imagedata.stored_files(media_root)) == 6
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from app.accounts.models import User
 from app.accounts.services import follow_create
+from app.accounts.usercache import user_changed
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "instalab-demo"
@@ -46,6 +47,7 @@ class Command(BaseCommand):
             if not created and not demo.check_password(DEMO_PASSWORD):
                 demo.set_password(DEMO_PASSWORD)
                 demo.save(update_fields=["password"])
+                user_changed(demo.pk)
             for username, name, bio in SAMPLE_USERS:
                 sample, _ = _ensure_user(username=username, name=name, bio=bio)
                 # Idempotent and counter-exact, like any follow through the API.
