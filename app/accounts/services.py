@@ -12,7 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 
 from app.accounts.models import Follow, FollowRequest, User, username_validator
-from app.accounts.usercache import user_changed
+from app.accounts.usercache import privacy_changed, user_changed
 from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 
@@ -85,6 +85,8 @@ def user_update_profile(
         with transaction.atomic():
             user.save(update_fields=changed)
             user_changed(user.pk)
+            if is_private is not None:
+                privacy_changed(user_id=user.pk, private=is_private)
             if stale:
                 feed.feed_author_changed(author_id=user.pk)
     return user

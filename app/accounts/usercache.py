@@ -125,3 +125,32 @@ def user_changed(*user_ids: int) -> None:
         return
     _forget(user_ids)
     transaction.on_commit(lambda: _forget(user_ids))
+
+
+# --- privacy overrides -------------------------------------------------------------------------
+# Cached post bodies record whether their author was private when they were written, and the
+# bodies of an author who changes privacy are dropped by a background job. Until it has run,
+# this hash (author id -> b"1" private, b"0" public) says what is true now, written on
+# commit; readers that filter by privacy from Redis check it in the same round trip.
+
+
+def _privacy_key() -> str:
+    return raw_key("acct", "privacy")
+
+
+def privacy_changed(*, user_id: int, private: bool) -> None:
+    """Call inside the transaction that changes ``is_private``."""
+
+    def record() -> None:
+        try:
+            _connection().hset(_privacy_key(), str(user_id), int(private))
+        except RedisError:
+            logger.exception("privacy override not recorded for user %s", user_id)
+
+    transaction.on_commit(record)
+
+
+def privacy_overrides(pipe: Any, user_ids: list[int]) -> None:
+    """Queue the HMGET of the overrides of ``user_ids`` on a pipeline; each reply entry is
+    None (no change since the body was cached), b"1" or b"0"."""
+    pipe.hmget(_privacy_key(), [str(user_id) for user_id in user_ids])

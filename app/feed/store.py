@@ -11,9 +11,9 @@ oldest post; it is never silently partial.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,6 +21,7 @@ from django_redis import get_redis_connection
 
 from app.lab import stats
 from app.lab.cache import raw_key
+from app.posts.fragments import PostJSON, fragment_decode
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -90,11 +91,6 @@ return 0
 """
 
 
-# Per process: the raw bytes and decoded body of recently read fragments, oldest first.
-_decoded: dict[str, tuple[bytes, Any]] = {}
-_DECODED_MAX = 4096
-
-
 def timeline_cap() -> int:
     """Post ids kept per timeline: bounds Redis memory per active user."""
     return int(getattr(settings, "FEED_TIMELINE_CAP", 800))
@@ -145,37 +141,37 @@ def celebs_key() -> str:
 
 
 def fragment_key(post_id: int) -> str:
-    """A post body through the Django cache (which prepends REDIS_KEY_PREFIX itself)."""
-    # Versioned: the body is a pickled PostOut, so a schema change must not read old ones.
-    return f"feed:post:v2:{post_id}"
+    """A post body, named through the Django cache's key function (which prepends
+    REDIS_KEY_PREFIX), so ``cache.delete(fragment_key(id))`` invalidates it."""
+    # Versioned: v3 holds raw JSON bytes (app/posts/fragments.py), v2 held pickled PostOut.
+    return f"feed:post:v3:{post_id}"
 
 
-def fragments_get(conn: Any, post_ids: Sequence[int]) -> dict[int, Any]:
+def fragments_get(conn: Any, post_ids: Sequence[int]) -> dict[int, PostJSON]:
     """The cached bodies of ``post_ids`` that exist, in one MGET, counted like Django cache
-    hits and misses. A body whose stored bytes are exactly those decoded last time in this
-    process is reused instead of unpickled again: unpickling ~200 nested pydantic objects
-    was the largest cost of a warm page (docs/experiments/feed.md). Equal bytes decode to
-    equal objects, so this changes no result; bodies are never mutated (flags are applied
-    with ``model_copy``)."""
+    hits and misses. Bodies are JSON bytes: nothing is decoded but an 17-byte header."""
     keys = [cache.make_key(fragment_key(post_id)) for post_id in post_ids]
-    found: dict[int, Any] = {}
-    for post_id, key, raw in zip(post_ids, keys, conn.mget(keys), strict=True):
-        if raw is None:
-            continue
-        memo = _decoded.get(key)
-        if memo is not None and memo[0] == raw:
-            found[post_id] = memo[1]
-            continue
-        body = cast(Any, cache).client.decode(raw)
-        if len(_decoded) >= _DECODED_MAX:
-            del _decoded[next(iter(_decoded))]
-        _decoded[key] = (raw, body)
-        found[post_id] = body
+    found = {
+        post_id: fragment_decode(post_id, raw)
+        for post_id, raw in zip(post_ids, conn.mget(keys) if keys else [], strict=True)
+        if raw is not None
+    }
     request_stats = stats.current()
     if request_stats is not None:
         request_stats.cache_hits += len(found)
         request_stats.cache_misses += len(keys) - len(found)
     return found
+
+
+def fragments_set(conn: Any, bodies: Mapping[int, bytes]) -> None:
+    """Store encoded bodies (``fragment_encode``) for ``fragment_ttl`` seconds."""
+    if not bodies:
+        return
+    ttl = fragment_ttl()
+    with conn.pipeline(transaction=False) as pipe:
+        for post_id, raw in bodies.items():
+            pipe.set(cache.make_key(fragment_key(post_id)), raw, ex=ttl)
+        pipe.execute()
 
 
 def score_of(created_at: datetime) -> int:
@@ -245,3 +241,15 @@ def set_begin(pipe: Any, key: str) -> None:
 def set_finish(pipe: Any, key: str, members: Iterable[int]) -> None:
     pipe.sadd(key, *map(str, members), SET_COMPLETE)
     pipe.expire(key, ttl())
+
+
+def flags_remember(conn: Any, key: str, flags: dict[int, tuple[bool, bool]]) -> None:
+    """Fill only absent fields (HSETNX): a like committed after our read wrote the truth."""
+    if not flags:
+        return
+    with conn.pipeline(transaction=False) as pipe:
+        for post_id, (liked, saved) in flags.items():
+            pipe.hsetnx(key, f"l{post_id}", int(liked))
+            pipe.hsetnx(key, f"s{post_id}", int(saved))
+        pipe.expire(key, ttl())
+        pipe.execute()

@@ -8,23 +8,21 @@ Following implies permission, so a private author's posts appear only to their f
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
-from django.core.cache import cache
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from app.accounts.models import Follow, User
 from app.feed import selectors, store
 from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
 from app.lab.api import parse_limit
+from app.posts.fragments import PostItem, PostJSON, fragment_decode, fragment_encode
 from app.posts.models import Comment, Like, Post, Save
 from app.posts.schemas import PostOut
 from app.posts.selectors import PREVIEW_COMMENTS, post_queryset
 from app.recs import selectors as recs
 
-Strategy = Callable[..., list[PostOut]]
-_FLAGS = ("viewer_has_liked", "viewer_has_saved")
+Strategy = Callable[..., Sequence[PostItem]]
 # Extra ids read per source, so a few dropped posts do not cost a second round trip.
 SLACK = 4
 # Above every real key: an emptied, truncated set vouches for nothing at all.
@@ -188,40 +186,30 @@ def _window(
     return ordered[:count], floor is not None and len(ordered) < count
 
 
-def _fragment(post: Post) -> PostOut:
-    """A post body shared by every viewer: its flags are set per viewer on the way out
-    (``model_copy``), so a cached body is never validated again."""
-    return PostOut.of(post).model_copy(update=dict.fromkeys(_FLAGS, False))
-
-
-def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostOut]:
-    """PostOut for each key, from cached fragments and flags; SQL only for what is missing.
+def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostJSON]:
+    """The body of each key, from cached fragments and flags; SQL only for what is missing.
     Deleted posts and posts of authors no longer followed are dropped."""
     ids = [post_id for _, post_id in keys]
-    found = store.fragments_get(conn, ids)
-    fragments: dict[int, PostOut | None] = {post_id: found.get(post_id) for post_id in ids}
+    bodies = store.fragments_get(conn, ids)
     flags: dict[int, tuple[bool, bool]] = {}
-    missing = [post_id for post_id, body in fragments.items() if body is None]
+    missing = [post_id for post_id in ids if post_id not in bodies]
     fresh_ids: set[int] = set()
     if missing:
         posts = post_queryset(viewer=viewer).filter(pk__in=missing)
-        fresh = {post.pk: post for post in posts}
-        fresh_ids = set(fresh)
-        for pk, post in fresh.items():
-            fragments[pk] = _fragment(post)
-            flags[pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
-        cache.set_many(
-            {store.fragment_key(pk): fragments[pk] for pk in fresh},
-            timeout=store.fragment_ttl(),
-        )
-        gone = [post_id for post_id in missing if post_id not in fresh]
+        encoded = {}
+        for post in posts:
+            encoded[post.pk] = fragment_encode(PostOut.of(post))
+            bodies[post.pk] = fragment_decode(post.pk, encoded[post.pk])
+            flags[post.pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
+        fresh_ids = set(encoded)
+        store.fragments_set(conn, encoded)
+        gone = [post_id for post_id in missing if post_id not in fresh_ids]
         store.remove(conn, [store.timeline_key(viewer.pk)], gone)
-    present = [post_id for post_id in ids if fragments[post_id] is not None]
+    present = [post_id for post_id in ids if post_id in bodies]
     if not present:
         return []
     fields = [f"{kind}{post_id}" for post_id in present for kind in "ls"]
-    bodies = {post_id: cast(PostOut, fragments[post_id]) for post_id in present}
-    authors = [bodies[post_id].author.id for post_id in present]
+    authors = [bodies[post_id].author_id for post_id in present]
     flags_key = store.flags_key(viewer.pk)
     with conn.pipeline(transaction=False) as pipe:
         pipe.hmget(flags_key, fields)
@@ -236,29 +224,17 @@ def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostOut]:
     if unknown:
         flags |= selectors.viewer_flags(viewer_id=viewer.pk, post_ids=unknown)
     learned = [pk for pk in present if pk in flags and (pk in fresh_ids or pk in unknown)]
-    _flags_remember(conn, flags_key, {pk: flags[pk] for pk in learned})
+    store.flags_remember(conn, flags_key, {pk: flags[pk] for pk in learned})
     items = []
     for post_id, author_id, followed in zip(present, authors, follows, strict=True):
         if post_id not in flags or not (followed or author_id == viewer.pk):
             continue
         liked, saved = flags[post_id]
-        items.append(bodies[post_id].model_copy(update={_FLAGS[0]: liked, _FLAGS[1]: saved}))
+        items.append(bodies[post_id].viewed(liked=liked, saved=saved))
     return items
 
 
-def _flags_remember(conn: Any, key: str, flags: dict[int, tuple[bool, bool]]) -> None:
-    """Fill only absent fields (HSETNX): a like committed after our read wrote the truth."""
-    if not flags:
-        return
-    with conn.pipeline(transaction=False) as pipe:
-        for post_id, (liked, saved) in flags.items():
-            pipe.hsetnx(key, f"l{post_id}", int(liked))
-            pipe.hsetnx(key, f"s{post_id}", int(saved))
-        pipe.expire(key, store.ttl())
-        pipe.execute()
-
-
-def cached(*, viewer: User, after: After, limit: int) -> list[PostOut]:
+def cached(*, viewer: User, after: After, limit: int) -> list[PostJSON]:
     """Redis timeline (pushed posts) merged with pulled authors' lists, post fragments in one
     multi-get, the viewer's flags from a hash. Warm, it runs no SQL at all."""
     conn = store.connection()
@@ -266,7 +242,7 @@ def cached(*, viewer: User, after: After, limit: int) -> list[PostOut]:
     for author in _followed_celebs(conn, viewer.pk):
         sources[store.author_key(author)] = author
     position = None if after is None else (store.score_of(after[0]), after[1])
-    items: list[PostOut] = []
+    items: list[PostJSON] = []
     while len(items) < limit:
         want = limit - len(items)
         keys, sql_after = _window(conn, sources, position, want + SLACK)

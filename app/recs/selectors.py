@@ -7,14 +7,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.db import connection
 
 from app.accounts.models import Follow, User
+from app.accounts.usercache import privacy_overrides
+from app.feed import selectors as feed_selectors
 from app.feed import store as feed_store
 from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
 from app.lab.api import ApiError, bad_request, decode_cursor, encode_cursor, page, parse_limit
+from app.posts.fragments import (
+    PostItem,
+    PostJSON,
+    fragment_decode,
+    fragment_encode,
+    item_recommended,
+)
 from app.posts.models import Like, Post, Save
 from app.posts.schemas import PostOut
 from app.posts.selectors import post_queryset
@@ -78,57 +86,101 @@ def allowed_posts(*, viewer: User, post_ids: Sequence[int]) -> dict[int, bool]:
         return {row[0]: row[1] for row in cursor.fetchall()}
 
 
-def post_bodies(*, post_ids: Sequence[int]) -> dict[int, PostOut]:
+def post_bodies(*, post_ids: Sequence[int]) -> dict[int, PostJSON]:
     """Viewer-neutral post bodies from the feed's fragment cache (shared with it, and
     invalidated by it); the missing ones in one shaped query plus its two prefetches."""
-    keys = {post_id: feed_store.fragment_key(post_id) for post_id in post_ids}
-    found = cache.get_many(list(keys.values()))
-    bodies = {post_id: found[key] for post_id, key in keys.items() if key in found}
+    conn = feed_store.connection()
+    bodies = feed_store.fragments_get(conn, post_ids)
     missing = [post_id for post_id in post_ids if post_id not in bodies]
     if missing:
-        fresh = {
-            post.pk: PostOut.of(post)
+        encoded = {
+            post.pk: fragment_encode(PostOut.of(post))
             for post in post_queryset(viewer=AnonymousUser()).filter(pk__in=missing)
         }
-        cache.set_many(
-            {keys[pk]: body for pk, body in fresh.items()}, timeout=feed_store.fragment_ttl()
-        )
-        bodies |= fresh
+        feed_store.fragments_set(conn, encoded)
+        bodies |= {pk: fragment_decode(pk, raw) for pk, raw in encoded.items()}
     return bodies
+
+
+def _allowed_cached(conn: Any, viewer: User, bodies: dict[int, PostJSON]) -> dict[int, bool] | None:
+    """:func:`allowed_posts` for posts whose bodies are cached, from Redis alone: the body's
+    author and privacy (with the privacy overrides), the viewer's following set and the
+    viewer's like/save flags. None when the following set is not complete in Redis; SQL
+    then decides. Flags Redis does not know yet are read in one query and remembered."""
+    ids = list(bodies)
+    authors = [bodies[post_id].author_id for post_id in ids]
+    flags_key = feed_store.flags_key(viewer.pk)
+    following = feed_store.following_key(viewer.pk)
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.sismember(following, feed_store.SET_COMPLETE)
+        pipe.smismember(following, [str(author) for author in authors])
+        pipe.hmget(flags_key, [f"{kind}{post_id}" for post_id in ids for kind in "ls"])
+        privacy_overrides(pipe, authors)
+        complete, follows, stored, overrides = pipe.execute()
+    if not complete:
+        return None
+    flags: dict[int, tuple[bool, bool]] = {}
+    unknown = []
+    for index, post_id in enumerate(ids):
+        liked, saved = stored[2 * index], stored[2 * index + 1]
+        if liked is None or saved is None:
+            unknown.append(post_id)
+        else:
+            flags[post_id] = (liked == b"1", saved == b"1")
+    if unknown:
+        learned = feed_selectors.viewer_flags(viewer_id=viewer.pk, post_ids=unknown)
+        feed_store.flags_remember(conn, flags_key, learned)
+        flags |= learned
+    allowed = {}
+    for post_id, author, followed, override in zip(ids, authors, follows, overrides, strict=True):
+        private = bodies[post_id].author_private if override is None else override == b"1"
+        if post_id not in flags or followed or private or author == viewer.pk:
+            continue
+        liked, saved = flags[post_id]
+        if not liked:
+            allowed[post_id] = saved
+    return allowed
+
+
+def _allowed_bodies(*, viewer: User, post_ids: list[int]) -> dict[int, PostJSON]:
+    """The recommendable posts among ``post_ids``, as bodies carrying the viewer's saved
+    flag: from Redis alone when the bodies and the viewer's state are cached, else SQL."""
+    conn = feed_store.connection()
+    bodies = feed_store.fragments_get(conn, post_ids)
+    allowed = _allowed_cached(conn, viewer, bodies) if bodies else {}
+    unresolved = [post_id for post_id in post_ids if post_id not in bodies]
+    if allowed is None:
+        allowed, unresolved = {}, post_ids
+    if unresolved:
+        allowed |= allowed_posts(viewer=viewer, post_ids=unresolved)
+        bodies |= post_bodies(post_ids=[post_id for post_id in unresolved if post_id in allowed])
+    return {
+        post_id: bodies[post_id].viewed(liked=False, saved=allowed[post_id])
+        for post_id in post_ids
+        if post_id in allowed and post_id in bodies
+    }
 
 
 def explore_items(
     *, viewer: User, start: int, count: int, strategy: str | None = None
-) -> tuple[list[tuple[int, PostOut]], bool]:
+) -> tuple[list[tuple[int, PostJSON]], bool]:
     """Up to ``count`` (rank, post) from rank ``start`` of the viewer's candidates, filtered
     at read time, and whether more remain. Filtering walks on through the list until the
     page is full, so deletions, new follows and new likes never make a page short."""
     name = lab_strategies.choose("explore", override=strategy)
     ranked = candidates(viewer=viewer, strategy=name)
-    picked: list[tuple[int, int, bool]] = []
+    picked: list[tuple[int, PostJSON]] = []
     rank = start
     window = max(WINDOW_MIN, 3 * (count + 1))
     while len(picked) <= count and rank < len(ranked):
         chunk = ranked[rank : rank + window]
-        allowed = allowed_posts(viewer=viewer, post_ids=chunk)
+        allowed = _allowed_bodies(viewer=viewer, post_ids=chunk)
         for offset, post_id in enumerate(chunk):
             if post_id in allowed and len(picked) <= count:
-                picked.append((rank + offset, post_id, allowed[post_id]))
+                picked.append((rank + offset, allowed[post_id]))
         rank += len(chunk)
     more = len(picked) > count
-    picked = picked[:count]
-    bodies = post_bodies(post_ids=[post_id for _, post_id, _ in picked])
-    items = [
-        (
-            at,
-            bodies[post_id].model_copy(
-                update={"viewer_has_liked": False, "viewer_has_saved": saved}
-            ),
-        )
-        for at, post_id, saved in picked
-        if post_id in bodies
-    ]
-    return items, more
+    return picked[:count], more
 
 
 def explore_page(
@@ -176,7 +228,9 @@ def feed_followed_slots(size: int) -> int:
     return size if every < 2 else size - size // every
 
 
-def feed_interleave(*, viewer: User, items: list[PostOut], size: int, rank: int) -> dict[str, Any]:
+def feed_interleave(
+    *, viewer: User, items: Sequence[PostItem], size: int, rank: int
+) -> dict[str, Any]:
     """The feed page: ``items`` (followed posts, up to ``size`` + 1) with one recommended
     post after every ``every - 1`` of them, marked ``reason="recommended"``.
 
@@ -188,17 +242,17 @@ def feed_interleave(*, viewer: User, items: list[PostOut], size: int, rank: int)
     """
     every = interleave_every()
     if every < 2:
-        return page(items, size, lambda item: (item.created_at, item.id))
+        return page(list(items), size, lambda item: (item.created_at, item.id))
     more = len(items) > size
     followed = items[:size]
     wanted = len(followed) // (every - 1)
     recommended = explore_items(viewer=viewer, start=rank, count=wanted)[0] if wanted else []
     queue = iter(recommended)
-    merged: list[PostOut] = []
+    merged: list[PostItem] = []
     for index, item in enumerate(followed):
         merged.append(item)
         if (index + 1) % (every - 1) == 0 and (pick := next(queue, None)) is not None:
-            merged.append(pick[1].model_copy(update={"reason": "recommended"}))
+            merged.append(item_recommended(pick[1]))
     next_rank = recommended[-1][0] + 1 if recommended else rank
     last = followed[-1] if followed else None
     next_cursor = (

@@ -10,6 +10,7 @@ from app.accounts import services as accounts
 from app.feed.strategies import STRATEGIES, feed_page
 from app.feed.tests.conftest import follow, posts_make, user_make
 from app.posts import services as posts
+from app.posts.fragments import item_dict
 from app.posts.models import Post
 
 
@@ -18,7 +19,7 @@ def pages(viewer, strategy: str, limit: int = 4) -> list[list[dict[str, Any]]]:
     result, cursor = [], None
     while True:
         page = feed_page(viewer=viewer, cursor=cursor, limit=limit, strategy=strategy)
-        result.append([item.model_dump(mode="json") for item in page["items"]])
+        result.append([item_dict(item) for item in page["items"]])
         cursor = page["next_cursor"]
         if cursor is None:
             return result

@@ -12,6 +12,7 @@ from app.feed.selectors import _followed_and_self_sql, _keys_sql
 from app.feed.strategies import feed_page
 from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
+from app.posts.fragments import item_dict
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def sixty_posts(alice, bob):
 def run(viewer, strategy: str, limit: int) -> list[dict[str, Any]]:
     page = feed_page(viewer=viewer, cursor=None, limit=limit, strategy=strategy)
     # Render every item, so a lazy relation would be hit inside the counted block.
-    return [item.model_dump(mode="json") for item in page["items"]]
+    return [item_dict(item) for item in page["items"]]
 
 
 @pytest.mark.parametrize("limit", [5, 50])

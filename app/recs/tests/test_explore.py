@@ -8,6 +8,7 @@ from app.accounts.tests.factories import UserFactory
 from app.conftest import login_client
 from app.feed.tests.conftest import follow, posts_make
 from app.lab.testing import assert_queries
+from app.posts.fragments import item_dict
 from app.posts.models import Post
 from app.recs import serving, train
 from app.recs.selectors import explore_page, popular_compute
@@ -189,7 +190,7 @@ def test_the_selector_costs_five_queries_when_cold(charlie, many, limit):
     # 3-5. the missing bodies: post rows with author and place, images, comment previews
     with assert_queries(5):
         page = explore_page(viewer=charlie, cursor=None, limit=limit)
-        rendered = [item.model_dump(mode="json") for item in page["items"]]
+        rendered = [item_dict(item) for item in page["items"]]
     assert len(rendered) == limit
     assert all(item["comments_preview"] for item in rendered)
 

@@ -10,6 +10,7 @@ from app.accounts.tests.factories import UserFactory
 from app.feed.strategies import feed_page
 from app.feed.tests.conftest import follow, posts_make
 from app.lab.api import encode_cursor
+from app.posts.fragments import item_dict
 from app.recs import serving
 from app.recs.tests.test_explore import VERSION
 
@@ -36,7 +37,7 @@ def walk(viewer, strategy: str, limit: int) -> list[list[dict[str, Any]]]:
     result, cursor = [], None
     while True:
         page = feed_page(viewer=viewer, cursor=cursor, limit=limit, strategy=strategy)
-        result.append([item.model_dump(mode="json") for item in page["items"]])
+        result.append([item_dict(item) for item in page["items"]])
         cursor = page["next_cursor"]
         if cursor is None:
             return result
