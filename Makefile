@@ -60,6 +60,18 @@ fmt: $(STAMP)  ## format and autofix
 bench-serving: migrate  ## granian WSGI vs gunicorn vs granian ASGI vs uvicorn, side by side (needs wrk)
 	$(BIN)/python -m benchmarks.serving
 
+# --- hot paths at the cost of the cache (docs/profiling.md) -----------------------------------
+.PHONY: bench-endpoints profile
+bench-endpoints: services  ## each hot endpoint's req/s as a share of /lab/hello, CPU ms/req: [ENDPOINTS=feed,me STRATEGY= ROUNDS= SECONDS= BASE_URL=] (needs wrk)
+	$(BIN)/python -m benchmarks.endpoints --scale $(SCALE) $(if $(ENDPOINTS),--only $(ENDPOINTS)) \
+		$(if $(STRATEGY),--strategy "$(STRATEGY)") $(if $(ROUNDS),--rounds $(ROUNDS)) \
+		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(BASE_URL),--base-url $(BASE_URL))
+
+profile: services  ## py-spy flame graph of one endpoint under wrk: ENDPOINT=/api/feed [STRATEGY= SECONDS=20 BASE_URL=]
+	@test -n "$(ENDPOINT)" || { echo 'usage: make profile ENDPOINT=/api/feed [STRATEGY=feed=optimized] [SECONDS=20]' >&2; exit 2; }
+	$(BIN)/python -m benchmarks.profile --endpoint "$(ENDPOINT)" $(if $(STRATEGY),--strategy "$(STRATEGY)") \
+		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(BASE_URL),--base-url $(BASE_URL))
+
 
 .PHONY: seed
 seed: migrate  ## seed data: make seed SCALE=tiny|small|medium|large [SEED=42] [RESET=1]

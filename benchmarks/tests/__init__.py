@@ -1,0 +1,1 @@
+"""Tests of the HTTP lab instruments: bench-endpoints and profile."""
