@@ -235,6 +235,11 @@ class Server:
     def started_here(self) -> bool:
         return self.runner is not None
 
+    def log_hint(self) -> str:
+        if self.log_path is None:
+            return "see the server's own log"
+        return f"the server's log (tracebacks) is {self.log_path}"
+
     def workers(self) -> list[int]:
         return worker_pids(self.http_pid)
 

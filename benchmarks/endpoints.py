@@ -207,7 +207,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         ready = [label for label, found in runs.items() if found.sample_status == 200]
         failing = [label for label in runs if label not in ready]
         if failing:
-            say(f"not driven (sample was not a 200): {', '.join(failing)}")
+            say(f"not driven (sample was not a 200): {', '.join(failing)}; {server.log_hint()}")
         if BASELINE not in ready:
             raise DriveError(f"{ENDPOINTS[BASELINE]} does not answer 200")
         for round_no in range(1, args.rounds + 1):

@@ -389,7 +389,8 @@ def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, 
         say(f"warm {path}: HTTP {sample.status}, statuses {warm.statuses}, {timing['raw']}")
         if sample.status != 200:
             raise DriveError(
-                f"GET {path} answered {sample.status}: {sample.body[:300]!r}; nothing to profile"
+                f"GET {path} answered {sample.status}: {sample.body[:300]!r}; nothing to "
+                f"profile; {server.log_hint()}"
             )
         workers = server.workers()
         say(f"py-spy --gil on workers {workers} for {args.seconds:g} s under wrk")
