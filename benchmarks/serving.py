@@ -3,8 +3,9 @@
 Run as ``make bench-serving`` (``python -m benchmarks.serving``). All four servers are started
 at once with the exact command lines ``make run`` uses (app.lab.serve), each on its own port,
 and wrk drives them in interleaved rounds, so a noisy neighbour on this shared box hits every
-setup alike and the ratios to granian WSGI stay comparable. Writes
-reports/baselines/serving-<date>.json.
+setup alike and the ratios to granian WSGI stay comparable. Each round also meters the server
+CPU it cost per request (the server under test's process tree, PostgreSQL and Redis; see
+loadtests/cpu.py). Writes reports/baselines/serving-<date>.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.lab import serve
+from loadtests.cpu import ROLES, CpuMeter, per_request_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -204,6 +206,19 @@ class Fleet:
                 http.argv, cwd=ROOT, env=env, stdout=log, stderr=log, process_group=0
             )
 
+    def meters(self) -> dict[str, CpuMeter]:
+        """One CPU meter per server: its process tree, and the database and Redis it uses."""
+        from django.conf import settings
+
+        return {
+            name: CpuMeter.for_servers(
+                app_pid=process.pid,
+                database_url=settings.DATABASE_URL,
+                redis_url=settings.REDIS_URL,
+            )
+            for name, process in self.processes.items()
+        }
+
     def wait_ready(self, *, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         for name, port in self.ports.items():
@@ -250,7 +265,13 @@ def check_same_answers(*, fleet: Fleet, targets: list[Target]) -> None:
 
 
 def wrk_once(
-    *, port: int, target: Target, seconds: int, connections: int, script: Path
+    *,
+    port: int,
+    target: Target,
+    seconds: int,
+    connections: int,
+    script: Path,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
     argv = [
         "wrk",
@@ -263,8 +284,13 @@ def wrk_once(
         str(script),
         f"http://127.0.0.1:{port}",
     ]
+    if meter is not None:
+        meter.start()
     # Bounded: wrk itself stops after -d, the subprocess timeout catches a wedged wrk.
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20)
+    finally:
+        spent = meter.stop() if meter is not None else {}
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no summary:\n{result.stdout}\n{result.stderr}")
@@ -283,6 +309,8 @@ def wrk_once(
         + raw["timeouts"],
         "non2xx": raw["non2xx"],
         "loadavg_1m": round(os.getloadavg()[0], 2),
+        "cpu_seconds": {role: round(v, 4) for role, v in spent.items()} if spent else None,
+        "cpu_ms_per_request": per_request_ms(spent, raw["requests"]) if spent else None,
     }
 
 
@@ -293,7 +321,18 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 2),
         "errors": sum(r["errors"] for r in runs),
         "rounds_rps": [round(r["rps"], 1) for r in runs],
+        "cpu_ms_per_request": cpu_per_request(runs),
     }
+
+
+def cpu_per_request(runs: list[dict[str, Any]]) -> dict[str, float] | None:
+    """CPU of all rounds over the requests of all rounds, per role and in total (not a median
+    of ratios, in which a slow round's few requests would weigh as much as a fast one's)."""
+    metered = [r for r in runs if r.get("cpu_seconds")]
+    if not metered:
+        return None
+    spent = {role: sum(r["cpu_seconds"].get(role, 0.0) for r in metered) for role in ROLES}
+    return per_request_ms(spent, sum(r["requests"] for r in metered))
 
 
 def markdown(results: dict[str, dict[str, dict[str, Any]]], targets: list[Target]) -> str:
@@ -305,13 +344,15 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], targets: list[Target
             f"**{target.name}**: {target.description}",
             "",
             "| server (2 workers) | req/s (median of rounds) | p50 ms | p99 ms | vs granian WSGI "
-            "| errors | rounds req/s |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "| CPU ms/req app | postgres | redis | total | errors | rounds req/s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for name, row in rows.items():
+            cpu = row.get("cpu_ms_per_request") or {}
+            cpu_cells = " | ".join(f"{cpu[k]:.3f}" if k in cpu else "-" for k in (*ROLES, "total"))
             lines.append(
                 f"| {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
-                f"| {row['rps'] / base:.2f}x | {row['errors']} "
+                f"| {row['rps'] / base:.2f}x | {cpu_cells} | {row['errors']} "
                 f"| {', '.join(f'{r:,.0f}' for r in row['rounds_rps'])} |"
             )
         lines.append("")
@@ -350,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet.start()
         fleet.wait_ready()
         check_same_answers(fleet=fleet, targets=targets)
+        meters = fleet.meters()
         scripts = {}
         for target in targets:
             script = fleet.tmp / f"{target.name}.lua"
@@ -377,12 +419,15 @@ def main(argv: list[str] | None = None) -> int:
                         seconds=args.seconds,
                         connections=args.connections,
                         script=scripts[target.name],
+                        meter=meters[name],
                     )
                     raw[target.name][name].append(run)
+                    cpu = run["cpu_ms_per_request"] or {}
                     print(
                         f"  round {round_no + 1} {name:<13} {run['rps']:>8,.0f} req/s  "
                         f"p50 {run['p50_ms']:6.1f} ms  p99 {run['p99_ms']:7.1f} ms  "
-                        f"errors {run['errors']}  load {run['loadavg_1m']}",
+                        f"CPU {cpu.get('app', 0):.3f} app / {cpu.get('total', 0):.3f} total "
+                        f"ms/req  errors {run['errors']}  load {run['loadavg_1m']}",
                         flush=True,
                     )
             results[target.name] = {name: summarise(raw[target.name][name]) for name in names}

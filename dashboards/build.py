@@ -34,6 +34,8 @@ SKIP_KEYS = frozenset(
 )
 MAX_TABLES_PER_FILE = 16
 SEP = " \u203a "
+ROLES = ("app", "postgres", "redis", "total")
+CPU_HEADERS = ["CPU ms/req app", "postgres", "redis", "total"]
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1150px;
@@ -71,6 +73,8 @@ class Run:
     failures: int | None
     failure_ratio: float | None
     mean_queries: float | None
+    # Server CPU ms per request by role (app, postgres, redis, total); None before it was metered.
+    cpu_ms: dict[str, float | None] | None = None
 
 
 @dataclass
@@ -82,6 +86,8 @@ class Compare:
     a: str
     b: str
     rows: list[dict[str, Any]]
+    # role -> {"a", "b", "ratio"}: server CPU ms per request; empty before it was metered.
+    cpu: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,12 +102,23 @@ class Bench:
 
 
 @dataclass
+class CpuTable:
+    """Server CPU per request from one benchmark file (endpoints-*.json, serving-*.json)."""
+
+    path: Path
+    meta: str
+    headers: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
 class Collected:
     """Everything read from disk, plus the files that could not be used."""
 
     runs: list[Run] = field(default_factory=list)
     compares: list[Compare] = field(default_factory=list)
     benches: list[Bench] = field(default_factory=list)
+    cpu_tables: list[CpuTable] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
@@ -158,7 +175,84 @@ def run_parse(*, path: Path, root: Path, data: Any) -> Run | None:
         failures=failures if isinstance(failures, int) else None,
         failure_ratio=_num(agg.get("failure_ratio")),
         mean_queries=_num((server or {}).get("mean_queries")),
+        cpu_ms=_cpu_roles(data.get("server_cpu_ms_per_request")),
     )
+
+
+def _cpu_roles(value: Any) -> dict[str, float | None] | None:
+    """``{app, postgres, redis, total}`` ms per request, each a number or None; None if absent."""
+    if not isinstance(value, dict) or not any(_scalar(value.get(role)) for role in ROLES):
+        return None
+    return {role: _num(value.get(role)) for role in ROLES}
+
+
+def _cpu_cells(value: Any) -> list[float | None]:
+    roles = _cpu_roles(value) or {}
+    return [roles.get(role) for role in ROLES]
+
+
+def _meta_of(data: dict[str, Any]) -> str:
+    parts = [str(data.get(k) or "")[:16].replace("T", " ") for k in ("date", "when")]
+    commit = str(data.get("commit") or "")
+    return " · ".join(p for p in (*parts, f"commit {commit}" if commit else "") if p)
+
+
+def endpoints_cpu_parse(*, path: Path, data: Any) -> CpuTable | None:
+    """benchmarks/endpoints.py's file: per endpoint req/s, its share of hello and CPU by role."""
+    endpoints = data.get("endpoints") if isinstance(data, dict) else None
+    if not isinstance(endpoints, dict):
+        return None
+    rows = []
+    for label, row in endpoints.items():
+        if not isinstance(row, dict):
+            continue
+        timing = row.get("server_timing") if isinstance(row.get("server_timing"), dict) else {}
+        rows.append(
+            [
+                str(label),
+                _num(row.get("rps_median", row.get("rps"))),
+                _num(row.get("share_of_hello", row.get("ratio_to_hello"))),
+                *_cpu_cells(row.get("cpu_ms_per_request")),
+                _num((timing or {}).get("cpu_ms")),
+            ]
+        )
+    if not rows:
+        return None
+    headers = ["endpoint", "req/s", "share of hello", *CPU_HEADERS, "cpu;dur ms"]
+    return CpuTable(path=path, meta=_meta_of(data), headers=headers, rows=rows)
+
+
+def serving_cpu_parse(*, path: Path, data: Any) -> CpuTable | None:
+    """benchmarks/serving.py's file, when its rounds were metered: CPU by role per server."""
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, dict) or data.get("benchmark") != "serving":
+        return None
+    rows = [
+        [str(target), str(server), _num(row.get("rps")), *_cpu_cells(row["cpu_ms_per_request"])]
+        for target, servers in results.items()
+        if isinstance(servers, dict)
+        for server, row in servers.items()
+        if isinstance(row, dict) and _cpu_roles(row.get("cpu_ms_per_request"))
+    ]
+    if not rows:
+        return None
+    headers = ["target", "server", "req/s", *CPU_HEADERS]
+    return CpuTable(path=path, meta=_meta_of(data), headers=headers, rows=rows)
+
+
+def _cpu_flatten(node: Any) -> Any:
+    """``cpu_ms_per_request: {app: ..}`` -> ``CPU ms/req app: ..`` beside its siblings, so a
+    benchmark row keeps its CPU columns in one table rather than a table of its own."""
+    if not isinstance(node, dict):
+        return node
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        roles = _cpu_roles(value) if key == "cpu_ms_per_request" else None
+        if roles is not None:
+            flat.update({f"CPU ms/req {role}": ms for role, ms in roles.items()})
+        else:
+            flat[key] = _cpu_flatten(value)
+    return flat
 
 
 def compare_parse(*, path: Path, root: Path, data: Any) -> Compare | None:
@@ -171,7 +265,14 @@ def compare_parse(*, path: Path, root: Path, data: Any) -> Compare | None:
         a=str(data.get("a", "a")),
         b=str(data.get("b", "b")),
         rows=rows,
+        cpu=_compare_cpu(data.get("server_cpu_ms_per_request")),
     )
+
+
+def _compare_cpu(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        return {}
+    return {role: value[role] for role in ROLES if isinstance(value.get(role), dict)}
 
 
 def _scalar(value: Any) -> bool:
@@ -272,7 +373,7 @@ def bench_parse(*, path: Path, data: Any) -> Bench | None:
     if isinstance(data.get("benchmarks"), list):
         tables.append(_pytest_benchmark_table(data))
     else:
-        tables_walk(node=data, title="", out=tables)
+        tables_walk(node=_cpu_flatten(data), title="", out=tables)
     if not tables:
         return None
     return Bench(path=path, date=date, commit=commit, machine=machine, tables=tables)
@@ -303,6 +404,13 @@ def collect(*, reports_dir: Path, bench_files: list[Path]) -> Collected:
         data = _read_json(path, got.skipped)
         if data is None:
             continue
+        cpu = (endpoints_cpu_parse if path.name.startswith("endpoints-") else serving_cpu_parse)(
+            path=path, data=data
+        )
+        if cpu is not None:
+            got.cpu_tables.append(cpu)
+        if path.name.startswith("endpoints-") and cpu is not None:
+            continue  # its whole content is in the CPU section
         bench = bench_parse(path=path, data=data)
         if bench is None:
             got.skipped.append((path, "no numeric results found"))
@@ -338,6 +446,36 @@ def chart_png(runs: list[Run]) -> str | None:
             if v is not None:
                 ax.text(v, y, f" {_fmt(v)}", va="center", fontsize=7)
         ax.margins(x=0.15)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def cpu_chart_png(runs: list[Run]) -> str | None:
+    """Server CPU ms per request of each metered run, stacked by role, base64 PNG."""
+    plotted = [r for r in runs if r.cpu_ms]
+    if not plotted:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r.name}\n{r.strategy}" if r.strategy != "default" else r.name for r in plotted]
+    fig, ax = plt.subplots(figsize=(11, max(2.5, 0.45 * len(plotted) + 1.2)))
+    ys = list(range(len(plotted)))
+    left = [0.0] * len(plotted)
+    for role, color in (("app", "#2457c5"), ("postgres", "#3c9a5f"), ("redis", "#c0392b")):
+        values = [(r.cpu_ms or {}).get(role) or 0.0 for r in plotted]
+        ax.barh(ys, values, left=left, color=color, label=role)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_title("server CPU ms per request, by role (lower is better)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -392,6 +530,7 @@ def _runs_html(runs: list[Run], site_dir: Path) -> str:
         "failures",
         "strategy",
         "queries / req",
+        *CPU_HEADERS,
         "report",
     ]
     rows = []
@@ -411,6 +550,7 @@ def _runs_html(runs: list[Run], site_dir: Path) -> str:
             f'<td class="num">{fail}</td>',
             f"<td>{_e(r.strategy)}</td>",
             f'<td class="num">{_e(_fmt(r.mean_queries))}</td>',
+            *(f'<td class="num">{_e(_fmt(v))}</td>' for v in _cpu_cells(r.cpu_ms)),
             f"<td>{_report_links(r.directory, site_dir)}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -425,7 +565,7 @@ def _compares_html(compares: list[Compare], site_dir: Path) -> str:
             f"<h3>{_e(c.name)}</h3><p class='meta'>A = <code>{_e(c.a)}</code>, "
             f"B = <code>{_e(c.b)}</code> · {_report_links(c.directory, site_dir)}</p>"
         )
-        cols = ["rps", "p95_ms", "queries"]
+        cols = ["rps", "p95_ms", "queries", "cpu_ms"]
         headers = ["endpoint"] + [f"{col} {side}" for col in cols for side in ("A", "B", "B/A")]
         rows = [
             [row.get("name", "?")]
@@ -433,6 +573,19 @@ def _compares_html(compares: list[Compare], site_dir: Path) -> str:
             for row in c.rows
         ]
         parts.append(_table(headers, rows))
+        if c.cpu:
+            rows = [[role, *(c.cpu[role].get(k) for k in ("a", "b", "ratio"))] for role in c.cpu]
+            parts.append(_table(["server CPU ms / request", "A", "B", "B/A"], rows))
+    return "".join(parts)
+
+
+def _cpu_html(tables: list[CpuTable], root: Path) -> str:
+    parts = []
+    for cpu in tables:
+        parts.append(f"<h3>{_e(_shown(cpu.path, root))}</h3>")
+        if cpu.meta:
+            parts.append(f"<p class='meta'>{_e(cpu.meta)}</p>")
+        parts.append(_table(cpu.headers, cpu.rows))
     return "".join(parts)
 
 
@@ -465,7 +618,9 @@ def _bench_html(bench: Bench, root: Path) -> str:
     return "".join(parts)
 
 
-def page_render(*, got: Collected, site_dir: Path, root: Path, chart: str | None) -> str:
+def page_render(
+    *, got: Collected, site_dir: Path, root: Path, chart: str | None, cpu_chart: str | None = None
+) -> str:
     skipped = ""
     if got.skipped:
         items = "".join(
@@ -475,6 +630,11 @@ def page_render(*, got: Collected, site_dir: Path, root: Path, chart: str | None
         skipped = f"<div class='warn'><b>Skipped files</b><ul>{items}</ul></div>"
     chart_html = (
         f'<img alt="RPS and p95 per run" src="data:image/png;base64,{chart}">' if chart else ""
+    )
+    cpu_chart_html = (
+        f'<img alt="server CPU ms per request by role" src="data:image/png;base64,{cpu_chart}">'
+        if cpu_chart
+        else ""
     )
     bench_nav = " ".join(f'<a href="#{_e(b.path.stem)}">{_e(b.path.stem)}</a>' for b in got.benches)
     return f"""<!doctype html>
@@ -487,6 +647,12 @@ def page_render(*, got: Collected, site_dir: Path, root: Path, chart: str | None
 <h2>Load-test runs</h2>
 {_runs_html(got.runs, site_dir)}
 {chart_html}
+<h2>Server CPU per request</h2>
+<p class="muted">Milliseconds of server CPU per request, by role: the app's processes,
+PostgreSQL and Redis (loadtests/cpu.py). The load-test runs above carry theirs in the table; the
+benchmark files below, per endpoint or server. CPU per request moves least with a noisy box.</p>
+{cpu_chart_html}
+{_cpu_html(got.cpu_tables, root) or '<p class="muted">No benchmark file with CPU figures yet.</p>'}
 <h2>A/B comparisons</h2>
 {_compares_html(got.compares, site_dir) or '<p class="muted">None.</p>'}
 <h2>Benchmark history</h2>
@@ -502,7 +668,13 @@ def dashboard_build(
     bench_files = sorted({p for pattern in bench_globs for p in root.glob(pattern) if p.is_file()})
     got = collect(reports_dir=reports_dir, bench_files=bench_files)
     out_dir.mkdir(parents=True, exist_ok=True)
-    page = page_render(got=got, site_dir=out_dir, root=root, chart=chart_png(got.runs))
+    page = page_render(
+        got=got,
+        site_dir=out_dir,
+        root=root,
+        chart=chart_png(got.runs),
+        cpu_chart=cpu_chart_png(got.runs),
+    )
     out = out_dir / "index.html"
     out.write_text(page, encoding="utf-8")
     return out, got

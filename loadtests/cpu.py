@@ -2,14 +2,20 @@
 
 CPU seconds per request is the figure least moved by a noisy box: a neighbour's load stretches
 latency and cuts throughput, but barely changes how much CPU our own processes spend on one
-request. A :class:`CpuMeter` polls the process trees of the three roles, keeps the last CPU
-times seen per pid (so a process that exits mid-run still counts up to its last poll), and
-reports what each role spent between ``start()`` and ``stop()``.
+request. A :class:`CpuMeter` reads the process tree of each role at ``start()`` and ``stop()``
+and reports what the tree spent in between.
+
+A tree's CPU is the sum, over its live processes, of their own CPU time and of their reaped
+children's (``cutime``/``cstime``). When a PostgreSQL backend, a parallel worker or an
+autovacuum worker exits, the kernel moves its CPU into the postmaster's children time, so a
+process that lived and died between two readings is still counted, once. A thread polls the
+trees meanwhile, only to see which PostgreSQL backends serve *another* database (their process
+title names it): their CPU in the window is left out, so other clients of a shared server (a
+test suite on its own database) do not inflate our figure. Shared background processes
+(checkpointer, WAL writer, I/O workers) stay in.
 
 The servers are found from what the app is configured with: the app by its runner's pid, and
-PostgreSQL and Redis by the process listening on the URL's TCP port or unix socket. Every
-backend a server forks is its child, so a tree covers it; other clients of a shared server
-add their own work to it, which is why the lab's headline runs are made on a quiet box.
+PostgreSQL and Redis by the process listening on the URL's TCP port or unix socket.
 """
 
 from __future__ import annotations
@@ -25,6 +31,24 @@ import psutil
 
 ROLES = ("app", "postgres", "redis")
 POLL_SECONDS = 0.5
+# PostgreSQL's own processes, titled `postgres: <what>`: shared by every database.
+PG_BACKGROUND = (
+    "checkpointer",
+    "background writer",
+    "walwriter",
+    "walsummarizer",
+    "autovacuum launcher",
+    "logical replication launcher",
+    "io worker",
+    "archiver",
+    "stats collector",
+    "walsender",
+    "walreceiver",
+    "startup",
+)
+
+# One process, across polls: a pid alone could be reused by a newer process.
+Key = tuple[int, float]
 
 
 def _listener(*, port: int | None = None, path: str | None = None) -> int | None:
@@ -35,9 +59,9 @@ def _listener(*, port: int | None = None, path: str | None = None) -> int | None
             if conn.pid is None:
                 continue
             if path and conn.laddr == path:
-                return conn.pid
+                return int(conn.pid)
             if port and conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr[1] == port:
-                return conn.pid
+                return int(conn.pid)
     return None
 
 
@@ -49,8 +73,13 @@ def _root_of(pid: int | None) -> int | None:
         process = psutil.Process(pid)
         parent = process.parent()
         if parent is not None and parent.name() == process.name():
-            return parent.pid
+            return int(parent.pid)
     return pid
+
+
+def database_name(database_url: str) -> str:
+    """``postgres://u@h/instalab?...`` -> ``instalab``."""
+    return urllib.parse.urlsplit(database_url).path.lstrip("/")
 
 
 def postgres_pid(database_url: str) -> int | None:
@@ -72,6 +101,29 @@ def redis_pid(redis_url: str) -> int | None:
     return _listener(port=parts.port or 6379)
 
 
+def pg_title_database(title: str) -> str | None:
+    """The database a PostgreSQL process title works for; None for a shared process.
+
+    ``postgres: postgres instalab [local] idle`` -> ``instalab``;
+    ``postgres: autovacuum worker instalab`` -> ``instalab``; ``postgres: checkpointer`` -> None.
+    """
+    what = title.partition("postgres: ")[2].strip()
+    if not what or what.startswith(PG_BACKGROUND) or what.startswith("parallel worker"):
+        return None
+    if what.startswith("autovacuum worker"):
+        return what.removeprefix("autovacuum worker").strip() or None
+    words = what.split()
+    return words[1] if len(words) >= 3 else None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One process at one poll: its CPU including reaped children, and whom it works for."""
+
+    seconds: float
+    database: str | None = None
+
+
 def _tree(pid: int | None) -> list[psutil.Process]:
     if pid is None:
         return []
@@ -82,14 +134,40 @@ def _tree(pid: int | None) -> list[psutil.Process]:
         return []
 
 
+def tree_read(pid: int | None, *, titles: bool = False) -> dict[Key, Reading]:
+    """Every live process of the tree under ``pid``; ``titles`` reads PostgreSQL's."""
+    found: dict[Key, Reading] = {}
+    for process in _tree(pid):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            seconds = times.user + times.system + times.children_user + times.children_system
+            found[(process.pid, process.create_time())] = Reading(
+                seconds, _pg_database(process) if titles else None
+            )
+    return found
+
+
+def _pg_database(process: psutil.Process) -> str | None:
+    # A zombie has CPU times but no title: it still counts, as a shared process.
+    try:
+        return pg_title_database(" ".join(process.cmdline()))
+    except psutil.Error:
+        return None
+
+
 @dataclass
 class CpuMeter:
     """CPU seconds spent by each role's process tree between ``start()`` and ``stop()``."""
 
     roots: dict[str, int | None]
-    # role -> pid -> (first CPU seconds seen inside the window, last seen)
-    _seen: dict[str, dict[int, tuple[float, float]]] = field(default_factory=dict)
-    _baseline: dict[str, dict[int, float]] = field(default_factory=dict)
+    # The app's database: PostgreSQL backends of any other are left out.
+    database: str | None = None
+    # CPU seconds left out per role by the last stop() (other databases' backends).
+    excluded: dict[str, float] = field(default_factory=dict)
+    _start: dict[str, dict[Key, Reading]] = field(default_factory=dict)
+    _last: dict[str, dict[Key, Reading]] = field(default_factory=dict)
+    # role -> process serving another database -> (CPU at start or 0, last CPU seen)
+    _foreign: dict[str, dict[Key, tuple[float, float]]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -100,34 +178,35 @@ class CpuMeter:
                 "app": app_pid,
                 "postgres": postgres_pid(database_url),
                 "redis": redis_pid(redis_url),
-            }
+            },
+            database=database_name(database_url) or None,
         )
 
-    def _poll(self) -> dict[str, dict[int, float]]:
-        now: dict[str, dict[int, float]] = {}
-        for role, root in self.roots.items():
-            found: dict[int, float] = {}
-            for process in _tree(root):
-                with contextlib.suppress(psutil.Error):
-                    times = process.cpu_times()
-                    found[process.pid] = times.user + times.system
-            now[role] = found
-        return now
+    def _poll(self) -> dict[str, dict[Key, Reading]]:
+        return {
+            role: tree_read(root, titles=role == "postgres" and self.database is not None)
+            for role, root in self.roots.items()
+        }
 
-    def _record(self, now: dict[str, dict[int, float]]) -> None:
+    def _record(self, now: dict[str, dict[Key, Reading]]) -> None:
         for role, found in now.items():
-            seen = self._seen.setdefault(role, {})
-            for pid, seconds in found.items():
-                first = seen[pid][0] if pid in seen else seconds
-                seen[pid] = (first, seconds)
+            if found:  # an empty tree means the root died: keep what was last seen
+                self._last[role] = found
+            foreign = self._foreign.setdefault(role, {})
+            before = self._start.get(role, {})
+            for key, reading in found.items():
+                if reading.database is not None and reading.database != self.database:
+                    first = before[key].seconds if key in before else 0.0
+                    foreign[key] = (first, reading.seconds)
 
     def _loop(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             self._record(self._poll())
 
     def start(self) -> None:
-        self._baseline = self._poll()
-        self._seen = {}
+        self._start = self._poll()
+        self._last, self._foreign = {}, {}
+        self._record(self._start)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="cpu-meter", daemon=True)
         self._thread.start()
@@ -140,12 +219,11 @@ class CpuMeter:
         self._record(self._poll())
         spent: dict[str, float] = {}
         for role in self.roots:
-            baseline = self._baseline.get(role, {})
-            total = 0.0
-            for pid, (_, last) in self._seen.get(role, {}).items():
-                # A pid born inside the window spent all of its CPU inside it.
-                total += last - baseline.get(pid, 0.0)
-            spent[role] = max(0.0, total)
+            end = sum(r.seconds for r in self._last.get(role, {}).values())
+            begin = sum(r.seconds for r in self._start.get(role, {}).values())
+            left_out = sum(last - first for first, last in self._foreign.get(role, {}).values())
+            self.excluded[role] = round(float(left_out), 3)
+            spent[role] = max(0.0, end - begin - left_out)
         return spent
 
     def found(self) -> dict[str, bool]:

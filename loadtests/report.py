@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from loadtests.cpu import ROLES, describe
+
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 
 
@@ -271,45 +273,10 @@ def blocks_of(summary: dict[str, Any], images: list[str]) -> list[Block]:
             ],
         )
     )
+    blocks += _cpu_blocks(summary)
     blocks += [Block("img", name) for name in images if name in ("rps_users.png", "latency.png")]
     blocks.append(Block("h2", "Endpoints"))
-    blocks.append(
-        table(
-            [
-                "endpoint",
-                "requests",
-                "fail",
-                "RPS",
-                "p50",
-                "p95",
-                "p99",
-                "max",
-                "queries (mean/max)",
-                "DB ms",
-                "app ms",
-                "cache hit",
-            ],
-            [
-                [
-                    r["name"],
-                    r["requests"],
-                    r["failures"],
-                    r["rps"],
-                    r["p50_ms"],
-                    r["p95_ms"],
-                    r["p99_ms"],
-                    r["max_ms"],
-                    f"{r['server']['mean_queries']:g} / {r['server']['max_queries']}"
-                    if r.get("server")
-                    else None,
-                    r["server"]["mean_db_ms"] if r.get("server") else None,
-                    r["server"]["mean_app_ms"] if r.get("server") else None,
-                    _ratio(r["server"]["cache_hit_ratio"]) if r.get("server") else None,
-                ]
-                for r in summary["endpoints"]
-            ],
-        )
-    )
+    blocks.append(_endpoints_table(summary))
     blocks += [Block("img", n) for n in images if n in ("endpoints.png", "queries.png")]
     if summary.get("errors"):
         blocks.append(Block("h2", "Errors"))
@@ -421,6 +388,67 @@ def blocks_of(summary: dict[str, Any], images: list[str]) -> list[Block]:
     return blocks
 
 
+def _endpoints_table(summary: dict[str, Any]) -> Block:
+    headers = ["endpoint", "requests", "fail", "RPS", "p50", "p95", "p99", "max"]
+    headers += ["queries (mean/max)", "DB ms", "app ms", "CPU ms (median/mean)", "cache hit"]
+    rows = []
+    for r in summary["endpoints"]:
+        server = r.get("server") or {}
+        rows.append(
+            [
+                *(r[k] for k in ("name", "requests", "failures", "rps", *PERCENTILES, "max_ms")),
+                f"{server['mean_queries']:g} / {server['max_queries']}" if server else None,
+                server.get("mean_db_ms"),
+                server.get("mean_app_ms"),
+                _cpu_cell(r.get("cpu_ms")),
+                _ratio(server.get("cache_hit_ratio")),
+            ]
+        )
+    return table(headers, rows)
+
+
+def _cpu_cell(cpu: dict[str, float] | None) -> str | None:
+    return f"{cpu['median']:.2f} / {cpu['mean']:.2f}" if cpu else None
+
+
+def _cpu_blocks(summary: dict[str, Any]) -> list[Block]:
+    """Server CPU per request by role (the CpuMeter) against the request threads' own share."""
+    per = summary.get("server_cpu_ms_per_request")
+    if not per:
+        return []
+    cpu = summary.get("server_cpu") or {}
+    seconds = cpu.get("seconds", {})
+    blocks = [
+        table(
+            ["server CPU ms / request", "app", "postgres", "redis", "total", "requests", "CPU s"],
+            [
+                [
+                    "all endpoints",
+                    *(per.get(k) for k in (*ROLES, "total")),
+                    cpu.get("requests"),
+                    " / ".join(f"{seconds.get(role, 0):.1f}" for role in ROLES),
+                ]
+            ],
+        )
+    ]
+    threads = cpu.get("request_thread_ms")
+    if threads is not None:
+        blocks.append(
+            Block(
+                "p",
+                f"Request threads (Server-Timing cpu;dur) spent {threads:.2f} ms of the app's "
+                f"{per.get('app', 0):.2f} ms per request; the rest is the server around the view "
+                "(HTTP parsing, I/O threads, garbage collection, idle work).",
+            )
+        )
+    left_out = (cpu.get("excluded_seconds") or {}).get("postgres")
+    if left_out:
+        blocks.append(
+            Block("p", f"Left out: {left_out:g} CPU s of PostgreSQL backends of other databases.")
+        )
+    return blocks
+
+
 def _ratio(value: float | None, *, signed: bool = False) -> str | None:
     if value is None:
         return None
@@ -450,6 +478,8 @@ def console_table(summary: dict[str, Any]) -> str:
             f"{r['p50_ms'] or 0:>6.0f} {r['p95_ms'] or 0:>6.0f} {r['p99_ms'] or 0:>6.0f} "
             f"{queries:>8}"
         )
+    if summary.get("server_cpu_ms_per_request"):
+        lines.append(f"server {describe(summary['server_cpu_ms_per_request'])}")
     lines += [f"warning: {w}" for w in summary.get("warnings", [])]
     return "\n".join(lines)
 
@@ -483,17 +513,45 @@ def compare_of(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         for key in ("rps", *PERCENTILES, "failures"):
             row[f"{key}_a"], row[f"{key}_b"] = ra.get(key), rb.get(key)
             row[f"{key}_ratio"] = _div(rb.get(key), ra.get(key))
+        row["cpu_ms_a"], row["cpu_ms_b"] = _median_cpu(ra), _median_cpu(rb)
+        row["cpu_ms_ratio"] = _div(row["cpu_ms_b"], row["cpu_ms_a"])
         rows.append(row)
-    return {"a": _strategy_label(a), "b": _strategy_label(b), "rows": rows}
+    return {
+        "a": _strategy_label(a),
+        "b": _strategy_label(b),
+        "rows": rows,
+        "server_cpu_ms_per_request": _cpu_compare(a, b),
+    }
+
+
+def _median_cpu(row: dict[str, Any]) -> float | None:
+    return (row.get("cpu_ms") or {}).get("median")
+
+
+def _cpu_compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Per role and in total: server CPU ms per request of A and B, and B/A."""
+    per_a, per_b = a.get("server_cpu_ms_per_request"), b.get("server_cpu_ms_per_request")
+    if not per_a or not per_b:
+        return None
+    return {
+        role: {
+            "a": per_a.get(role),
+            "b": per_b.get(role),
+            "ratio": _div(per_b.get(role), per_a.get(role)),
+        }
+        for role in (*ROLES, "total")
+    }
 
 
 def compare_headline(compare: dict[str, Any]) -> str:
     agg = next((r for r in compare["rows"] if r["name"] == "Aggregated"), None)
     if agg is None:
         return "no common endpoints"
+    cpu = (compare.get("server_cpu_ms_per_request") or {}).get("total")
     return (
         f"{compare['b']} vs {compare['a']}: RPS x{agg['rps_ratio']}, "
         f"p50 x{agg['p50_ms_ratio']}, p95 x{agg['p95_ms_ratio']}, p99 x{agg['p99_ms_ratio']}"
+        + (f", server CPU per request x{cpu['ratio']}" if cpu else "")
     )
 
 
@@ -545,50 +603,42 @@ def compare_write(out: Path, a: dict[str, Any], b: dict[str, Any]) -> dict[str, 
         Block("p", compare_headline(compare)),
     ]
     blocks += [Block("p", f"**Warning:** {w}") for s in (a, b) for w in s.get("warnings", [])]
-    blocks.append(
-        table(
-            [
-                "endpoint",
-                "RPS A",
-                "RPS B",
-                "B/A",
-                "p50 A",
-                "p50 B",
-                "B/A",
-                "p95 A",
-                "p95 B",
-                "B/A",
-                "p99 A",
-                "p99 B",
-                "B/A",
-                "queries A",
-                "queries B",
-            ],
-            [
-                [
-                    r["name"],
-                    r["rps_a"],
-                    r["rps_b"],
-                    r["rps_ratio"],
-                    r["p50_ms_a"],
-                    r["p50_ms_b"],
-                    r["p50_ms_ratio"],
-                    r["p95_ms_a"],
-                    r["p95_ms_b"],
-                    r["p95_ms_ratio"],
-                    r["p99_ms_a"],
-                    r["p99_ms_b"],
-                    r["p99_ms_ratio"],
-                    r["queries_a"],
-                    r["queries_b"],
-                ]
-                for r in compare["rows"]
-            ],
-        )
-    )
+    blocks.append(_compare_table(compare))
+    blocks += _compare_cpu_blocks(compare)
     blocks += [Block("img", name) for name in images]
     blocks.append(Block("p", "Each side's full report: a/report.html and b/report.html."))
     (out / "compare.json").write_text(json.dumps(compare, indent=1, ensure_ascii=False))
     (out / "report.md").write_text(markdown_render(blocks))
     (out / "report.html").write_text(html_render(blocks, title=blocks[0].text))
     return compare
+
+
+def _compare_table(compare: dict[str, Any]) -> Block:
+    keys = [("rps", "RPS"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")]
+    keys.append(("cpu_ms", "CPU ms"))
+    headers = ["endpoint"]
+    for _, label in keys:
+        headers += [f"{label} A", f"{label} B", "B/A"]
+    headers += ["queries A", "queries B"]
+    rows = [
+        [
+            r["name"],
+            *(r.get(f"{key}_{side}") for key, _ in keys for side in ("a", "b", "ratio")),
+            r["queries_a"],
+            r["queries_b"],
+        ]
+        for r in compare["rows"]
+    ]
+    return table(headers, rows)
+
+
+def _compare_cpu_blocks(compare: dict[str, Any]) -> list[Block]:
+    cpu = compare.get("server_cpu_ms_per_request")
+    if not cpu:
+        return []
+    rows = [[role, cpu[role]["a"], cpu[role]["b"], cpu[role]["ratio"]] for role in cpu]
+    return [
+        Block("h2", "Server CPU per request"),
+        table(["ms of CPU per request", "A", "B", "B/A"], rows),
+        Block("p", "CPU ms per endpoint above: the request thread's median (cpu;dur)."),
+    ]

@@ -34,6 +34,7 @@ from typing import Any
 import psutil
 
 from loadtests import report as reports
+from loadtests.cpu import CpuMeter, describe
 from loadtests.personas import ManifestError, population_load
 from loadtests.summary import DEFAULT_P95_TARGET_MS, summary_build
 from loadtests.thresholds import Check, ThresholdError, thresholds_check, thresholds_load
@@ -237,6 +238,16 @@ class Server:
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
         say("app stopped")
 
+    def cpu_meter(self) -> CpuMeter:
+        """The app's process tree, and the PostgreSQL and Redis servers its URLs name."""
+        from app.lab import services
+
+        return CpuMeter.for_servers(
+            app_pid=self.process.pid if self.process else None,
+            database_url=self.env.get("DATABASE_URL") or services.database_url(),
+            redis_url=self.env.get("REDIS_URL") or services.redis_url(),
+        )
+
     def api_paths(self) -> list[str]:
         with urllib.request.urlopen(f"{self.base}/api/openapi.json", timeout=10) as response:
             return sorted(json.load(response).get("paths", {}))
@@ -360,8 +371,10 @@ def locust_run(
     users: int,
     seconds: int,
     shape: str,
-) -> list[dict[str, float]]:
-    """One headless Locust run into ``out``; returns the resource samples taken during it."""
+    meter: CpuMeter | None = None,
+) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
+    """One headless Locust run into ``out``: the resource samples taken during it, and what
+    ``meter`` measured over the run (CPU seconds by server role), if one was given."""
     out.mkdir(parents=True, exist_ok=True)
     files = [str(ROOT / "loadtests" / "scenarios" / f"{args.scenario}.py")]
     if shape != "steady":
@@ -414,19 +427,31 @@ def locust_run(
         server_pid=server.process.pid if server.process else None,
     )
     sampler.start()
+    if meter is not None:
+        meter.start()
+    started = time.monotonic()
     try:
         code = process.wait(timeout=seconds + 120)
     except subprocess.TimeoutExpired:
         process.kill()
         raise RunError("Locust did not finish in time") from None
     finally:
+        spent = meter.stop() if meter is not None else None
         sampler.stopped.set()
         sampler.join()
         log.close()
     if code not in (0, 1) or not (out / "locust_stats.csv").exists():
         tail = (out / "locust.log").read_text()[-2000:]
         raise RunError(f"Locust failed ({code}); see {out / 'locust.log'}:\n{tail}")
-    return sampler.samples
+    if meter is None or spent is None:
+        return sampler.samples, None
+    metered = {
+        "seconds": spent,
+        "found": meter.found(),
+        "excluded_seconds": dict(meter.excluded),
+        "window_s": round(time.monotonic() - started, 1),
+    }
+    return sampler.samples, metered
 
 
 def description_base(args: argparse.Namespace, *, manifest: Path) -> dict[str, Any]:
@@ -503,9 +528,10 @@ def one_run(
                 shape="steady",
             )
     say(f"measuring {args.scenario} for {args.duration} s, {args.users} users, {args.shape}")
+    meter = server.cpu_meter()
     load_start = os.getloadavg()
     started = datetime.now(UTC)
-    samples = locust_run(
+    samples, cpu = locust_run(
         args,
         server=server,
         out=out,
@@ -514,6 +540,7 @@ def one_run(
         users=args.users,
         seconds=args.duration,
         shape=args.shape,
+        meter=meter,
     )
     description = {
         **base,
@@ -524,8 +551,10 @@ def one_run(
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }
     summary = summary_build(
-        out, description=description, samples=samples, p95_target_ms=args.p95_target
+        out, description=description, samples=samples, p95_target_ms=args.p95_target, cpu=cpu
     )
+    if summary["server_cpu_ms_per_request"]:
+        say(f"server {describe(summary['server_cpu_ms_per_request'])}")
     (out / "samples.json").write_text(json.dumps(samples))
     return summary
 

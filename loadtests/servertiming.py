@@ -60,6 +60,8 @@ class ServerSample:
     cache_hits: int
     cache_misses: int
     strategy: str
+    # `cpu;dur`: the serving thread's CPU for this request; None from a server that predates it.
+    cpu_ms: float | None = None
 
 
 def sample_of(value: str | None) -> ServerSample | None:
@@ -79,6 +81,7 @@ def sample_of(value: str | None) -> ServerSample | None:
         cache_hits=int(cache.group(1)) if cache else 0,
         cache_misses=int(cache.group(2)) if cache else 0,
         strategy=metrics.get("strategy", {}).get("desc", ""),
+        cpu_ms=_float(metrics["cpu"].get("dur")) if "cpu" in metrics else None,
     )
 
 
@@ -87,6 +90,25 @@ def _float(raw: str | None) -> float:
         return float(raw) if raw else 0.0
     except ValueError:
         return 0.0
+
+
+def cpu_bucket(ms: float) -> str:
+    """Three significant digits: a median within 0.5 %, and a histogram that merges by addition."""
+    return f"{ms:.3g}"
+
+
+def histogram_median(histogram: dict[str, int]) -> float | None:
+    """The median of the values a ``{bucket: count}`` histogram holds."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    middle = ((total - 1) // 2, total // 2)
+    found: list[float] = []
+    seen = 0
+    for value, count in sorted((float(k), n) for k, n in histogram.items()):
+        found += [value for index in middle if seen <= index < seen + count]
+        seen += count
+    return round(sum(found) / 2, 3)
 
 
 @dataclass
@@ -102,6 +124,10 @@ class EndpointTiming:
     cache_hits: int = 0
     cache_misses: int = 0
     strategies: dict[str, int] = field(default_factory=dict)
+    cpu_count: int = 0
+    cpu_ms: float = 0.0
+    # Bucketed by cpu_bucket, not a list of samples: the dumps stay small on long runs.
+    cpu_histogram: dict[str, int] = field(default_factory=dict)
 
     def add(self, sample: ServerSample) -> None:
         self.count += 1
@@ -116,6 +142,11 @@ class EndpointTiming:
         self.cache_misses += sample.cache_misses
         if sample.strategy:
             self.strategies[sample.strategy] = self.strategies.get(sample.strategy, 0) + 1
+        if sample.cpu_ms is not None:
+            self.cpu_count += 1
+            self.cpu_ms += sample.cpu_ms
+            bucket = cpu_bucket(sample.cpu_ms)
+            self.cpu_histogram[bucket] = self.cpu_histogram.get(bucket, 0) + 1
 
     def merge(self, other: EndpointTiming) -> None:
         self.count += other.count
@@ -133,6 +164,10 @@ class EndpointTiming:
         self.cache_misses += other.cache_misses
         for name, seen in other.strategies.items():
             self.strategies[name] = self.strategies.get(name, 0) + seen
+        self.cpu_count += other.cpu_count
+        self.cpu_ms += other.cpu_ms
+        for bucket, seen in other.cpu_histogram.items():
+            self.cpu_histogram[bucket] = self.cpu_histogram.get(bucket, 0) + seen
 
     def figures(self) -> dict[str, Any]:
         """Means per request, as summary.json reports them."""
@@ -148,6 +183,9 @@ class EndpointTiming:
             "cache_hit_ratio": round(self.cache_hits / lookups, 3) if lookups else None,
             "cache_lookups_per_request": round(lookups / n, 2),
             "strategies": dict(sorted(self.strategies.items())),
+            "cpu_samples": self.cpu_count,
+            "mean_cpu_ms": round(self.cpu_ms / self.cpu_count, 3) if self.cpu_count else None,
+            "median_cpu_ms": histogram_median(self.cpu_histogram),
         }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.chatledger import tallies_merge
+from loadtests.cpu import per_request_ms
 from loadtests.servertiming import TimingAggregator
 
 PREFIX = "locust"
@@ -19,6 +20,8 @@ AGGREGATED = "Aggregated"
 # A Locust process above this share of one core was the bottleneck, not the server.
 GENERATOR_SATURATED_PERCENT = 90.0
 DEFAULT_P95_TARGET_MS = 100.0
+# Rows that are the server pushing, not a request made: one send fans out to every member.
+NOT_REQUESTS = frozenset({"WS message.new delivery"})
 
 
 def _number(raw: str | None) -> float | None:
@@ -166,6 +169,29 @@ def resources_of(samples: list[dict[str, float]], *, cores: int) -> dict[str, An
     }
 
 
+def cpu_of(endpoints: list[dict[str, Any]], *, metered: dict[str, Any] | None) -> dict[str, Any]:
+    """Server CPU per request by role from the meter's CPU seconds over the measured window."""
+    rows = [r for r in endpoints if r["name"] != AGGREGATED]
+    requests = sum(r["requests"] for r in rows if r["name"] not in NOT_REQUESTS)
+    seconds = {role: round(v, 3) for role, v in (metered or {}).get("seconds", {}).items()}
+    threads = next((r.get("server") for r in endpoints if r["name"] == AGGREGATED), None) or {}
+    return {
+        "requests": requests,
+        "seconds": seconds,
+        "found": (metered or {}).get("found", {}),
+        "excluded_seconds": (metered or {}).get("excluded_seconds", {}),
+        "window_s": (metered or {}).get("window_s"),
+        # What the request threads themselves spent (Server-Timing cpu;dur), for comparison.
+        "request_thread_ms": threads.get("mean_cpu_ms"),
+    }
+
+
+def endpoint_cpu(server: dict[str, Any] | None) -> dict[str, float] | None:
+    if not server or server.get("median_cpu_ms") is None:
+        return None
+    return {"median": server["median_cpu_ms"], "mean": server["mean_cpu_ms"]}
+
+
 def drift_of(timeline: dict[str, list[Any]]) -> dict[str, Any] | None:
     """p95 over the first and last tenth of the run (after the first step of users settles)."""
     points = [(t, p) for t, p in zip(timeline["t"], timeline["p95"], strict=True) if p]
@@ -214,11 +240,15 @@ def summary_build(
     description: dict[str, Any],
     samples: list[dict[str, float]] | None = None,
     p95_target_ms: float = DEFAULT_P95_TARGET_MS,
+    cpu: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``cpu``: the runner's CpuMeter result, ``{"seconds": {role: s}, "found": ...}``."""
     endpoints = endpoints_read(run_dir)
     server, cpu_warnings = server_timing_read(run_dir / "raw")
     for row in endpoints:
         row["server"] = server.get(row["name"])
+        row["cpu_ms"] = endpoint_cpu(row["server"])
+    server_cpu = cpu_of(endpoints, metered=cpu)
     timeline = timeline_read(run_dir)
     resources = resources_of(samples or [], cores=int(description.get("cores", 1)))
     warnings = []
@@ -228,6 +258,9 @@ def summary_build(
             f"the load generator was saturated (a Locust process averaged {peak:.0f}% of a core): "
             "the server was not the bottleneck; use WORKERS=N or fewer users"
         )
+    missing = [role for role, found in server_cpu["found"].items() if not found]
+    if missing:
+        warnings.append(f"server CPU: no process found for {', '.join(missing)}; counted as 0")
     aggregate = next((r for r in endpoints if r["name"] == AGGREGATED), None)
     if aggregate and aggregate["failures"]:
         warnings.append(f"{aggregate['failures']} requests failed; see the errors table")
@@ -239,6 +272,10 @@ def summary_build(
         "timeline": timeline,
         "chat": chat_read(run_dir / "raw", endpoints),
         "resources": resources,
+        "server_cpu_ms_per_request": per_request_ms(server_cpu["seconds"], server_cpu["requests"])
+        if cpu
+        else None,
+        "server_cpu": server_cpu,
         "drift": drift_of(timeline),
         "knee": knee_of(timeline, p95_target_ms=p95_target_ms)
         if description.get("shape") == "ramp"

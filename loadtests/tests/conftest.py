@@ -78,8 +78,10 @@ def make_run(
     from loadtests.servertiming import TimingAggregator
 
     agg = TimingAggregator()
-    for _ in range(10):
-        agg.add(key="GET /api/feed", header=header)
+    for index in range(10):
+        # cpu;dur 4.0 on nine requests and 13.0 on one: median 4, mean 4.9
+        cpu = 13.0 if index == 0 else 4.0
+        agg.add(key="GET /api/feed", header=f"{header}, cpu;dur={cpu}")
     agg.add(
         key="GET /api/search/suggest",
         header='app;dur=1, db;dur=0.5;desc="1 queries", cache;desc="0 hit 0 miss"',

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from loadtests.servertiming import EndpointTiming, TimingAggregator, header_parse, sample_of
@@ -83,3 +85,58 @@ def test_it_keeps_min_queries_unset_until_a_sample_arrives():
     empty.merge(EndpointTiming())
     assert empty.min_queries is None
     assert empty.figures()["min_queries"] == 0
+
+
+def test_it_reads_the_serving_threads_cpu():
+    sample = sample_of('app;dur=12.4, cpu;dur=3.25, db;dur=3.1;desc="4 queries"')
+    assert sample is not None
+    assert sample.cpu_ms == 3.25
+    assert sample.app_ms == 12.4
+
+
+def test_it_still_reads_a_header_without_cpu():
+    sample = sample_of(HEADER)
+    assert sample is not None
+    assert sample.cpu_ms is None
+    timing = EndpointTiming()
+    timing.add(sample)
+    figures = timing.figures()
+    assert (figures["cpu_samples"], figures["mean_cpu_ms"], figures["median_cpu_ms"]) == (
+        0,
+        None,
+        None,
+    )
+
+
+def test_it_aggregates_median_and_mean_cpu_per_endpoint():
+    agg = TimingAggregator()
+    for cpu in (1.0, 2.0, 3.0, 10.0):
+        agg.add(key="GET /api/feed", header=f'app;dur=20, cpu;dur={cpu}, db;dur=1;desc="1 query"')
+    agg.add(key="GET /api/feed", header='app;dur=20, db;dur=1;desc="1 query"')  # an old server
+    agg.add(key="GET /api/me", header='app;dur=2, cpu;dur=0.8, db;dur=0;desc="0 queries"')
+    feed = agg.figures()["GET /api/feed"]
+    assert (feed["cpu_samples"], feed["mean_cpu_ms"], feed["median_cpu_ms"]) == (4, 4.0, 2.5)
+    both = agg.figures()["Aggregated"]
+    assert (both["cpu_samples"], both["median_cpu_ms"]) == (5, 2.0)
+    assert both["mean_cpu_ms"] == pytest.approx(16.8 / 5)
+
+
+def test_it_merges_cpu_histograms_from_several_processes_like_one():
+    headers = [f"app;dur=5, cpu;dur={cpu}" for cpu in (0.41, 0.52, 7.3, 7.3, 12.25)]
+    one, two, together = TimingAggregator(), TimingAggregator(), TimingAggregator()
+    for index, header in enumerate(headers):
+        (one if index % 2 else two).add(key="GET /x", header=header)
+        together.add(key="GET /x", header=header)
+    merged = TimingAggregator()
+    merged.merge(json.loads(json.dumps(one.dump())))  # through JSON, as the raw files go
+    merged.merge(json.loads(json.dumps(two.dump())))
+    assert merged.figures() == together.figures()
+    assert merged.figures()["GET /x"]["median_cpu_ms"] == 7.3
+
+
+def test_it_merges_dumps_written_before_cpu_was_tallied():
+    old = {"GET /x": {"count": 2, "app_ms": 4.0, "queries": 2, "max_queries": 1}}
+    merged = TimingAggregator()
+    merged.merge(old)
+    assert merged.figures()["GET /x"]["median_cpu_ms"] is None
+    assert merged.figures()["GET /x"]["samples"] == 2

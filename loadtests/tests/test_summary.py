@@ -84,3 +84,51 @@ def test_it_reports_p95_drift_between_the_start_and_the_end(tmp_path, descriptio
     assert summary["drift"]["p95_first_ms"] == 50.0
     assert summary["drift"]["p95_last_ms"] == 60.0
     assert summary["drift"]["p95_drift"] == 0.2
+
+
+# The meter's CPU seconds over the window; make_run completes 4,000 requests.
+METERED = {
+    "seconds": {"app": 10.0, "postgres": 2.0, "redis": 0.4},
+    "found": {"app": True, "postgres": True, "redis": True},
+    "excluded_seconds": {"app": 0.0, "postgres": 0.3, "redis": 0.0},
+}
+
+
+def test_it_reports_server_cpu_ms_per_request_by_role(tmp_path, description):
+    summary = summary_build(make_run(tmp_path / "run"), description=description, cpu=METERED)
+    assert summary["server_cpu_ms_per_request"] == {
+        "app": 2.5,
+        "postgres": 0.5,
+        "redis": 0.1,
+        "total": 3.1,
+    }
+    assert summary["server_cpu"]["requests"] == 4000
+    assert summary["server_cpu"]["excluded_seconds"]["postgres"] == 0.3
+    assert summary["warnings"] == []
+    json.dumps(summary)
+
+
+def test_it_reports_each_endpoints_request_thread_cpu(tmp_path, description):
+    summary = summary_build(make_run(tmp_path / "run"), description=description, cpu=METERED)
+    feed, suggest = summary["endpoints"]
+    assert feed["cpu_ms"] == {"median": 4.0, "mean": 4.9}
+    assert suggest["cpu_ms"] is None  # its server predates cpu;dur
+    assert summary["aggregate"]["cpu_ms"] == {"median": 4.0, "mean": 4.9}
+    assert summary["server_cpu"]["request_thread_ms"] == 4.9
+
+
+def test_it_does_not_count_pushed_deliveries_as_requests(tmp_path, description):
+    run = make_run(tmp_path / "run")
+    with (run / "locust_stats.csv").open("a") as handle:
+        handle.write("WS,message.new delivery,6000,0,5,5,1,9,100,30,0" + ",5" * 11 + "\n")
+    summary = summary_build(run, description=description, cpu=METERED)
+    assert summary["server_cpu"]["requests"] == 4000
+    assert summary["server_cpu_ms_per_request"]["app"] == 2.5
+
+
+def test_it_has_no_cpu_figure_without_a_meter_and_warns_of_a_missing_server(tmp_path, description):
+    summary = summary_build(make_run(tmp_path / "run"), description=description)
+    assert summary["server_cpu_ms_per_request"] is None
+    missing = {**METERED, "found": {"app": True, "postgres": True, "redis": False}}
+    summary = summary_build(make_run(tmp_path / "again"), description=description, cpu=missing)
+    assert any("no process found for redis" in w for w in summary["warnings"])
