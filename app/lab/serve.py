@@ -1,8 +1,10 @@
-"""`make run`'s server runner: HTTP and /ws/ as one command, the server setup picked by SERVER.
+"""`make run`'s server runner: HTTP, /ws/ and the job worker as one supervised command.
 
 Run as ``python -m app.lab.serve``. Environment: SERVER (split | granian-asgi | uvicorn |
-gunicorn), HOST, PORT, WS_PORT, WORKERS, WS_WORKERS. The measurements behind the default are in
-docs/serving.md (``make bench-serving``). Free of Django imports: it only starts processes.
+gunicorn), HOST, PORT, WS_PORT, WORKERS, WS_WORKERS, JOB_WORKERS. The measurements behind the
+default are in docs/serving.md (``make bench-serving``), and so is supervision: a child that
+exits on its own is restarted with backoff while the others keep serving. Free of Django
+imports: it only starts processes.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -41,6 +43,20 @@ STOP_TIMEOUT = 10.0
 MAX_WORKERS = 64
 UVICORN_SHUTDOWN_TIMEOUT = 3
 READY_TIMEOUT = 60.0
+# The queues of settings.RQ_QUEUES, in priority order: a worker takes fan-out before a
+# training run, which holds it for minutes at `medium` (docs/experiments/recs.md).
+JOB_QUEUES = ("default", "fanout", "training")
+MAX_JOB_WORKERS = 8
+# Restart backoff: 0.5 s, doubling to 30 s for a child that keeps dying; one that stayed up
+# this long is treated as healthy again, so a rare crash costs half a second, not 30.
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 30.0
+BACKOFF_RESET_AFTER = 60.0
+TICK = 0.2
+# How often the runner looks for worker processes a server replaced on its own.
+WORKER_SCAN_EVERY = 1.0
+RESTARTS_METRIC = "instalab_process_restarts"
+RESTARTS_HELP = "Processes restarted after exiting on their own, by role"
 
 REASONS = {
     "split": (
@@ -66,15 +82,17 @@ class ServeConfig:
     ws_port: int
     workers: int
     ws_workers: int = 1
+    job_workers: int = 1
+    debug: bool = True
 
 
 @dataclass(frozen=True)
 class ServerProcess:
-    """One child process to start: what it serves, where, and its argv."""
+    """One child process to start: what it serves, where (None: no port), and its argv."""
 
     role: str
     argv: tuple[str, ...]
-    port: int
+    port: int | None
 
 
 def _int_env(
@@ -92,8 +110,16 @@ def _int_env(
     return value
 
 
+def _bool_env(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    """Parsed as app/settings.py parses it, so the banner names the mode the children run in."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    return raw.lower() in {"1", "true", "yes", "on"}
+
+
 def serve_config(*, environ: Mapping[str, str]) -> ServeConfig:
-    """Read SERVER, HOST, PORT, WS_PORT, WORKERS and WS_WORKERS; reject what cannot work."""
+    """Read SERVER, HOST, PORT, WS_PORT, the worker counts and DEBUG; reject what cannot work."""
     setup = environ.get("SERVER", "").strip() or DEFAULT_SETUP
     if setup not in REASONS:
         raise ServeError(f"SERVER={setup!r} is unknown; choose one of {', '.join(SETUPS)}")
@@ -104,6 +130,8 @@ def serve_config(*, environ: Mapping[str, str]) -> ServeConfig:
         ws_port=_int_env(environ, "WS_PORT", 8001),
         workers=_int_env(environ, "WORKERS", 2, high=MAX_WORKERS),
         ws_workers=_int_env(environ, "WS_WORKERS", 1, high=MAX_WORKERS),
+        job_workers=_int_env(environ, "JOB_WORKERS", 1, low=0, high=MAX_JOB_WORKERS),
+        debug=_bool_env(environ, "DEBUG", True),
     )
     if serves_ws_separately(config=config) and config.port == config.ws_port:
         raise ServeError(f"PORT and WS_PORT are both {config.port}; they must differ")
@@ -131,6 +159,11 @@ def _granian(*, python: str, interface: str, app: str, config: ServeConfig) -> t
         "--log-level",
         "warning",
         "--no-access-log",
+        # Without it granian exits when one worker dies, and all of HTTP is down until the
+        # runner has restarted it; with it only that worker's in-flight requests fail (4
+        # under wrk, FIELD-NOTES). A worker that dies again within 5.5 s of its respawn makes
+        # granian exit ("crash loop"), and then the runner restarts granian with backoff.
+        "--respawn-failed-workers",
         *threads,
         app,
     )
@@ -206,6 +239,25 @@ def serve_commands(*, config: ServeConfig, python: str = sys.executable) -> list
     return [ServerProcess("http+ws", both, config.port)]
 
 
+def job_commands(*, config: ServeConfig, python: str = sys.executable) -> list[ServerProcess]:
+    """The RQ workers for fan-out and training; without one the "fanout" queue only grows."""
+    # WARNING, like the servers: INFO logs every job, and every new post queues one.
+    argv = (python, "manage.py", "rqworker", "--verbosity", "0", *JOB_QUEUES)
+    count = config.job_workers
+    return [
+        ServerProcess("jobs" if count == 1 else f"jobs-{index}", argv, None)
+        for index in range(1, count + 1)
+    ]
+
+
+def restart_backoff(*, failures: int, uptime: float) -> tuple[int, float]:
+    """A child died after ``uptime`` seconds, ``failures`` quick deaths in a row before this
+    one: the new count of quick deaths, and the seconds to wait before restarting it."""
+    failures = 1 if uptime >= BACKOFF_RESET_AFTER else failures + 1
+    # The exponent stops growing past the cap, so a child that fails all week cannot overflow.
+    return failures, min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures - 1, 16))
+
+
 def serve_urls(*, config: ServeConfig) -> tuple[str, str]:
     """The HTTP base URL and the WebSocket URL a browser should use."""
     ws_port = config.ws_port if serves_ws_separately(config=config) else config.port
@@ -252,68 +304,198 @@ def _port_open(host: str, port: int) -> bool:
     return False
 
 
-class Runner:
-    """Starts the children, watches them, and stops them all on a signal or a death."""
+def _child_pids(pid: int) -> frozenset[int]:
+    """A process's children, from the kernel's own list (no walk over all of /proc)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found.update(int(child) for child in (task / "children").read_text().split())
+    return frozenset(found)
 
-    def __init__(self, *, config: ServeConfig, env: dict[str, str]) -> None:
+
+def _say(message: str) -> None:
+    # stderr: the load-test runner keeps the runner's stderr in its report log.
+    print(message, file=sys.stderr, flush=True)
+
+
+class RestartCounter:
+    """instalab_process_restarts_total{role}, in a multiprocess file of the runner's own.
+
+    The file sits in the children's PROMETHEUS_MULTIPROC_DIR, so /metrics (app/lab/metrics.py)
+    sums it in with theirs. The runner builds the multiprocess value store explicitly rather
+    than through Counter, whose store prometheus-client picks once, at its first import.
+    """
+
+    def __init__(self, *, roles: Iterable[str]) -> None:
+        from prometheus_client import values
+
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            raise ServeError("PROMETHEUS_MULTIPROC_DIR must be set to count restarts")
+        value_class = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        name = RESTARTS_METRIC
+        # Created at 0, so a dashboard sees every role before its first restart.
+        self._values = {
+            role: value_class("counter", name, f"{name}_total", ("role",), (role,), RESTARTS_HELP)
+            for role in roles
+        }
+
+    def inc(self, *, role: str, amount: int = 1) -> None:
+        self._values[role].inc(amount)
+
+
+def worker_role(role: str) -> str:
+    """The metric role of the worker processes a server restarts by itself."""
+    return f"{role}-worker"
+
+
+def counted_roles(*, specs: Iterable[ServerProcess]) -> list[str]:
+    roles = [spec.role for spec in specs]
+    return roles + [worker_role(spec.role) for spec in specs if spec.port is not None]
+
+
+@dataclass
+class Child:
+    """One supervised child: its current process and its restart state."""
+
+    spec: ServerProcess
+    process: subprocess.Popen[bytes]
+    started: float
+    # Quick deaths in a row (restart_backoff), and when the pending restart is due.
+    failures: int = 0
+    restart_at: float | None = None
+    # Set after a restart until the child's port answers again.
+    down_since: float | None = None
+    workers: frozenset[int] = field(default_factory=frozenset)
+
+
+class Runner:
+    """Starts the children, restarts any that exits on its own, and stops all on a signal."""
+
+    def __init__(
+        self,
+        *,
+        config: ServeConfig,
+        env: dict[str, str],
+        restarts: RestartCounter | None = None,
+    ) -> None:
         self.config = config
         self.env = env
-        self.children: list[tuple[ServerProcess, subprocess.Popen[bytes]]] = []
+        self.restarts = restarts
+        self.specs = [*serve_commands(config=config), *job_commands(config=config)]
+        self.children: list[Child] = []
         self.stop_signal: int | None = None
+        self.next_worker_scan = 0.0
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_signal = signum
 
+    def _spawn(self, spec: ServerProcess) -> subprocess.Popen[bytes]:
+        # Own process group: Ctrl-C reaches only the runner, which then stops each child
+        # (and its workers) in order and waits for it.
+        return subprocess.Popen(
+            spec.argv,
+            cwd=ROOT,
+            env=self.env,
+            process_group=0,
+            # Safe here: the runner has started no threads.
+            preexec_fn=_die_with_parent,
+        )
+
     def start(self) -> None:
-        for spec in serve_commands(config=self.config):
-            # Own process group: Ctrl-C reaches only the runner, which then stops each server
-            # (and its workers) in order and waits for it.
-            process = subprocess.Popen(
-                spec.argv,
-                cwd=ROOT,
-                env=self.env,
-                process_group=0,
-                # Safe here: the runner has started no threads.
-                preexec_fn=_die_with_parent,
-            )
-            self.children.append((spec, process))
+        now = time.monotonic()
+        self.children = [Child(spec, self._spawn(spec), now) for spec in self.specs]
 
-    def wait_ready(self) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT
-        pending = [spec for spec, _ in self.children]
-        while pending and time.monotonic() < deadline and self.stop_signal is None:
-            if self.dead_child() is not None:
-                return False
-            pending = [spec for spec in pending if not _port_open(self.config.host, spec.port)]
-            if pending:
-                time.sleep(0.1)
-        return not pending
+    def ports_open(self) -> bool:
+        return all(
+            _port_open(self.config.host, child.spec.port)
+            for child in self.children
+            if child.spec.port is not None
+        )
 
-    def dead_child(self) -> tuple[ServerProcess, int] | None:
-        for spec, process in self.children:
-            code = process.poll()
+    def tick(self, *, now: float) -> None:
+        """One round of supervision: restart what is due, notice deaths, count worker churn."""
+        scan_workers = now >= self.next_worker_scan
+        if scan_workers:
+            self.next_worker_scan = now + WORKER_SCAN_EVERY
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._restart(child, now=now)
+                continue
+            code = child.process.poll()
             if code is not None:
-                return spec, code
-        return None
+                self._schedule_restart(child, code=code, now=now)
+                continue
+            port = child.spec.port
+            if child.down_since is not None and port and _port_open(self.config.host, port):
+                downtime = now - child.down_since
+                _say(f"  {child.spec.role} is serving again, {downtime:.1f} s after it died")
+                child.down_since = None
+            if scan_workers and child.spec.port is not None:
+                self._count_replaced_workers(child)
+
+    def _schedule_restart(self, child: Child, *, code: int, now: float) -> None:
+        # Workers and helpers it left in its group would hold its port or its job.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        uptime = now - child.started
+        child.failures, delay = restart_backoff(failures=child.failures, uptime=uptime)
+        child.restart_at = now + delay
+        child.down_since = now if child.down_since is None else child.down_since
+        child.workers = frozenset()
+        _say(
+            f"  {child.spec.role} exited on its own (code {code}) after {uptime:.1f} s; "
+            f"restarting it in {delay:g} s ({child.failures} quick exit(s) in a row)"
+        )
+
+    def _restart(self, child: Child, *, now: float) -> None:
+        child.process = self._spawn(child.spec)
+        child.started = now
+        child.restart_at = None
+        if child.spec.port is None:
+            child.down_since = None
+        if self.restarts is not None:
+            self.restarts.inc(role=child.spec.role)
+        _say(f"  {child.spec.role} restarted (pid {child.process.pid})")
+
+    def _count_replaced_workers(self, child: Child) -> None:
+        """granian (--respawn-failed-workers), gunicorn and a multi-process uvicorn replace a
+        dead worker themselves; the runner sees it only as a child pid that went away."""
+        current = _child_pids(child.process.pid)
+        gone = child.workers - current
+        if gone and child.process.poll() is None:
+            if self.restarts is not None:
+                self.restarts.inc(role=worker_role(child.spec.role), amount=len(gone))
+            _say(
+                f"  {child.spec.role}: {len(gone)} worker process(es) exited; "
+                f"{child.spec.role} replaces its own"
+            )
+        child.workers = current
 
     def stop(self) -> None:
-        for _, process in self.children:
-            if process.poll() is None:
+        for child in self.children:
+            if child.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+                    if child.spec.port is None:
+                        # The RQ worker alone: a warm shutdown lets the job in hand finish,
+                        # within STOP_TIMEOUT (its work-horse would die at once on SIGTERM).
+                        os.kill(child.process.pid, signal.SIGTERM)
+                    else:
+                        os.killpg(child.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        for spec, process in self.children:
+        for child in self.children:
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"  {spec.role} server did not stop in {STOP_TIMEOUT:.0f} s; killing it")
+                _say(f"  {child.spec.role} did not stop in {STOP_TIMEOUT:.0f} s; killing it")
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()
         # Workers a server left behind in its group (it should have reaped them).
-        for _, process in self.children:
+        for child in self.children:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+                os.killpg(child.process.pid, signal.SIGKILL)
 
     def run(self) -> int:
         previous = {
@@ -322,20 +504,18 @@ class Runner:
         }
         try:
             self.start()
-            if self.wait_ready():
-                print("ready. Ctrl-C stops both servers.", flush=True)
+            started = time.monotonic()
+            ready = False
             while self.stop_signal is None:
-                dead = self.dead_child()
-                if dead is not None:
-                    spec, code = dead
-                    print(
-                        f"error: the {spec.role} server exited on its own (code {code}); "
-                        "stopping the rest",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    return code if code > 0 else 1
-                time.sleep(0.2)
+                now = time.monotonic()
+                self.tick(now=now)
+                if not ready and self.ports_open():
+                    ready = True
+                    print("ready. Ctrl-C stops everything.", flush=True)
+                elif not ready and now - started > READY_TIMEOUT:
+                    ready = True  # warn once; supervision goes on
+                    _say(f"warning: not every port answers after {READY_TIMEOUT:.0f} s")
+                time.sleep(TICK)
             print(f"\nstopping ({signal.Signals(self.stop_signal).name})", flush=True)
             return 0
         finally:
@@ -347,16 +527,36 @@ class Runner:
 def banner(*, config: ServeConfig) -> str:
     http_url, ws_url = serve_urls(config=config)
     specs = serve_commands(config=config)
+    jobs = job_commands(config=config)
+    mode = "on (development)" if config.debug else "off (production settings)"
     lines = [
         f"instalab serving with SERVER={config.setup}",
         f"  HTTP       {http_url}",
         f"  WebSocket  {ws_url}",
         f"  why        {REASONS[config.setup]}",
+        f"  DEBUG      {mode}",
     ]
     lines += [f"  {spec.role:<10} {' '.join(spec.argv[1:])}" for spec in specs]
+    if jobs:
+        count = f" (x{len(jobs)})" if len(jobs) > 1 else ""
+        lines.append(f"  {'jobs':<10} {' '.join(jobs[0].argv[1:])}{count}")
+    else:
+        lines.append(f"  {'jobs':<10} none (JOB_WORKERS=0): queued fan-out and training wait")
+    lines.append(
+        f"  supervision on: a child that exits is restarted after {BACKOFF_FIRST:g} s, "
+        f"doubling to {BACKOFF_CAP:g} s; the others keep serving"
+    )
     others = ", ".join(name for name in SETUPS if name != config.setup)
     lines.append(f"  other setups: SERVER={{{others}}}")
     return "\n".join(lines)
+
+
+def ports_in_use(*, config: ServeConfig) -> list[int]:
+    return [
+        spec.port
+        for spec in serve_commands(config=config)
+        if spec.port is not None and _port_open(config.host, spec.port)
+    ]
 
 
 def main() -> int:
@@ -365,10 +565,20 @@ def main() -> int:
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Supervision would retry a taken port forever; that mistake is better said once, now.
+    busy = ports_in_use(config=config)
+    if busy:
+        taken = ", ".join(str(port) for port in busy)
+        print(f"error: port {taken} is in use (set PORT / WS_PORT)", file=sys.stderr)
+        return 2
     metrics_dir = fresh_metrics_dir(environ=os.environ)
     env = child_environment(config=config, environ=os.environ, metrics_dir=metrics_dir)
+    # The runner's own restart counter goes where the children write theirs.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    runner = Runner(config=config, env=env)
+    runner.restarts = RestartCounter(roles=counted_roles(specs=runner.specs))
     print(banner(config=config), flush=True)
-    return Runner(config=config, env=env).run()
+    return runner.run()
 
 
 if __name__ == "__main__":
