@@ -1,6 +1,7 @@
 """The explore path's strategies side by side: ``als`` and ``popular``, one signature.
 
-Each returns the viewer's ranked candidate post ids; read-time filtering (deleted, private,
+Each returns the viewer's ranked candidate post ids, at least the first ``need`` of them
+when there are that many (a longer list is fine); read-time filtering (deleted, private,
 own, followed, liked) happens afterwards in ``selectors.explore_items`` for both alike.
 """
 
@@ -35,15 +36,19 @@ def personal_list(*, viewer_id: int) -> list[int]:
     return ranked
 
 
-def popular(*, viewer_id: int) -> list[int]:
+def popular(*, viewer_id: int, need: int) -> list[int]:
     """Time-decayed engagement, the same list for everyone (cached, stampede-protected)."""
     return serving.popular_ids()
 
 
-def als(*, viewer_id: int) -> list[int]:
+def als(*, viewer_id: int, need: int) -> list[int]:
     """The viewer's ALS list, then popular posts it lacks: a cold-start user (no list, no
-    activity to fold in) gets exactly ``popular``, and a long scroll never runs dry."""
+    activity to fold in) gets exactly ``popular``, and a long scroll never runs dry. The
+    popular tail is read only when ``need`` reaches past the personal list: merging 500
+    popular ids on every home-feed page cost more than ranking it (docs/experiments/hotpaths.md)."""
     personal = personal_list(viewer_id=viewer_id)
+    if len(personal) >= need:
+        return personal
     seen = set(personal)
     return personal + [post_id for post_id in serving.popular_ids() if post_id not in seen]
 
