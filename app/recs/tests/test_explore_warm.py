@@ -8,6 +8,8 @@ their on-commit effects run, as in production), and reads the next page.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
@@ -38,7 +40,7 @@ def scene(charlie, django_capture_on_commit_callbacks):
     return {"client": client, "posts": made, "dave": dave, "erin": erin}
 
 
-def shown(client) -> list[dict]:
+def shown(client) -> list[dict[str, Any]]:
     response = client.get_json("/api/explore", {"limit": 50})
     assert response.status_code == 200, response.content
     return response.json()["items"]
