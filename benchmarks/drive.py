@@ -289,6 +289,9 @@ def server_start(
         "WS_PORT": str(ws_port),
         "WORKERS": str(workers),
         "WS_WORKERS": "1",
+        # Reads only: a job worker would add its idle polling to the app's CPU, and take
+        # jobs off the dev server's queues.
+        "JOB_WORKERS": "0",
         # Not var/prometheus: that belongs to `make run`, which this must not disturb.
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }

@@ -253,3 +253,108 @@ def flags_remember(conn: Any, key: str, flags: dict[int, tuple[bool, bool]]) -> 
             pipe.hsetnx(key, f"s{post_id}", int(saved))
         pipe.expire(key, ttl())
         pipe.execute()
+
+
+# One round trip for a page window over the timeline and the pulled authors' lists: Redis
+# merges the sets and returns only the window, instead of every set's entries crossing the
+# wire to be parsed and merged in Python (20 % of a warm page's CPU, docs/experiments/hotpaths.md).
+# KEYS: sorted sets. ARGV: count; "1" and the position's score and id, or "0" (first page);
+# then per key "1" if it is a pulled author's list whose absence must be reported.
+# Reply: {n, i1..in} naming the absent pulled lists, or {0, sql_after, s1, id1, s2, id2, ...}.
+# Members are 8-byte big-endian ids; scores and ids stay below 2**53, exact in Lua numbers.
+_WINDOW = """
+local count = tonumber(ARGV[1])
+local has_pos = ARGV[2] == '1'
+local pscore, pid = tonumber(ARGV[3]), tonumber(ARGV[4])
+local missing = {}
+for i, key in ipairs(KEYS) do
+  if ARGV[4 + i] == '1' and tonumber(redis.call('ZSCORE', key, '')) ~= -1 then
+    missing[#missing + 1] = i
+  end
+end
+if #missing > 0 then
+  local reply = {#missing}
+  for _, i in ipairs(missing) do reply[#reply + 1] = i end
+  return reply
+end
+local function id_of(member)
+  local n = 0
+  for i = 1, #member do n = n * 256 + string.byte(member, i) end
+  return n
+end
+local function below(s, id, s2, id2)
+  return s < s2 or (s == s2 and id < id2)
+end
+local seen, merged = {}, {}
+local floor_s, floor_id, floor_top = nil, nil, false
+for _, key in ipairs(KEYS) do
+  local truncated = redis.call('ZSCORE', key, 't')
+  local ties, rest = {}, nil
+  if has_pos then
+    ties = redis.call('ZREVRANGEBYSCORE', key, ARGV[3], ARGV[3], 'WITHSCORES')
+    rest = redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[3], 0, 'WITHSCORES', 'LIMIT', 0, count)
+  else
+    rest = redis.call('ZREVRANGEBYSCORE', key, '+inf', 0, 'WITHSCORES', 'LIMIT', 0, count)
+  end
+  local last_s, last_id = nil, nil
+  for _, list in ipairs({ties, rest}) do
+    for j = 1, #list, 2 do
+      local s, id = tonumber(list[j + 1]), id_of(list[j])
+      if not has_pos or below(s, id, pscore, pid) then
+        if not seen[id] then
+          seen[id] = true
+          merged[#merged + 1] = {s, id}
+        end
+        last_s, last_id = s, id
+      end
+    end
+  end
+  -- A set that may hold more (a full window) or that was trimmed to the cap is only known
+  -- down to its last entry: nothing below it can be trusted from Redis.
+  if #rest / 2 == count or truncated then
+    if last_s == nil then
+      if has_pos then last_s, last_id = pscore, pid else floor_top = true end
+    end
+    if last_s ~= nil and (floor_s == nil or below(floor_s, floor_id, last_s, last_id)) then
+      floor_s, floor_id = last_s, last_id
+    end
+  end
+end
+table.sort(merged, function(a, b) return below(b[1], b[2], a[1], a[2]) end)
+local reply, kept = {0, 0}, 0
+if not floor_top then
+  for _, entry in ipairs(merged) do
+    if kept >= count then break end
+    if floor_s ~= nil and below(entry[1], entry[2], floor_s, floor_id) then break end
+    reply[#reply + 1] = entry[1]
+    reply[#reply + 1] = entry[2]
+    kept = kept + 1
+  end
+end
+if (floor_top or floor_s ~= nil) and kept < count then reply[2] = 1 end
+return reply
+"""
+_scripts: dict[tuple[int, str], Any] = {}
+
+
+def _script(conn: Any, source: str) -> Any:
+    """A registered script per connection and source: hashed once, sent by EVALSHA."""
+    script = _scripts.get((id(conn), source))
+    if script is None:
+        script = _scripts[id(conn), source] = conn.register_script(source)
+    return script
+
+
+def timeline_window(
+    conn: Any, keys: Sequence[str], pulled: Sequence[bool], position: Key | None, count: int
+) -> tuple[list[int], list[Key], bool]:
+    """Up to ``count`` merged keys after ``position`` over sorted sets ``keys``, and whether
+    SQL must continue after them because a capped set ran out; or, first, the indices of
+    pulled lists (``pulled[i]``) that are absent and must be rebuilt."""
+    args: list[Any] = [count, *(("1", *position) if position else ("0", 0, 0))]
+    args += ["1" if flag else "0" for flag in pulled]
+    reply = _script(conn, _WINDOW)(keys=list(keys), args=args)
+    if reply[0]:
+        return [index - 1 for index in reply[1:]], [], False
+    entries = [(int(reply[i]), int(reply[i + 1])) for i in range(2, len(reply), 2)]
+    return [], entries, reply[1] == 1

@@ -25,8 +25,6 @@ from app.recs import selectors as recs
 Strategy = Callable[..., Sequence[PostItem]]
 # Extra ids read per source, so a few dropped posts do not cost a second round trip.
 SLACK = 4
-# Above every real key: an emptied, truncated set vouches for nothing at all.
-_TOP: store.Key = (2**63, 2**63)
 
 
 def naive(*, viewer: User, after: After, limit: int) -> list[PostOut]:
@@ -119,71 +117,25 @@ def _followed_celebs(conn: Any, viewer_id: int) -> list[int]:
     return sorted(int(user_id) for user_id in celebs)
 
 
-def _range(pipe: Any, key: str, top: str, count: int) -> None:
-    # Sent raw, without redis-py's ``withscores`` option: its callback re-encodes every RESP3
-    # score to bytes and parses it back (a third of the window's time, measured).
-    pipe.execute_command("ZREVRANGEBYSCORE", key, top, 0, "WITHSCORES", "LIMIT", 0, count)
-
-
-def _pairs(raw: list[Any]) -> list[tuple[bytes, float]]:
-    """(member, score) from a raw WITHSCORES reply: nested pairs on RESP3, flat on RESP2.
-    Scores are microseconds below 2**53, so the float is exact."""
-    if raw and isinstance(raw[0], list):
-        return [(member, float(score)) for member, score in raw]
-    return [(raw[i], float(raw[i + 1])) for i in range(0, len(raw), 2)]
-
-
 def _window(
     conn: Any, sources: dict[str, int | None], position: store.Key | None, count: int
 ) -> tuple[list[store.Key], bool]:
     """Up to ``count`` merged keys after ``position`` over the sorted sets in ``sources``
     (key -> pulled author id or None), and whether SQL must continue after them because a
     capped set ran out. Rebuilds pulled authors' lists that are missing."""
+    keys, authors = list(sources), list(sources.values())
+    pulled = [author is not None for author in authors]
     for _ in range(2):
-        with conn.pipeline(transaction=False) as pipe:
-            for key in sources:
-                pipe.zscore(key, store.SENTINEL)
-                pipe.zscore(key, store.TRUNCATED)
-                if position is None:
-                    _range(pipe, key, "+inf", count)
-                else:
-                    score = position[0]
-                    pipe.execute_command("ZREVRANGEBYSCORE", key, score, score, "WITHSCORES")
-                    _range(pipe, key, f"({score}", count)
-            results = pipe.execute()
-        step = 3 if position is None else 4
-        missing = [
-            author
-            for index, (key, author) in enumerate(sources.items())
-            if results[index * step] != store.COMPLETE and author is not None
-        ]
+        missing, entries, sql_after = store.timeline_window(conn, keys, pulled, position, count)
         if not missing:
-            break
-        for author in missing:
+            return entries, sql_after
+        for index in missing:
+            author = authors[index]
+            assert author is not None  # only pulled lists are reported missing
             _author_rebuild(conn, author)
-    merged: dict[int, store.Key] = {}
-    floor: store.Key | None = None
-    for index in range(len(sources)):
-        truncated = results[index * step + 1] is not None
-        if position is None:
-            ties, rest = [], _pairs(results[index * step + 2])
-        else:
-            ties, rest = _pairs(results[index * step + 2]), _pairs(results[index * step + 3])
-        entries = [(int(score), store.post_id_of(member)) for member, score in [*ties, *rest]]
-        if position is not None:
-            entries = [entry for entry in entries if entry < position]
-        for entry in entries:
-            merged[entry[1]] = entry
-        # A set that may hold more (a full window) or that was trimmed to the cap is only
-        # known down to its last entry: nothing below it can be trusted from Redis.
-        if len(rest) == count or truncated:
-            last = entries[-1] if entries else position or _TOP
-            if floor is None or last > floor:
-                floor = last
-    ordered = sorted(merged.values(), reverse=True)
-    if floor is not None:
-        ordered = [entry for entry in ordered if entry >= floor]
-    return ordered[:count], floor is not None and len(ordered) < count
+    # Rebuilt twice and still absent (evicted at once): read what is there, unchecked.
+    _, entries, sql_after = store.timeline_window(conn, keys, [False] * len(keys), position, count)
+    return entries, sql_after
 
 
 def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostJSON]:
