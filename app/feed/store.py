@@ -147,24 +147,38 @@ def fragment_key(post_id: int) -> str:
     return f"feed:post:v3:{post_id}"
 
 
-def fragments_get(conn: Any, post_ids: Sequence[int]) -> dict[int, PostJSON]:
-    """The cached bodies of ``post_ids`` that exist, in one MGET, counted like Django cache
-    hits and misses. Bodies are JSON bytes: nothing is decoded but an 17-byte header."""
+# The value stored for a post id that does not exist (deleted; ids are never reused), so that a
+# ranked list still naming it is filtered from Redis instead of asking SQL on every page.
+TOMBSTONE = b""
+
+
+def fragments_lookup(conn: Any, post_ids: Sequence[int]) -> tuple[dict[int, PostJSON], set[int]]:
+    """The cached bodies of ``post_ids`` that exist, and the ids known to be gone, in one
+    MGET, counted like Django cache hits and misses. Bodies are JSON bytes: nothing is
+    decoded but a 17-byte header."""
     keys = [cache.make_key(fragment_key(post_id)) for post_id in post_ids]
-    found = {
-        post_id: fragment_decode(post_id, raw)
-        for post_id, raw in zip(post_ids, conn.mget(keys) if keys else [], strict=True)
-        if raw is not None
-    }
+    found: dict[int, PostJSON] = {}
+    gone: set[int] = set()
+    for post_id, raw in zip(post_ids, conn.mget(keys) if keys else [], strict=True):
+        if raw == TOMBSTONE:
+            gone.add(post_id)
+        elif raw is not None:
+            found[post_id] = fragment_decode(post_id, raw)
     request_stats = stats.current()
     if request_stats is not None:
-        request_stats.cache_hits += len(found)
-        request_stats.cache_misses += len(keys) - len(found)
-    return found
+        request_stats.cache_hits += len(found) + len(gone)
+        request_stats.cache_misses += len(keys) - len(found) - len(gone)
+    return found, gone
+
+
+def fragments_get(conn: Any, post_ids: Sequence[int]) -> dict[int, PostJSON]:
+    """The cached bodies of ``post_ids`` that exist (see :func:`fragments_lookup`)."""
+    return fragments_lookup(conn, post_ids)[0]
 
 
 def fragments_set(conn: Any, bodies: Mapping[int, bytes]) -> None:
-    """Store encoded bodies (``fragment_encode``) for ``fragment_ttl`` seconds."""
+    """Store encoded bodies (``fragment_encode``), or TOMBSTONE for posts found gone, for
+    ``fragment_ttl`` seconds."""
     if not bodies:
         return
     ttl = fragment_ttl()

@@ -142,10 +142,12 @@ def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostJSON]:
     """The body of each key, from cached fragments and flags; SQL only for what is missing.
     Deleted posts and posts of authors no longer followed are dropped."""
     ids = [post_id for _, post_id in keys]
-    bodies = store.fragments_get(conn, ids)
+    bodies, gone = store.fragments_lookup(conn, ids)
     flags: dict[int, tuple[bool, bool]] = {}
-    missing = [post_id for post_id in ids if post_id not in bodies]
+    missing = [post_id for post_id in ids if post_id not in bodies and post_id not in gone]
     fresh_ids: set[int] = set()
+    if gone:
+        store.remove(conn, [store.timeline_key(viewer.pk)], sorted(gone))
     if missing:
         posts = post_queryset(viewer=viewer).filter(pk__in=missing)
         encoded = {}
@@ -154,9 +156,9 @@ def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostJSON]:
             bodies[post.pk] = fragment_decode(post.pk, encoded[post.pk])
             flags[post.pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
         fresh_ids = set(encoded)
-        store.fragments_set(conn, encoded)
-        gone = [post_id for post_id in missing if post_id not in fresh_ids]
-        store.remove(conn, [store.timeline_key(viewer.pk)], gone)
+        vanished = [post_id for post_id in missing if post_id not in fresh_ids]
+        store.fragments_set(conn, encoded | dict.fromkeys(vanished, store.TOMBSTONE))
+        store.remove(conn, [store.timeline_key(viewer.pk)], vanished)
     present = [post_id for post_id in ids if post_id in bodies]
     if not present:
         return []

@@ -89,16 +89,18 @@ def allowed_posts(*, viewer: User, post_ids: Sequence[int]) -> dict[int, bool]:
 
 def post_bodies(*, post_ids: Sequence[int]) -> dict[int, PostJSON]:
     """Viewer-neutral post bodies from the feed's fragment cache (shared with it, and
-    invalidated by it); the missing ones in one shaped query plus its two prefetches."""
+    invalidated by it); the missing ones in one shaped query plus its two prefetches, and
+    posts found gone are remembered as such."""
     conn = feed_store.connection()
-    bodies = feed_store.fragments_get(conn, post_ids)
-    missing = [post_id for post_id in post_ids if post_id not in bodies]
+    bodies, gone = feed_store.fragments_lookup(conn, post_ids)
+    missing = [post_id for post_id in post_ids if post_id not in bodies and post_id not in gone]
     if missing:
         encoded = {
             post.pk: fragment_encode(PostOut.of(post))
             for post in post_queryset(viewer=AnonymousUser()).filter(pk__in=missing)
         }
-        feed_store.fragments_set(conn, encoded)
+        vanished = dict.fromkeys(set(missing) - set(encoded), feed_store.TOMBSTONE)
+        feed_store.fragments_set(conn, encoded | vanished)
         bodies |= {pk: fragment_decode(pk, raw) for pk, raw in encoded.items()}
     return bodies
 
@@ -163,16 +165,17 @@ def _allowed_cached(conn: Any, viewer: User, bodies: dict[int, PostJSON]) -> dic
 
 def _allowed_bodies(*, viewer: User, post_ids: list[int]) -> dict[int, PostJSON]:
     """The recommendable posts among ``post_ids``, as bodies carrying the viewer's saved
-    flag: from Redis alone when the bodies and the viewer's state are cached, else SQL."""
+    flag: from Redis alone when the bodies and the viewer's state are cached. Bodies Redis
+    lacks are loaded (and cached, allowed or not, so the next page decides from Redis)."""
     conn = feed_store.connection()
-    bodies = feed_store.fragments_get(conn, post_ids)
+    bodies, gone = feed_store.fragments_lookup(conn, post_ids)
+    missing = [post_id for post_id in post_ids if post_id not in bodies and post_id not in gone]
+    if missing:
+        bodies |= post_bodies(post_ids=missing)
     allowed = _allowed_cached(conn, viewer, bodies) if bodies else {}
-    unresolved = [post_id for post_id in post_ids if post_id not in bodies]
     if allowed is None:
-        allowed, unresolved = {}, post_ids
-    if unresolved:
-        allowed |= allowed_posts(viewer=viewer, post_ids=unresolved)
-        bodies |= post_bodies(post_ids=[post_id for post_id in unresolved if post_id in allowed])
+        # The following set is being built by another request: SQL decides this once.
+        allowed = allowed_posts(viewer=viewer, post_ids=list(bodies))
     return {
         post_id: bodies[post_id].viewed(liked=False, saved=allowed[post_id])
         for post_id in post_ids
