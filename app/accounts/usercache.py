@@ -134,7 +134,8 @@ def user_changed(*user_ids: int) -> None:
 # commit; readers that filter by privacy from Redis check it in the same round trip.
 
 
-def _privacy_key() -> str:
+def privacy_key() -> str:
+    """The hash of privacy overrides: user id -> b"1" (private) or b"0" (public)."""
     return raw_key("acct", "privacy")
 
 
@@ -143,7 +144,7 @@ def privacy_changed(*, user_id: int, private: bool) -> None:
 
     def record() -> None:
         try:
-            _connection().hset(_privacy_key(), str(user_id), int(private))
+            _connection().hset(privacy_key(), str(user_id), int(private))
         except RedisError:
             logger.exception("privacy override not recorded for user %s", user_id)
 
@@ -153,4 +154,4 @@ def privacy_changed(*, user_id: int, private: bool) -> None:
 def privacy_overrides(pipe: Any, user_ids: list[int]) -> None:
     """Queue the HMGET of the overrides of ``user_ids`` on a pipeline; each reply entry is
     None (no change since the body was cached), b"1" or b"0"."""
-    pipe.hmget(_privacy_key(), [str(user_id) for user_id in user_ids])
+    pipe.hmget(privacy_key(), [str(user_id) for user_id in user_ids])

@@ -140,11 +140,19 @@ def celebs_key() -> str:
     return _key("celebs")
 
 
+# Versioned: v3 holds raw JSON bytes (app/posts/fragments.py), v2 held pickled PostOut.
+_FRAGMENT = "feed:post:v3:"
+
+
 def fragment_key(post_id: int) -> str:
     """A post body, named through the Django cache's key function (which prepends
     REDIS_KEY_PREFIX), so ``cache.delete(fragment_key(id))`` invalidates it."""
-    # Versioned: v3 holds raw JSON bytes (app/posts/fragments.py), v2 held pickled PostOut.
-    return f"feed:post:v3:{post_id}"
+    return f"{_FRAGMENT}{post_id}"
+
+
+def fragment_prefix() -> str:
+    """The full Redis key of a post body, less the post id (for scripts)."""
+    return str(cache.make_key(_FRAGMENT))
 
 
 # The value stored for a post id that does not exist (deleted; ids are never reused), so that a

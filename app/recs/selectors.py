@@ -10,7 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 
 from app.accounts.models import Follow, User
-from app.accounts.usercache import privacy_overrides
+from app.accounts.usercache import privacy_key
 from app.feed import selectors as feed_selectors
 from app.feed import store as feed_store
 from app.feed.selectors import After
@@ -26,7 +26,7 @@ from app.posts.fragments import (
 from app.posts.models import Like, Post, Save
 from app.posts.schemas import PostOut
 from app.posts.selectors import post_queryset
-from app.recs import strategies
+from app.recs import pick, strategies
 
 # Time constant of popularity decay: a post's engagement counts e^-1 as much after 3 days.
 POPULAR_DECAY_S = 3 * 24 * 3600
@@ -118,68 +118,46 @@ def _following_fill(conn: Any, viewer: User) -> None:
         pipe.execute()
 
 
-def _allowed_cached(conn: Any, viewer: User, bodies: dict[int, PostJSON]) -> dict[int, bool] | None:
-    """:func:`allowed_posts` for posts whose bodies are cached, from Redis alone: the body's
-    author and privacy (with the privacy overrides), the viewer's following set and the
-    viewer's like/save flags. None when the following set is not complete in Redis; SQL
-    then decides. Flags Redis does not know yet are read in one query and remembered."""
-    ids = list(bodies)
-    authors = [bodies[post_id].author_id for post_id in ids]
-    flags_key = feed_store.flags_key(viewer.pk)
-    following = feed_store.following_key(viewer.pk)
-    for attempt in range(2):
-        with conn.pipeline(transaction=False) as pipe:
-            pipe.sismember(following, feed_store.SET_COMPLETE)
-            pipe.smismember(following, [str(author) for author in authors])
-            pipe.hmget(flags_key, [f"{kind}{post_id}" for post_id in ids for kind in "ls"])
-            privacy_overrides(pipe, authors)
-            complete, follows, stored, overrides = pipe.execute()
-        if complete:
-            break
-        if attempt == 0:
-            _following_fill(conn, viewer)
-    if not complete:
-        return None
-    flags: dict[int, tuple[bool, bool]] = {}
-    unknown = []
-    for index, post_id in enumerate(ids):
-        liked, saved = stored[2 * index], stored[2 * index + 1]
-        if liked is None or saved is None:
-            unknown.append(post_id)
-        else:
-            flags[post_id] = (liked == b"1", saved == b"1")
-    if unknown:
-        learned = feed_selectors.viewer_flags(viewer_id=viewer.pk, post_ids=unknown)
-        feed_store.flags_remember(conn, flags_key, learned)
-        flags |= learned
-    allowed = {}
-    for post_id, author, followed, override in zip(ids, authors, follows, overrides, strict=True):
-        private = bodies[post_id].author_private if override is None else override == b"1"
-        if post_id not in flags or followed or private or author == viewer.pk:
-            continue
-        liked, saved = flags[post_id]
-        if not liked:
-            allowed[post_id] = saved
-    return allowed
-
-
-def _allowed_bodies(*, viewer: User, post_ids: list[int]) -> dict[int, PostJSON]:
-    """The recommendable posts among ``post_ids``, as bodies carrying the viewer's saved
-    flag: from Redis alone when the bodies and the viewer's state are cached. Bodies Redis
-    lacks are loaded (and cached, allowed or not, so the next page decides from Redis)."""
+def _allowed_bodies(*, viewer: User, post_ids: list[int], want: int) -> dict[int, PostJSON]:
+    """The first ``want`` recommendable posts among ``post_ids``, as bodies carrying the
+    viewer's saved flag: picked inside Redis (app/recs/pick.py) once the bodies, the
+    following set and the viewer's flags for these posts are cached; each of those is
+    loaded from SQL the first time it is missing."""
     conn = feed_store.connection()
-    bodies, gone = feed_store.fragments_lookup(conn, post_ids)
-    missing = [post_id for post_id in post_ids if post_id not in bodies and post_id not in gone]
-    if missing:
-        bodies |= post_bodies(post_ids=missing)
-    allowed = _allowed_cached(conn, viewer, bodies) if bodies else {}
-    if allowed is None:
-        # The following set is being built by another request: SQL decides this once.
-        allowed = allowed_posts(viewer=viewer, post_ids=list(bodies))
+    keys = (
+        feed_store.following_key(viewer.pk),
+        feed_store.flags_key(viewer.pk),
+        privacy_key(),
+    )
+    # At most: the following set, then bodies and flags, then the pick itself.
+    for _ in range(4):
+        outcome = pick.pick(
+            conn,
+            keys=keys,
+            viewer_id=viewer.pk,
+            fragment_prefix=feed_store.fragment_prefix(),
+            complete_marker=feed_store.SET_COMPLETE,
+            post_ids=post_ids,
+            want=want,
+        )
+        if outcome.decided:
+            return {post.id: post for post in outcome.posts}
+        if outcome.incomplete:
+            _following_fill(conn, viewer)
+        if outcome.missing:
+            post_bodies(post_ids=outcome.missing)
+        if outcome.unknown:
+            learned = feed_selectors.viewer_flags(viewer_id=viewer.pk, post_ids=outcome.unknown)
+            feed_store.flags_remember(conn, keys[1], learned)
+            # A post gone since its body was cached has no flags: remember it is gone.
+            gone = set(outcome.unknown) - set(learned)
+            feed_store.fragments_set(conn, dict.fromkeys(gone, feed_store.TOMBSTONE))
+    # Still undecided (Redis evicting as fast as we fill): SQL decides this window.
+    allowed = allowed_posts(viewer=viewer, post_ids=post_ids)
+    bodies = post_bodies(post_ids=[post_id for post_id in post_ids if post_id in allowed])
+    chosen = [post_id for post_id in post_ids if post_id in bodies][:want]
     return {
-        post_id: bodies[post_id].viewed(liked=False, saved=allowed[post_id])
-        for post_id in post_ids
-        if post_id in allowed and post_id in bodies
+        post_id: bodies[post_id].viewed(liked=False, saved=allowed[post_id]) for post_id in chosen
     }
 
 
@@ -201,7 +179,7 @@ def explore_items(
             need = 2**31
             ranked = candidates(viewer=viewer, strategy=name)
         chunk = ranked[rank : rank + window]
-        allowed = _allowed_bodies(viewer=viewer, post_ids=chunk)
+        allowed = _allowed_bodies(viewer=viewer, post_ids=chunk, want=count + 1 - len(picked))
         for offset, post_id in enumerate(chunk):
             if post_id in allowed and len(picked) <= count:
                 picked.append((rank + offset, allowed[post_id]))

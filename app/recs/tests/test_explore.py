@@ -189,9 +189,9 @@ def test_the_endpoint_costs_no_sql_when_warm(charlie_client, many, limit):
 def test_the_selector_costs_five_or_six_queries_when_cold(charlie, many, limit, queries):
     # 1. popular, recomputed once (its cache is empty), only for a page whose candidate
     #    window reaches past charlie's personal list: a limit of 20 does, 2 does not
-    # 2-4. the candidates' bodies, none cached yet: post rows with author and place,
+    # 2. whom charlie follows: his following set in Redis, built once
+    # 3-5. the candidates' bodies, none cached yet: post rows with author and place,
     #    images, comment previews (cached whether charlie may see them or not)
-    # 5. whom charlie follows: his following set in Redis, built once
     # 6. his like/save flags for the candidates, learned once
     with assert_queries(queries):
         page = explore_page(viewer=charlie, cursor=None, limit=limit)
