@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django_redis import get_redis_connection
@@ -77,22 +77,32 @@ def presence_offline(*, user_id: int, socket: str) -> None:
     pipe.execute()
 
 
-def presence_get(*, user_ids: Iterable[int]) -> dict[int, Presence]:
-    """Each user's presence in one Redis round trip, whatever the count; never SQL."""
-    ids = list(dict.fromkeys(user_ids))
-    if not ids:
-        return {}
+def presence_queue(pipe: Any, *, user_ids: list[int]) -> None:
+    """Queue the reads of ``presence_get`` on ``pipe``, so a caller can share its round trip;
+    :func:`presence_parse` reads the replies (``len(user_ids) + 1`` of them)."""
     now = f"{time.time():.3f}"
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    for user_id in ids:
+    for user_id in user_ids:
         # Strictly later than now: a socket whose score has passed is not online.
         pipe.zcount(_key("presence", user_id), f"({now}", "+inf")
-    pipe.hmget(_key("last_seen"), [str(user_id) for user_id in ids])
-    *counts, seen = pipe.execute()
+    pipe.hmget(_key("last_seen"), [str(user_id) for user_id in user_ids])
+
+
+def presence_parse(*, user_ids: list[int], replies: list[Any]) -> dict[int, Presence]:
+    *counts, seen = replies
     return {
         user_id: Presence(
             online=count > 0,
             last_seen=datetime.fromtimestamp(float(stamp), tz=UTC) if stamp else None,
         )
-        for user_id, count, stamp in zip(ids, counts, seen, strict=True)
+        for user_id, count, stamp in zip(user_ids, counts, seen, strict=True)
     }
+
+
+def presence_get(*, user_ids: Iterable[int]) -> dict[int, Presence]:
+    """Each user's presence in one Redis round trip, whatever the count; never SQL."""
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return {}
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    presence_queue(pipe, user_ids=ids)
+    return presence_parse(user_ids=ids, replies=pipe.execute())

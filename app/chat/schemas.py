@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
@@ -14,7 +14,9 @@ from app.accounts.schemas import UserSummary
 from app.chat.events import ID_MAX, PostPreview, SenderOut
 from app.chat.models import MAX_GROUP_MEMBERS, MESSAGE_MAX, Message
 from app.chat.presence import Presence
-from app.chat.strategies import InboxEntry
+
+if TYPE_CHECKING:
+    from app.chat.strategies import InboxEntry
 
 PREVIEW_CHARS = 100
 Username = Annotated[str, Field(min_length=1, max_length=30)]

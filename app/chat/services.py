@@ -21,6 +21,7 @@ from redis.commands.core import Script
 
 from app.accounts.models import User
 from app.chat import events, selectors
+from app.chat.inboxcache import inbox_forget_on_commit, inbox_forget_queue
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
 from app.lab.api import ApiError, bad_request, not_found
 from app.lab.cache import raw_key
@@ -122,15 +123,19 @@ def group_channel(prefix: str, group: str) -> str:
 
 
 def _broadcast(
-    deliveries: Sequence[tuple[int, Mapping[str, Any]]], *, unlock: RoomLock | None = None
+    deliveries: Sequence[tuple[int, Mapping[str, Any]]],
+    *,
+    unlock: RoomLock | None = None,
+    forget: Sequence[int] = (),
 ) -> None:
     """Send each payload to its user's group (every socket of that user), then release
-    ``unlock``.
+    ``unlock`` and drop the cached inbox pages of the users in ``forget``. Call it once the
+    write behind the payloads has committed.
 
     With the pub/sub layer on the cache's Redis, this thread PUBLISHes directly, in one
-    pipeline with the lock release: one round trip, and no hop onto the event loop through
-    ``async_to_sync`` (a worker thread's ``group_send`` costs both). Any other layer gets
-    ``group_send``.
+    pipeline with the lock release and the inbox drops: one round trip, and no hop onto the
+    event loop through ``async_to_sync`` (a worker thread's ``group_send`` costs both). Any
+    other layer gets ``group_send``.
     """
     conn = get_redis_connection("default")
     layer = get_channel_layer()
@@ -143,6 +148,7 @@ def _broadcast(
             pipe.publish(group_channel(prefix, events.user_group(user_id)), layer.serialize(event))
         if unlock is not None:
             pipe.eval(_UNLOCK, 1, unlock.key, unlock.token)
+        inbox_forget_queue(pipe, user_ids=forget)
         pipe.execute()
         return
 
@@ -158,8 +164,11 @@ def _broadcast(
 
     if deliveries:
         async_to_sync(send_all)()
+    pipe = conn.pipeline(transaction=False)
     if unlock is not None:
-        conn.eval(_UNLOCK, 1, unlock.key, unlock.token)
+        pipe.eval(_UNLOCK, 1, unlock.key, unlock.token)
+    inbox_forget_queue(pipe, user_ids=forget)
+    pipe.execute()
 
 
 # --- Rooms ------------------------------------------------------------------------------
@@ -186,6 +195,7 @@ def room_dm_get_or_create(*, user: User, other: User) -> tuple[Room, bool]:
             Membership.objects.bulk_create(
                 [Membership(room=room, user_id=user.pk), Membership(room=room, user_id=other.pk)]
             )
+            inbox_forget_on_commit(user_ids=[user.pk, other.pk])
     except IntegrityError:
         # Another request created it between our read and our insert.
         return Room.objects.get(dm_key=key), False
@@ -203,6 +213,22 @@ def room_group_create(*, creator: User, others: Sequence[User], title: str) -> R
             kind=Room.Kind.GROUP, title=title, created_by=creator, last_message_at=timezone.now()
         )
         Membership.objects.bulk_create([Membership(room=room, user_id=uid) for uid in member_ids])
+        inbox_forget_on_commit(user_ids=member_ids)
+    return room
+
+
+def room_rename(*, user: User, room_id: int, title: str) -> Room:
+    """Retitle a group; any member may. Each member's inbox shows it on its next read."""
+    member_ids = selectors.room_member_ids(room_id=room_id)
+    if user.pk not in member_ids:
+        raise selectors.not_member()
+    with transaction.atomic():
+        room = Room.objects.select_for_update().get(pk=room_id)
+        if room.kind != Room.Kind.GROUP:
+            raise bad_request("not_a_group", "only a group has a title")
+        room.title = title
+        room.save(update_fields=["title"])
+        inbox_forget_on_commit(user_ids=member_ids)
     return room
 
 
@@ -325,7 +351,8 @@ def message_send(
 
     A text message costs three round trips: Redis admits it (a token and the room's order
     lock, one script), one SQL statement checks membership and persists, and one Redis
-    pipeline publishes to every member and releases the lock.
+    pipeline publishes to every member, releases the lock and drops every member's cached
+    inbox pages.
     """
     if not text.strip() and post_id is None:
         raise bad_request("empty_message", "send text or a post")
@@ -390,7 +417,7 @@ def _message_broadcast(
     post = message.post
     if post is None:
         frame = events.message_new(message=message, preview=None)
-        _broadcast([(uid, frame) for uid in member_ids], unlock=unlock)
+        _broadcast([(uid, frame) for uid in member_ids], unlock=unlock, forget=member_ids)
         return
     # A share renders per recipient: a private author's post is "unavailable" to those who
     # do not follow them.
@@ -403,7 +430,9 @@ def _message_broadcast(
         )
         for visible in (True, False)
     }
-    _broadcast([(uid, frames[uid in audience]) for uid in member_ids], unlock=unlock)
+    _broadcast(
+        [(uid, frames[uid in audience]) for uid in member_ids], unlock=unlock, forget=member_ids
+    )
 
 
 def post_share(
@@ -465,7 +494,9 @@ def message_read(*, user: User, room_id: int, message_id: int) -> bool:
         ).update(last_read_message_id=message_id)
         if moved:
             frame = events.read_event(room_id=room_id, user_id=user.pk, message_id=message_id)
-            transaction.on_commit(partial(_broadcast, [(uid, frame) for uid in member_ids]))
+            deliveries = [(uid, frame) for uid in member_ids]
+            # Only the reader's unread count changed.
+            transaction.on_commit(partial(_broadcast, deliveries, forget=[user.pk]))
     return bool(moved)
 
 

@@ -17,7 +17,7 @@ CATALOGUE: Mapping[str, tuple[str, ...]] = {
     "feed": ("cached", "optimized", "naive"),
     "explore": ("als", "popular"),
     "search": ("indexed", "cached", "naive"),
-    "inbox": ("optimized", "naive"),
+    "inbox": ("cached", "optimized", "naive"),
 }
 HEADER = "X-Lab-Strategy"
 MAX_HEADER_LENGTH = 200

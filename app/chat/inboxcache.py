@@ -1,0 +1,180 @@
+"""Each user's inbox pages in Redis, dropped by every write that changes them, and the page's
+members read from the signed-in-user cache: the warm path of the ``cached`` inbox strategy.
+
+A page is stored as JSON in the hash ``chat:inbox:v1:<user id>`` (one field per
+``limit:cursor``), so one ``DEL`` drops all of a user's pages. Fills are generation-checked,
+as in :mod:`app.accounts.usercache`: a reader stores the page it built from SQL only if the
+user's ``chat:inbox-gen:<user id>``, read before its SQL, is still current, and every write
+bumps the generation after it commits. So a fill racing a write can never leave the old page
+behind. What drops a user's pages (the callers are in :mod:`app.chat.services`):
+
+- a new message in one of their rooms (last message, order, unread): every member, in the
+  send's own publish pipeline, so the send keeps its three round trips;
+- their own read mark moving (unread): the reader, in the ``read`` broadcast's pipeline;
+- a room they are in being created or renamed: every member.
+
+Members are not stored in the page, only their ids: their name, avatar and privacy come from
+the user-row cache, which accounts drops on every write to a user row, so a profile change
+shows on the next inbox without chat hearing of it. Presence is read live, in the same round
+trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import orjson
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django_redis import get_redis_connection
+
+from app.accounts import usercache
+from app.accounts.models import User
+from app.accounts.schemas import USER_SUMMARY_FIELDS
+from app.chat.presence import Presence, presence_parse, presence_queue
+from app.lab import stats
+from app.lab.cache import raw_key
+
+# A safety net for writes that bypass the services (the admin, a seeder): services drop
+# pages at once.
+TTL = 600
+GEN_TTL = 3600
+_VERSION = "v1"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Store a page only while the user's generation is the one read before the SQL read began.
+_FILL = """
+local gen = redis.call('GET', KEYS[2]) or '0'
+if gen == ARGV[1] then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0
+"""
+# Where the summary columns sit in a cached user row (an orjson list in usercache.FIELDS order).
+_ID, _USERNAME, _NAME, _AVATAR, _PRIVATE = (
+    usercache.FIELDS.index(name) for name in USER_SUMMARY_FIELDS
+)
+
+
+def _page_key(user_id: int) -> str:
+    return raw_key("chat", "inbox", _VERSION, user_id)
+
+
+def _gen_key(user_id: int) -> str:
+    return raw_key("chat", "inbox-gen", user_id)
+
+
+def page_field(*, cursor: tuple[Any, ...] | None, limit: int) -> str:
+    if cursor is None:
+        return f"{limit}:-"
+    at, room_id = cursor
+    return f"{limit}:{at.isoformat()}:{room_id}"
+
+
+def at_micros(at: datetime | None) -> int | None:
+    return None if at is None else (at - _EPOCH) // _MICROSECOND
+
+
+def micros_at(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + micros * _MICROSECOND
+
+
+def page_get(*, user_id: int, field: str) -> tuple[bytes | None, bytes]:
+    """The stored page (None on a miss) and the generation a fill must present: one round
+    trip."""
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    pipe.hget(_page_key(user_id), field)
+    pipe.get(_gen_key(user_id))
+    raw, generation = pipe.execute()
+    request_stats = stats.current()
+    if request_stats is not None:
+        if raw is None:
+            request_stats.cache_misses += 1
+        else:
+            request_stats.cache_hits += 1
+    return raw, generation or b"0"
+
+
+def page_fill(*, user_id: int, field: str, generation: bytes, body: bytes) -> None:
+    get_redis_connection("default").eval(
+        _FILL, 2, _page_key(user_id), _gen_key(user_id), generation, field, body, TTL
+    )
+
+
+def inbox_forget_queue(pipe: Any, *, user_ids: Iterable[int]) -> None:
+    """Queue on ``pipe`` what drops these users' pages; run it only after the write commits."""
+    for user_id in user_ids:
+        pipe.incr(_gen_key(user_id))
+        pipe.expire(_gen_key(user_id), GEN_TTL)
+        pipe.delete(_page_key(user_id))
+
+
+def inbox_forget(*, user_ids: Sequence[int]) -> None:
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    inbox_forget_queue(pipe, user_ids=user_ids)
+    pipe.execute()
+
+
+def inbox_forget_on_commit(*, user_ids: Sequence[int]) -> None:
+    """Call inside the transaction that changes these users' inboxes (or outside one)."""
+    transaction.on_commit(partial(inbox_forget, user_ids=list(user_ids)))
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+def _summary(row: Sequence[Any]) -> dict[str, Any]:
+    """UserSummary's fields, as the API sends them, from a user-cache row."""
+    avatar = row[_AVATAR]
+    return {
+        "id": row[_ID],
+        "username": row[_USERNAME],
+        "name": row[_NAME],
+        "avatar_url": default_storage.url(avatar) if avatar else None,
+        "is_private": row[_PRIVATE],
+    }
+
+
+def members_get(*, user_ids: list[int]) -> tuple[dict[int, dict[str, Any]], dict[int, Presence]]:
+    """The summaries and presence of ``user_ids``: one round trip when their rows are cached;
+    else one query for those that are not, which are then cached (generation-checked, the
+    way usercache fills them)."""
+    if not user_ids:
+        return {}, {}
+    conn = get_redis_connection("default")
+    pipe = conn.pipeline(transaction=False)
+    # Private helpers of usercache, on purpose: its rows are dropped by every write to a user
+    # row, which is exactly the freshness a member list needs.
+    pipe.mget([usercache._row_key(user_id) for user_id in user_ids])
+    pipe.mget([usercache._gen_key(user_id) for user_id in user_ids])
+    presence_queue(pipe, user_ids=user_ids)
+    rows, generations, *replies = pipe.execute()
+    summaries: dict[int, dict[str, Any]] = {}
+    seen: dict[int, bytes] = {}
+    for user_id, raw, generation in zip(user_ids, rows, generations, strict=True):
+        if raw is None:
+            seen[user_id] = generation or b"0"
+        else:
+            summaries[user_id] = _summary(orjson.loads(raw))
+    if seen:
+        users = list(User.objects.filter(pk__in=seen).only(*usercache.FIELDS))
+        fill = conn.pipeline(transaction=False)
+        for user in users:
+            encoded = usercache._encode(user)
+            summaries[user.pk] = _summary(orjson.loads(encoded))
+            fill.eval(
+                usercache._FILL,
+                2,
+                usercache._row_key(user.pk),
+                usercache._gen_key(user.pk),
+                seen[user.pk],
+                encoded,
+                usercache.TTL,
+            )
+        fill.execute()
+    return summaries, presence_parse(user_ids=user_ids, replies=replies)
