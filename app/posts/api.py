@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Router, Status, UploadedFile
 from pydantic import BeforeValidator
 
 from app.accounts.models import User
-from app.lab.api import PathId, auth
-from app.posts import selectors, services
+from app.lab.api import PathId, auth, json_response
+from app.posts import cached, selectors, services
 from app.posts.schemas import (
     CommentIn,
     CommentOut,
@@ -49,8 +49,9 @@ def post_create(
 
 
 @router.get("/{post_id}", response=PostOut)
-def post_detail(request: HttpRequest, post_id: PathId) -> PostOut:
-    return PostOut.of(selectors.post_detail(viewer=request.user, post_id=post_id))
+def post_detail(request: HttpRequest, post_id: PathId) -> HttpResponse:
+    """Served from Redis when warm (no SQL); 404 when the viewer may not see it."""
+    return json_response(cached.post_detail(viewer=request.user, post_id=post_id))
 
 
 @router.delete("/{post_id}", auth=auth, response={204: None})
@@ -107,9 +108,8 @@ def comment_delete(request: HttpRequest, post_id: PathId, comment_id: PathId) ->
 @users_posts_router.get("/users/{username}/posts", response=PostPage)
 def user_posts(
     request: HttpRequest, username: str, cursor: str | None = None, limit: int | None = None
-) -> dict[str, Any]:
+) -> HttpResponse:
     """The profile grid, newest first, keyset on (created_at, id); 404 when hidden."""
-    result = selectors.user_posts_page(
-        viewer=request.user, username=username, cursor=cursor, limit=limit
+    return json_response(
+        cached.user_posts_page(viewer=request.user, username=username, cursor=cursor, limit=limit)
     )
-    return {**result, "items": [PostOut.of(post) for post in result["items"]]}

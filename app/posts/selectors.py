@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.query import prefetch_related_objects
 
-from app.accounts.models import USERNAME_RE, User
+from app.accounts.models import USERNAME_RE, Follow, User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
 from app.accounts.selectors import user_can_view_content
 from app.lab.api import decode_cursor, not_found, page, parse_limit
@@ -128,6 +129,59 @@ def user_posts_page(
         .order_by("-created_at", "-id")[: size + 1]
     )
     return page(posts, size, lambda post: (post.created_at, post.pk))
+
+
+def visible_sql(*, author: str, private: str) -> str:
+    """``user_can_view_content`` in SQL, for the columns ``author`` (the owner's id) and
+    ``private`` (their is_private), with the viewer's id as ``%(viewer)s`` (0 when
+    anonymous: no account has that id)."""
+    follows = connection.ops.quote_name(Follow._meta.db_table)
+    return (
+        f"(NOT {private} OR {author} = %(viewer)s OR EXISTS (SELECT 1 FROM {follows} f "
+        f"WHERE f.follower_id = %(viewer)s AND f.followee_id = {author}))"
+    )
+
+
+def viewer_id(viewer: User | AnonymousUser) -> int:
+    """The viewer's id as raw SQL parameters take it: 0 when anonymous."""
+    return int(viewer.pk) if viewer.is_authenticated else 0
+
+
+def user_post_keys(
+    *, viewer: User | AnonymousUser, username: str, cursor: str | None, limit: int
+) -> list[tuple[int, datetime]]:
+    """The profile grid's page as (id, created_at), up to ``limit`` rows, newest first, keyset
+    on (created_at, id); 404 when the user is unknown or hidden from ``viewer``.
+
+    One statement for what ``user_posts_page`` reads in two (the owner, the follow check)
+    before its posts: the owner row with its visibility, joined to at most ``limit`` keys
+    read from post_author_recent (no post row is read when the grid is hidden)."""
+    after = decode_cursor(cursor, (datetime, int))
+    username = username.lower()
+    if _USERNAME.match(username) is None:
+        # A name no account can have (NUL bytes, 300 characters) is simply not found.
+        raise not_found("user")
+    q = connection.ops.quote_name
+    users, posts = q(User._meta.db_table), q(Post._meta.db_table)
+    keyset = "" if after is None else "AND (p.created_at, p.id) < (%(at)s, %(id)s)"
+    visible = visible_sql(author="u.id", private="u.is_private")
+    sql = (
+        f"SELECT o.visible, k.id, k.created_at FROM (SELECT u.id, {visible} AS visible "
+        f"FROM {users} u WHERE u.username = %(username)s) o "
+        f"LEFT JOIN LATERAL (SELECT p.id, p.created_at FROM {posts} p "
+        f"WHERE o.visible AND p.author_id = o.id {keyset} "
+        "ORDER BY p.created_at DESC, p.id DESC LIMIT %(limit)s) k ON true "
+        "ORDER BY k.created_at DESC, k.id DESC"
+    )
+    params: dict[str, Any] = {"viewer": viewer_id(viewer), "username": username, "limit": limit}
+    if after is not None:
+        params |= {"at": after[0], "id": after[1]}
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        rows = db.fetchall()
+    if not rows or not rows[0][0]:
+        raise not_found("user")
+    return [(post_id, created_at) for _, post_id, created_at in rows if post_id is not None]
 
 
 def comment_page(

@@ -30,7 +30,6 @@ from app.search.schemas import (
     TrendingList,
     UserHitPage,
     hits_of,
-    posts_of,
 )
 from app.search.strategies import KINDS
 
@@ -118,7 +117,7 @@ def hashtag_page(
     tag, result = selectors.hashtag_page(
         viewer=request.user, name=name, order=order, cursor=cursor, limit=limit
     )
-    return json_response({**posts_of(result), "hashtag": HashtagHeader.of(tag), "order": order})
+    return json_response({**result, "hashtag": HashtagHeader.of(tag), "order": order})
 
 
 @pages_router.get("/places/{place_id}", response=PlacePageOut)
@@ -133,4 +132,4 @@ def place_page(
     place, result = selectors.place_page(
         viewer=request.user, place_id=place_id, order=order, cursor=cursor, limit=limit
     )
-    return json_response({**posts_of(result), "place": PlaceHeader.of(place), "order": order})
+    return json_response({**result, "place": PlaceHeader.of(place), "order": order})

@@ -7,18 +7,28 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from app.accounts.models import Follow, User
 from app.lab import strategies as lab
-from app.lab.api import decode_cursor, not_found, page, parse_limit
-from app.posts.models import Hashtag, Place, Post
-from app.posts.selectors import post_queryset
+from app.lab.api import ApiError, decode_cursor, not_found, page, parse_limit
+from app.posts import cached
+from app.posts.fragments import PostJSON
+from app.posts.models import Hashtag, Place, Post, PostHashtag
+from app.posts.selectors import post_queryset, viewer_id, visible_sql
 from app.posts.text import HASHTAG_MAX, hashtag_normalize
 from app.search.models import SearchQuery
 from app.search.normalize import SearchText
-from app.search.strategies import KINDS, STRATEGIES, Kind, Row, SearchStrategy
+from app.search.strategies import (
+    KINDS,
+    STRATEGIES,
+    Kind,
+    SearchStrategy,
+    Suggestion,
+    suggest_strategy,
+)
 
 Viewer = User | AnonymousUser
 
@@ -73,9 +83,10 @@ def search_all(
     }
 
 
-def search_suggest(*, query: SearchText, strategy: str | None = None) -> list[Row]:
-    """Typeahead: the top 8 users, hashtags and places by prefix, one statement."""
-    return _strategy(strategy).suggest(query=query)
+def search_suggest(*, query: SearchText, strategy: str | None = None) -> list[Suggestion]:
+    """Typeahead: the top 8 users, hashtags and places by prefix: one statement, or none
+    from the cache, its default (``suggest_strategy`` says why)."""
+    return list(suggest_strategy(strategy).suggest(query=query))
 
 
 # --- hashtag and place pages ----------------------------------------------------------------
@@ -121,10 +132,11 @@ def _posts_page(
     return page(items, size, lambda post: (post.like_count, post.pk))
 
 
-def hashtag_page(
+def hashtag_page_shaped(
     *, viewer: Viewer, name: str, order: str, cursor: str | None, limit: int | None
 ) -> tuple[Hashtag, dict[str, Any]]:
-    """A hashtag's header and a page of its top or recent visible posts; 404 if unknown."""
+    """BASELINE of :func:`hashtag_page`, all from SQL: the header, then the page's posts in
+    the shaped query and its two prefetches (``post_queryset`` items)."""
     normalized = hashtag_normalize(name.strip().lstrip("#"))
     tag = None
     if 0 < len(normalized) <= HASHTAG_MAX:
@@ -135,15 +147,174 @@ def hashtag_page(
     return tag, _posts_page(viewer=viewer, scope=scope, order=order, cursor=cursor, limit=limit)
 
 
-def place_page(
+def place_page_shaped(
     *, viewer: Viewer, place_id: int, order: str, cursor: str | None, limit: int | None
 ) -> tuple[Place, dict[str, Any]]:
-    """A place's header and a page of its top or recent visible posts; 404 if unknown."""
+    """BASELINE of :func:`place_page`, all from SQL (``post_queryset`` items)."""
     place = Place.objects.filter(pk=place_id).first()
     if place is None:
         raise not_found("place")
     scope = Q(place_id=place.pk)
     return place, _posts_page(viewer=viewer, scope=scope, order=order, cursor=cursor, limit=limit)
+
+
+# Where a page's posts come from, per page kind: the FROM clause (``p`` is the post), the
+# scope on the header row ``h``, and the (time, id) columns of the newest-first index.
+_HASHTAG_SOURCE = ("{links} s JOIN {posts} p ON p.id = s.post_id", "s.hashtag_id = h.id", "s")
+_PLACE_SOURCE = ("{posts} p", "p.place_id = h.id", "p")
+
+
+def _page_sql(*, header: str, source: tuple[str, str, str], order: str, keyset: bool) -> str:
+    """One statement: the header row ``h`` (the subquery ``header``), left-joined to the keys
+    (id, sort key), best first. Visibility is settled in SQL exactly as ``_visible`` does.
+
+    Recent walks the newest-first index (posthashtag_hashtag_recent: the link row carries
+    the post's created_at; post_place_recent) from the cursor and stops at the page's end.
+    Top ranks by (like_count, id) among the newest TOP_CAP visible posts."""
+    q = connection.ops.quote_name
+    names = {"links": q(PostHashtag._meta.db_table), "posts": q(Post._meta.db_table)}
+    users = q(User._meta.db_table)
+    tables, scope, alias = source
+    time, row = (f"{alias}.created_at", "s.post_id" if alias == "s" else "p.id")
+    visible = visible_sql(author="p.author_id", private="a.is_private")
+    where = f"{scope} AND {visible}"
+    body = f"FROM {tables.format(**names)} JOIN {users} a ON a.id = p.author_id WHERE {where}"
+    if order == "recent":
+        after = f"AND ({time}, {row}) < (%(key)s, %(id)s)" if keyset else ""
+        page_sql = (
+            f"SELECT p.id, {time} AS key {body} {after} "
+            f"ORDER BY {time} DESC, {row} DESC LIMIT %(limit)s"
+        )
+    else:
+        after = "WHERE (n.key, n.id) < (%(key)s, %(id)s)" if keyset else ""
+        page_sql = (
+            f"SELECT n.id, n.key FROM (SELECT p.id, p.like_count AS key {body} "
+            f"ORDER BY {time} DESC, {row} DESC LIMIT {TOP_CAP}) n {after} "
+            "ORDER BY n.key DESC, n.id DESC LIMIT %(limit)s"
+        )
+    return (
+        f"SELECT h.*, k.id, k.key FROM {header} "
+        f"LEFT JOIN LATERAL ({page_sql}) k ON true ORDER BY k.key DESC, k.id DESC"
+    )
+
+
+def _header_and_keys(
+    *,
+    viewer: Viewer,
+    header: str,
+    source: tuple[str, str, str],
+    params: dict[str, Any],
+    order: str,
+    cursor: str | None,
+    size: int,
+) -> tuple[tuple[Any, ...], list[tuple[int, Any]]] | None:
+    """The header row's columns and up to ``size + 1`` page keys (id, sort key), in one
+    statement; None when there is no header row."""
+    after = decode_cursor(cursor, (datetime, int) if order == "recent" else (int, int))
+    sql = _page_sql(header=header, source=source, order=order, keyset=after is not None)
+    params = {**params, "viewer": viewer_id(viewer), "limit": size + 1}
+    if after is not None:
+        params |= {"key": after[0], "id": after[1]}
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        rows = db.fetchall()
+    if not rows:
+        return None
+    width = len(rows[0]) - 2
+    keys = [(row[width], row[width + 1]) for row in rows if row[width] is not None]
+    return rows[0][:width], keys
+
+
+def _page_of(*, viewer: Viewer, keys: list[tuple[int, Any]], size: int) -> dict[str, Any]:
+    """The page body: bodies and flags from Redis, the cursor from the last key SQL listed."""
+    items: list[PostJSON] = cached.bodies_viewed(
+        viewer=viewer, post_ids=[post_id for post_id, _ in keys[:size]]
+    )
+    next_cursor = page(keys, size, lambda key: (key[1], key[0]))["next_cursor"]
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _parameters_checked(order: str, cursor: str | None, limit: int | None, exists: Any) -> int:
+    """The page size, once the cursor and limit are valid. An invalid one is a 400 only when
+    the page exists (``exists()`` reads it): an unknown page stays a 404, as ever."""
+    try:
+        size = parse_limit(limit)
+        decode_cursor(cursor, (datetime, int) if order == "recent" else (int, int))
+    except ApiError:
+        exists()
+        raise
+    return size
+
+
+def hashtag_page(
+    *, viewer: Viewer, name: str, order: str, cursor: str | None, limit: int | None
+) -> tuple[Hashtag, dict[str, Any]]:
+    """A hashtag's header and a page of its top or recent visible posts; 404 if unknown.
+    One SQL statement for the header and the page's keys; bodies and flags from Redis."""
+    normalized = hashtag_normalize(name.strip().lstrip("#"))
+    if not 0 < len(normalized) <= HASHTAG_MAX:
+        raise not_found("hashtag")
+
+    def exists() -> None:
+        if not Hashtag.objects.filter(name=normalized).exists():
+            raise not_found("hashtag")
+
+    size = _parameters_checked(order, cursor, limit, exists)
+    table = connection.ops.quote_name(Hashtag._meta.db_table)
+    found = _header_and_keys(
+        viewer=viewer,
+        header=(
+            f"(SELECT id, name, post_count, last_used_at FROM {table} WHERE name = %(name)s) h"
+        ),
+        source=_HASHTAG_SOURCE,
+        params={"name": normalized},
+        order=order,
+        cursor=cursor,
+        size=size,
+    )
+    if found is None:
+        raise not_found("hashtag")
+    (tag_id, tag_name, post_count, last_used_at), keys = found
+    tag = Hashtag(id=tag_id, name=tag_name, post_count=post_count, last_used_at=last_used_at)
+    return tag, _page_of(viewer=viewer, keys=keys, size=size)
+
+
+def place_page(
+    *, viewer: Viewer, place_id: int, order: str, cursor: str | None, limit: int | None
+) -> tuple[Place, dict[str, Any]]:
+    """A place's header and a page of its top or recent visible posts; 404 if unknown.
+    One SQL statement for the header and the page's keys; bodies and flags from Redis."""
+
+    def exists() -> None:
+        if not Place.objects.filter(pk=place_id).exists():
+            raise not_found("place")
+
+    size = _parameters_checked(order, cursor, limit, exists)
+    table = connection.ops.quote_name(Place._meta.db_table)
+    found = _header_and_keys(
+        viewer=viewer,
+        header=(
+            f"(SELECT id, name, address, latitude, longitude, post_count FROM {table} "
+            "WHERE id = %(place)s) h"
+        ),
+        source=_PLACE_SOURCE,
+        params={"place": place_id},
+        order=order,
+        cursor=cursor,
+        size=size,
+    )
+    if found is None:
+        raise not_found("place")
+    (pk, place_name, address, latitude, longitude, post_count), keys = found
+    place = Place(
+        id=pk,
+        name=place_name,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        post_count=post_count,
+    )
+    return place, _page_of(viewer=viewer, keys=keys, size=size)
 
 
 # --- history and trending -------------------------------------------------------------------

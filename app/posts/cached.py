@@ -1,0 +1,196 @@
+"""Post reads served from Redis when warm: the post detail and the bodies of an id page.
+
+Bodies are the feed's shared fragments (``app/feed/store.py``; dropped on commit by every
+like, comment, caption change and delete, and by an author's name or privacy change), the
+viewer's liked/saved flags come from the feed's flags hash (set on commit by every like and
+save), and the detail's visibility from the body header's ``author_private``, the privacy
+overrides (true at once after a privacy change) and the viewer's following set (changed on
+commit by every follow and unfollow). What Redis lacks is read from SQL once and kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+
+from app.accounts.models import User
+from app.accounts.usercache import privacy_overrides
+from app.feed import following, store
+from app.feed.selectors import viewer_flags
+from app.lab import stats
+from app.lab.api import not_found, page, parse_limit
+from app.posts import selectors
+from app.posts.fragments import PostJSON, fragment_decode, fragment_encode
+from app.posts.schemas import PostOut
+
+Viewer = User | AnonymousUser
+Flags = dict[int, tuple[bool, bool]]
+
+
+def _count(hits: int, misses: int) -> None:
+    """Fragment reads count as cache hits and misses in Server-Timing, like Django's cache."""
+    request_stats = stats.current()
+    if request_stats is not None:
+        request_stats.cache_hits += hits
+        request_stats.cache_misses += misses
+
+
+def _flags_of(post_ids: Sequence[int], stored: list[bytes | None]) -> Flags:
+    """The flags an HMGET of ``l<id>, s<id>`` pairs found (both fields present)."""
+    flags: Flags = {}
+    for index, post_id in enumerate(post_ids):
+        liked, saved = stored[2 * index], stored[2 * index + 1]
+        if liked is not None and saved is not None:
+            flags[post_id] = (liked == b"1", saved == b"1")
+    return flags
+
+
+def _flags_learn(conn: Any, viewer_id: int, unknown: Sequence[int], fresh: Flags) -> Flags:
+    """Flags Redis did not know: ``fresh`` ones came with a body read from SQL, the rest are
+    read in one query. All are remembered (HSETNX: a like committed meanwhile wins)."""
+    learned = dict(fresh)
+    rest = [post_id for post_id in unknown if post_id not in fresh]
+    if rest:
+        learned |= viewer_flags(viewer_id=viewer_id, post_ids=rest)
+    store.flags_remember(conn, store.flags_key(viewer_id), learned)
+    return learned
+
+
+def _fill(conn: Any, viewer: Viewer, post_ids: Sequence[int]) -> tuple[dict[int, PostJSON], Flags]:
+    """Bodies missing from Redis, read in the shaped query (plus its two prefetches) and
+    stored; with the viewer's flags, which the same query reads. Deleted posts are absent."""
+    encoded: dict[int, bytes] = {}
+    flags: Flags = {}
+    for post in selectors.post_queryset(viewer=viewer).filter(pk__in=post_ids):
+        encoded[post.pk] = fragment_encode(PostOut.of(post))
+        flags[post.pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
+    # Deleted since SQL listed them: remembered as gone (ids are never reused).
+    vanished = dict.fromkeys(set(post_ids) - set(encoded), store.TOMBSTONE)
+    store.fragments_set(conn, encoded | vanished)
+    return {pk: fragment_decode(pk, raw) for pk, raw in encoded.items()}, flags
+
+
+def bodies_viewed(*, viewer: Viewer, post_ids: Sequence[int]) -> list[PostJSON]:
+    """The bodies of ``post_ids`` in order, with the viewer's flags, for a page whose ids SQL
+    has already filtered by visibility. Warm: one Redis round trip and no SQL. Posts deleted
+    since the ids were read are left out."""
+    if not post_ids:
+        return []
+    conn = store.connection()
+    me = selectors.viewer_id(viewer)
+    flags_key = store.flags_key(me)
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.mget([cache.make_key(store.fragment_key(post_id)) for post_id in post_ids])
+        if me:
+            pipe.hmget(flags_key, [f"{kind}{post_id}" for post_id in post_ids for kind in "ls"])
+            pipe.expire(flags_key, store.ttl())
+        replies = pipe.execute()
+    bodies: dict[int, PostJSON] = {}
+    gone: set[int] = set()
+    for post_id, raw in zip(post_ids, replies[0], strict=True):
+        if raw == store.TOMBSTONE:
+            gone.add(post_id)
+        elif raw is not None:
+            bodies[post_id] = fragment_decode(post_id, raw)
+    _count(len(bodies) + len(gone), len(post_ids) - len(bodies) - len(gone))
+    missing = [post_id for post_id in post_ids if post_id not in bodies and post_id not in gone]
+    fresh: Flags = {}
+    if missing:
+        filled, fresh = _fill(conn, viewer, missing)
+        bodies |= filled
+    if not me:
+        return [bodies[post_id] for post_id in post_ids if post_id in bodies]
+    flags = _flags_of(post_ids, replies[1])
+    unknown = [post_id for post_id in post_ids if post_id in bodies and post_id not in flags]
+    if unknown:
+        flags |= _flags_learn(conn, me, unknown, fresh)
+    items = []
+    for post_id in post_ids:
+        if post_id in bodies and post_id in flags:
+            liked, saved = flags[post_id]
+            items.append(bodies[post_id].viewed(liked=liked, saved=saved))
+    return items
+
+
+def _detail_fill(conn: Any, viewer: Viewer, post_id: int) -> PostJSON:
+    """A cold detail: the SQL selector decides visibility (404 as ever) and reads the body
+    and flags, which are then kept for the next request."""
+    out = PostOut.of(selectors.post_detail(viewer=viewer, post_id=post_id))
+    raw = fragment_encode(out)
+    store.fragments_set(conn, {post_id: raw})
+    me = selectors.viewer_id(viewer)
+    if me:
+        flags = {post_id: (out.viewer_has_liked, out.viewer_has_saved)}
+        store.flags_remember(conn, store.flags_key(me), flags)
+    return fragment_decode(post_id, raw).viewed(
+        liked=out.viewer_has_liked, saved=out.viewer_has_saved
+    )
+
+
+def post_detail(*, viewer: Viewer, post_id: int) -> PostJSON:
+    """GET /api/posts/{id} for ``viewer``: a private author's post is shown only to the
+    author and their followers, and is a 404 for anyone else, exactly as the SQL selector
+    decides. Warm: two Redis round trips (the body and flags, then the author's privacy
+    override and the follow check) and no SQL."""
+    conn = store.connection()
+    me = selectors.viewer_id(viewer)
+    flags_key = store.flags_key(me)
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.get(cache.make_key(store.fragment_key(post_id)))
+        if me:
+            pipe.hmget(flags_key, [f"l{post_id}", f"s{post_id}"])
+            pipe.expire(flags_key, store.ttl())
+        replies = pipe.execute()
+    if replies[0] is None:
+        _count(0, 1)
+        return _detail_fill(conn, viewer, post_id)
+    _count(1, 0)
+    if replies[0] == store.TOMBSTONE:
+        raise not_found("post")
+    body = fragment_decode(post_id, replies[0])
+    author = body.author_id
+    if author != me:
+        following_key = store.following_key(me)
+        with conn.pipeline(transaction=False) as pipe:
+            privacy_overrides(pipe, [author])
+            if me:
+                pipe.sismember(following_key, store.SET_COMPLETE)
+                pipe.sismember(following_key, str(author))
+            checks = pipe.execute()
+        (override,) = checks[0]
+        private = body.author_private if override is None else override == b"1"
+        if private:
+            if not me:
+                raise not_found("post")
+            complete, member = checks[1], checks[2]
+            if not complete:
+                member = following.follows(conn, user_id=me, author_id=author)
+            if not member:
+                raise not_found("post")
+    if not me:
+        return body
+    flags = _flags_of([post_id], replies[1])
+    if post_id not in flags:
+        flags = _flags_learn(conn, me, [post_id], {})
+    if post_id not in flags:
+        # Deleted after its body was read: the body's drop is on its way.
+        raise not_found("post")
+    liked, saved = flags[post_id]
+    return body.viewed(liked=liked, saved=saved)
+
+
+def user_posts_page(
+    *, viewer: Viewer, username: str, cursor: str | None, limit: int | None
+) -> dict[str, Any]:
+    """GET /api/users/{username}/posts: the page's keys in one SQL statement (which also
+    settles the owner and the viewer's right to see them), the bodies and flags from Redis.
+    Same items, order and cursors as :func:`selectors.user_posts_page`."""
+    size = parse_limit(limit)
+    keys = selectors.user_post_keys(viewer=viewer, username=username, cursor=cursor, limit=size + 1)
+    items = bodies_viewed(viewer=viewer, post_ids=[post_id for post_id, _ in keys[:size]])
+    # The cursor is the last key SQL listed, whether or not its post survived till now.
+    next_cursor = page(keys, size, lambda key: (key[1], key[0]))["next_cursor"]
+    return {"items": items, "next_cursor": next_cursor}
