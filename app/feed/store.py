@@ -304,56 +304,62 @@ local function id_of(member)
   for i = 1, #member do n = n * 256 + string.byte(member, i) end
   return n
 end
-local function below(s, id, s2, id2)
-  return s < s2 or (s == s2 and id < id2)
+-- Entries are {score, member, id}; the id is decoded only when scores tie.
+local function below(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  a[3] = a[3] or id_of(a[2])
+  b[3] = b[3] or id_of(b[2])
+  return a[3] < b[3]
 end
-local seen, merged = {}, {}
-local floor_s, floor_id, floor_top = nil, nil, false
+local position = has_pos and {pscore, nil, pid} or nil
+local lists, floor, floor_top = {}, nil, false
 for _, key in ipairs(KEYS) do
   local truncated = redis.call('ZSCORE', key, 't')
-  local ties, rest = {}, nil
+  local raw, rest_len = {}, 0
   if has_pos then
-    ties = redis.call('ZREVRANGEBYSCORE', key, ARGV[3], ARGV[3], 'WITHSCORES')
-    rest = redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[3], 0, 'WITHSCORES', 'LIMIT', 0, count)
-  else
-    rest = redis.call('ZREVRANGEBYSCORE', key, '+inf', 0, 'WITHSCORES', 'LIMIT', 0, count)
+    local ties = redis.call('ZREVRANGEBYSCORE', key, ARGV[3], ARGV[3], 'WITHSCORES')
+    for j = 1, #ties, 2 do raw[#raw + 1] = ties[j]; raw[#raw + 1] = ties[j + 1] end
   end
-  local last_s, last_id = nil, nil
-  for _, list in ipairs({ties, rest}) do
-    for j = 1, #list, 2 do
-      local s, id = tonumber(list[j + 1]), id_of(list[j])
-      if not has_pos or below(s, id, pscore, pid) then
-        if not seen[id] then
-          seen[id] = true
-          merged[#merged + 1] = {s, id}
-        end
-        last_s, last_id = s, id
-      end
-    end
+  local top = has_pos and ('(' .. ARGV[3]) or '+inf'
+  local rest = redis.call('ZREVRANGEBYSCORE', key, top, 0, 'WITHSCORES', 'LIMIT', 0, count)
+  rest_len = #rest / 2
+  for j = 1, #rest, 2 do raw[#raw + 1] = rest[j]; raw[#raw + 1] = rest[j + 1] end
+  local entries = {}
+  for j = 1, #raw, 2 do
+    local entry = {tonumber(raw[j + 1]), raw[j], nil}
+    if not position or below(entry, position) then entries[#entries + 1] = entry end
   end
+  lists[#lists + 1] = entries
   -- A set that may hold more (a full window) or that was trimmed to the cap is only known
   -- down to its last entry: nothing below it can be trusted from Redis.
-  if #rest / 2 == count or truncated then
-    if last_s == nil then
-      if has_pos then last_s, last_id = pscore, pid else floor_top = true end
-    end
-    if last_s ~= nil and (floor_s == nil or below(floor_s, floor_id, last_s, last_id)) then
-      floor_s, floor_id = last_s, last_id
+  if rest_len == count or truncated then
+    local last = entries[#entries] or position
+    if last == nil then
+      floor_top = true
+    elseif floor == nil or below(floor, last) then
+      floor = last
     end
   end
 end
-table.sort(merged, function(a, b) return below(b[1], b[2], a[1], a[2]) end)
-local reply, kept = {0, 0}, 0
-if not floor_top then
-  for _, entry in ipairs(merged) do
-    if kept >= count then break end
-    if floor_s ~= nil and below(entry[1], entry[2], floor_s, floor_id) then break end
-    reply[#reply + 1] = entry[1]
-    reply[#reply + 1] = entry[2]
+-- A k-way merge of the lists (each newest first), deduplicated, down to the floor.
+local reply, kept, seen, heads = {0, 0}, 0, {}, {}
+for k = 1, #lists do heads[k] = 1 end
+while kept < count and not floor_top do
+  local best, best_k = nil, nil
+  for k, entries in ipairs(lists) do
+    local head = entries[heads[k]]
+    if head and (best == nil or below(best, head)) then best, best_k = head, k end
+  end
+  if best == nil or (floor ~= nil and below(best, floor)) then break end
+  heads[best_k] = heads[best_k] + 1
+  if not seen[best[2]] then
+    seen[best[2]] = true
+    reply[#reply + 1] = best[1]
+    reply[#reply + 1] = best[3] or id_of(best[2])
     kept = kept + 1
   end
 end
-if (floor_top or floor_s ~= nil) and kept < count then reply[2] = 1 end
+if (floor_top or floor ~= nil) and kept < count then reply[2] = 1 end
 return reply
 """
 _scripts: dict[tuple[int, str], Any] = {}
