@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from django.core.files.storage import default_storage
 from ninja import Field, Schema
 
 from app.accounts.schemas import UserSummary
+from app.lab.api import RawJSON
 from app.posts.models import Hashtag, Place
 from app.posts.schemas import PlaceOut, PostOut
 from app.search.models import QUERY_MAX, SearchQuery
@@ -32,7 +34,9 @@ class UserHit(Schema):
 
     @staticmethod
     def of(row: dict[str, Any]) -> UserHit:
-        return UserHit(
+        # Typed columns straight from one statement: no validation (it was a fifth of a
+        # type=all request's CPU, docs/experiments/search.md).
+        return UserHit.model_construct(
             id=row["id"],
             username=row["username"],
             name=row["name"],
@@ -57,9 +61,9 @@ class PostHit(Schema):
 
     @staticmethod
     def of(row: dict[str, Any]) -> PostHit:
-        return PostHit(
+        return PostHit.model_construct(
             id=row["id"],
-            author=UserSummary(
+            author=UserSummary.model_construct(
                 id=row["author_id"],
                 username=row["author_username"],
                 name=row["author_name"],
@@ -68,7 +72,11 @@ class PostHit(Schema):
             ),
             caption=row["caption"],
             thumb_url=_url(row["thumb"]),
-            place=PlaceOut(id=row["place_id"], name=row["place_name"]) if row["place_id"] else None,
+            place=(
+                PlaceOut.model_construct(id=row["place_id"], name=row["place_name"])
+                if row["place_id"]
+                else None
+            ),
             like_count=row["like_count"],
             comment_count=row["comment_count"],
             created_at=row["created_at"],
@@ -83,7 +91,7 @@ class HashtagHit(Schema):
 
     @staticmethod
     def of(row: dict[str, Any]) -> HashtagHit:
-        return HashtagHit(
+        return HashtagHit.model_construct(
             id=row["id"],
             name=row["name"],
             post_count=row["post_count"],
@@ -99,7 +107,7 @@ class PlaceHit(Schema):
 
     @staticmethod
     def of(row: dict[str, Any]) -> PlaceHit:
-        return PlaceHit(
+        return PlaceHit.model_construct(
             id=row["id"], name=row["name"], address=row["address"], post_count=row["post_count"]
         )
 
@@ -158,6 +166,18 @@ class SearchAllOut(Schema):
     places: PlaceHitPage
 
 
+class SuggestJSON(RawJSON):
+    """One typeahead item that is already the JSON the API sends (the cached path's)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def fragment(self) -> orjson.Fragment:
+        return orjson.Fragment(self.body)
+
+
 class SuggestOut(Schema):
     kind: Literal["user", "hashtag", "place"]
     id: int
@@ -166,8 +186,10 @@ class SuggestOut(Schema):
     image_url: str | None
 
     @staticmethod
-    def of(row: dict[str, Any]) -> SuggestOut:
-        return SuggestOut(
+    def of(row: dict[str, Any] | SuggestJSON) -> SuggestOut | SuggestJSON:
+        if isinstance(row, SuggestJSON):
+            return row  # rendered when it was cached
+        return SuggestOut.model_construct(
             kind=row["kind"],
             id=row["id"],
             text=row["text"],

@@ -16,17 +16,24 @@ an exponential decay, and a row's score does not drift between two pages of one 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from app.lab import stats
+from app.lab import strategies as lab
+from app.lab.api import json_bytes
 from app.search.normalize import SearchText
+from app.search.schemas import SuggestJSON, SuggestOut
 
 Kind = Literal["users", "posts", "hashtags", "places"]
 KINDS: tuple[Kind, ...] = ("users", "posts", "hashtags", "places")
 Row = dict[str, Any]
+# A typeahead item: a row of the suggest statement, or (from the cache) its rendered JSON.
+Suggestion = Row | SuggestJSON
 After = tuple[float, int] | None
 
 CANDIDATE_CAP = 200
@@ -304,7 +311,7 @@ class SearchStrategy(Protocol):
     ) -> list[Row]:
         """Up to ``limit`` rows of ``kind`` after the (score, id) keyset ``after``."""
 
-    def suggest(self, *, query: SearchText) -> list[Row]:
+    def suggest(self, *, query: SearchText) -> Sequence[Suggestion]:
         """The typeahead's top ``SUGGEST_LIMIT`` across kinds."""
 
 
@@ -362,13 +369,19 @@ class CachedStrategy:
             cache.set(key, rows, SEARCH_TTL)
         return rows
 
-    def suggest(self, *, query: SearchText) -> list[Row]:
-        key = f"search:v1:suggest:{_digest(query.text)}"
-        rows: list[Row] | None = cache.get(key)
-        if rows is None:
+    def suggest(self, *, query: SearchText) -> list[SuggestJSON]:
+        """The items as the API sends them, one entry per normalised prefix for everyone.
+
+        Stored as the items' JSON joined by newlines (orjson never writes one inside a
+        value), so a hit is one GET and a split: no rows to unpickle, no schema to build.
+        """
+        key = f"search:v2:suggest:{_digest(query.text)}"
+        raw: bytes | None = cache.get(key)
+        if raw is None:
             rows = self.backend.suggest(query=query)
-            cache.set(key, rows, SUGGEST_TTL)
-        return rows
+            raw = b"\n".join(json_bytes(SuggestOut.of(row)) for row in rows)
+            cache.set(key, raw, SUGGEST_TTL)
+        return [SuggestJSON(item) for item in raw.split(b"\n")] if raw else []
 
 
 _indexed = SqlStrategy(INDEXED)
@@ -377,3 +390,18 @@ STRATEGIES: Mapping[str, SearchStrategy] = {
     "indexed": _indexed,
     "cached": CachedStrategy(_indexed),
 }
+# The typeahead's default, where the catalogue's (indexed) is for results. Results depend on
+# the viewer (follow boost, private authors), so their cache is per viewer, rarely hit, and
+# 30 s stale; suggestions ignore the viewer, so one entry per prefix serves everyone, and
+# every keystroke of every user asks for a handful of short prefixes.
+SUGGEST_DEFAULT = "cached"
+
+
+def suggest_strategy(override: str | None = None) -> SearchStrategy:
+    """The typeahead's strategy: ``override``, else one an X-Lab-Strategy header names for
+    ``search``, else :data:`SUGGEST_DEFAULT`; recorded for Server-Timing like any choice."""
+    if override is None:
+        request_stats = stats.current()
+        if request_stats is not None and settings.LAB_EXPERIMENTS:
+            override = request_stats.requested.get("search")
+    return STRATEGIES[lab.choose("search", override=override or SUGGEST_DEFAULT)]

@@ -53,9 +53,25 @@ def test_it_searches_one_type_in_two_statements_with_auth(many, bob_client, kind
 
 
 @pytest.mark.parametrize("count", [2, 20])
-def test_it_suggests_in_one_statement(many, anon_client, count):
+def test_it_suggests_in_one_statement_then_none_from_the_cache(many, anon_client, count):
     many(count)
-    # 1 the UNION ALL of users, hashtags and places by prefix.
+    # 1 the UNION ALL of users, hashtags and places by prefix (then cached).
     with assert_queries(1):
-        response = anon_client.get_json("/api/search/suggest", {"q": "k"})
-    assert len(response.json()["items"]) == 8
+        cold = anon_client.get_json("/api/search/suggest", {"q": "k"})
+    assert 'strategy;desc="search=cached"' in cold["Server-Timing"]
+    # (the items' JSON from one Redis GET; "K" normalises to the same prefix)
+    with assert_queries(0):
+        warm = anon_client.get_json("/api/search/suggest", {"q": "K"})
+    assert warm.json() == cold.json()
+    assert len(cold.json()["items"]) == 8
+
+
+def test_it_suggests_from_sql_every_time_when_a_header_asks(many, anon_client):
+    many(2)
+    for _ in range(2):
+        # 1 the UNION ALL of users, hashtags and places by prefix.
+        with assert_queries(1):
+            response = anon_client.get_json(
+                "/api/search/suggest", {"q": "k"}, HTTP_X_LAB_STRATEGY="search=indexed"
+            )
+        assert 'strategy;desc="search=indexed"' in response["Server-Timing"]
