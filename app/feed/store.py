@@ -12,6 +12,7 @@ oldest post; it is never silently partial.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -277,20 +278,100 @@ def flags_remember(conn: Any, key: str, flags: dict[int, tuple[bool, bool]]) -> 
         pipe.execute()
 
 
+# For a page's post ids: each cached body (or nothing), the viewer's like and save flags as
+# stored (or nothing), and whether the viewer follows the body's author. Shared by the
+# window script (which gathers its page in the same call) and _GATHER.
+_GATHER_FN = """
+local function gather(flags, following, prefix, ttl, ids, reply)
+  for _, id in ipairs(ids) do
+    local body = redis.call('GET', prefix .. id)
+    local followed = 0
+    if body and #body >= 8 then
+      local author = 0
+      for k = 1, 8 do author = author * 256 + string.byte(body, k) end
+      followed = redis.call('SISMEMBER', following, string.format('%d', author))
+    end
+    reply[#reply + 1] = body
+    reply[#reply + 1] = redis.call('HGET', flags, 'l' .. id)
+    reply[#reply + 1] = redis.call('HGET', flags, 's' .. id)
+    reply[#reply + 1] = followed
+  end
+  redis.call('EXPIRE', flags, ttl)
+  return reply
+end
+"""
+# KEYS: flags hash, following set. ARGV: fragment key prefix, TTL, then the post ids.
+_GATHER = (
+    _GATHER_FN
+    + """
+local ids = {}
+for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+return gather(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ids, {})
+"""
+)
+
+
+@dataclass
+class Gathered:
+    """What Redis holds for a page's posts, for one viewer (see ``_GATHER_FN``)."""
+
+    bodies: dict[int, PostJSON] = field(default_factory=dict)
+    gone: set[int] = field(default_factory=set)
+    # post id -> (liked, saved) as stored; None where a flag is not known yet.
+    flags: dict[int, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
+    follows: dict[int, bool] = field(default_factory=dict)
+
+
+def _gathered(post_ids: Sequence[int], reply: Sequence[Any]) -> Gathered:
+    out = Gathered()
+    for index, post_id in enumerate(post_ids):
+        raw, liked, saved, followed = reply[4 * index : 4 * index + 4]
+        if raw == TOMBSTONE:
+            out.gone.add(post_id)
+        elif raw is not None:
+            out.bodies[post_id] = fragment_decode(post_id, raw)
+            out.follows[post_id] = followed == 1
+        out.flags[post_id] = (liked, saved)
+    request_stats = stats.current()
+    if request_stats is not None:
+        hits = len(out.bodies) + len(out.gone)
+        request_stats.cache_hits += hits
+        request_stats.cache_misses += len(post_ids) - hits
+    return out
+
+
+def gather(conn: Any, viewer_id: int, post_ids: Sequence[int]) -> Gathered:
+    """Bodies, flags and follows of ``post_ids`` for one viewer, in one round trip."""
+    if not post_ids:
+        return Gathered()
+    keys = [flags_key(viewer_id), following_key(viewer_id)]
+    reply = _script(conn, _GATHER)(keys=keys, args=[fragment_prefix(), ttl(), *post_ids])
+    return _gathered(post_ids, reply)
+
+
 # One round trip for a page window over the timeline and the pulled authors' lists: Redis
 # merges the sets and returns only the window, instead of every set's entries crossing the
 # wire to be parsed and merged in Python (20 % of a warm page's CPU, docs/experiments/hotpaths.md).
-# KEYS: sorted sets. ARGV: count; "1" and the position's score and id, or "0" (first page);
-# then per key "1" if it is a pulled author's list whose absence must be reported.
-# Reply: {n, i1..in} naming the absent pulled lists, or {0, sql_after, s1, id1, s2, id2, ...}.
+# KEYS: the viewer's flags hash and following set, then the sorted sets. ARGV: count; "1"
+# and the position's score and id, or "0" (first page); how many of the page to gather
+# (see _GATHER_FN), the fragment key prefix and the flags' TTL; then per sorted set "1" if
+# it is a pulled author's list whose absence must be reported.
+# Reply: {n, i1..in} naming the absent pulled lists, or {0, sql_after, npage, s1, id1, ...,
+# then 4 values per gathered post}.
 # Members are 8-byte big-endian ids; scores and ids stay below 2**53, exact in Lua numbers.
-_WINDOW = """
+_WINDOW = (
+    _GATHER_FN
+    + """
 local count = tonumber(ARGV[1])
 local has_pos = ARGV[2] == '1'
 local pscore, pid = tonumber(ARGV[3]), tonumber(ARGV[4])
+local resolve, prefix, ttl = tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local flags, following = KEYS[1], KEYS[2]
+local sets = {}
+for i = 3, #KEYS do sets[#sets + 1] = KEYS[i] end
 local missing = {}
-for i, key in ipairs(KEYS) do
-  if ARGV[4 + i] == '1' and tonumber(redis.call('ZSCORE', key, '')) ~= -1 then
+for i, key in ipairs(sets) do
+  if ARGV[7 + i] == '1' and tonumber(redis.call('ZSCORE', key, '')) ~= -1 then
     missing[#missing + 1] = i
   end
 end
@@ -313,7 +394,7 @@ local function below(a, b)
 end
 local position = has_pos and {pscore, nil, pid} or nil
 local lists, floor, floor_top = {}, nil, false
-for _, key in ipairs(KEYS) do
+for _, key in ipairs(sets) do
   local truncated = redis.call('ZSCORE', key, 't')
   local raw, rest_len = {}, 0
   if has_pos then
@@ -342,7 +423,8 @@ for _, key in ipairs(KEYS) do
   end
 end
 -- A k-way merge of the lists (each newest first), deduplicated, down to the floor.
-local reply, kept, seen, heads = {0, 0}, 0, {}, {}
+local reply, kept, seen, heads = {0, 0, 0}, 0, {}, {}
+local page = {}
 for k = 1, #lists do heads[k] = 1 end
 while kept < count and not floor_top do
   local best, best_k = nil, nil
@@ -354,14 +436,18 @@ while kept < count and not floor_top do
   heads[best_k] = heads[best_k] + 1
   if not seen[best[2]] then
     seen[best[2]] = true
+    best[3] = best[3] or id_of(best[2])
     reply[#reply + 1] = best[1]
-    reply[#reply + 1] = best[3] or id_of(best[2])
+    reply[#reply + 1] = best[3]
     kept = kept + 1
+    if kept <= resolve then page[#page + 1] = string.format('%d', best[3]) end
   end
 end
 if (floor_top or floor ~= nil) and kept < count then reply[2] = 1 end
-return reply
+reply[3] = kept
+return gather(flags, following, prefix, ttl, page, reply)
 """
+)
 _scripts: dict[tuple[int, str], Any] = {}
 
 
@@ -374,15 +460,26 @@ def _script(conn: Any, source: str) -> Any:
 
 
 def timeline_window(
-    conn: Any, keys: Sequence[str], pulled: Sequence[bool], position: Key | None, count: int
-) -> tuple[list[int], list[Key], bool]:
-    """Up to ``count`` merged keys after ``position`` over sorted sets ``keys``, and whether
-    SQL must continue after them because a capped set ran out; or, first, the indices of
-    pulled lists (``pulled[i]``) that are absent and must be rebuilt."""
+    conn: Any,
+    *,
+    viewer_id: int,
+    keys: Sequence[str],
+    pulled: Sequence[bool],
+    position: Key | None,
+    count: int,
+    resolve: int,
+) -> tuple[list[int], list[Key], bool, Gathered]:
+    """Up to ``count`` merged keys after ``position`` over sorted sets ``keys``, whether SQL
+    must continue after them because a capped set ran out, and what Redis holds for the
+    first ``resolve`` of them (see :func:`gather`); or, first, the indices of pulled lists
+    (``pulled[i]``) that are absent and must be rebuilt."""
     args: list[Any] = [count, *(("1", *position) if position else ("0", 0, 0))]
-    args += ["1" if flag else "0" for flag in pulled]
-    reply = _script(conn, _WINDOW)(keys=list(keys), args=args)
+    args += [resolve, fragment_prefix(), ttl(), *("1" if flag else "0" for flag in pulled)]
+    script_keys = [flags_key(viewer_id), following_key(viewer_id), *keys]
+    reply = _script(conn, _WINDOW)(keys=script_keys, args=args)
     if reply[0]:
-        return [index - 1 for index in reply[1:]], [], False
-    entries = [(int(reply[i]), int(reply[i + 1])) for i in range(2, len(reply), 2)]
-    return [], entries, reply[1] == 1
+        return [index - 1 for index in reply[1:]], [], False, Gathered()
+    kept = int(reply[2])
+    entries = [(int(reply[i]), int(reply[i + 1])) for i in range(3, 3 + 2 * kept, 2)]
+    page = [post_id for _, post_id in entries[:resolve]]
+    return [], entries, reply[1] == 1, _gathered(page, reply[3 + 2 * kept :])

@@ -118,79 +118,107 @@ def _followed_celebs(conn: Any, viewer_id: int) -> list[int]:
 
 
 def _window(
-    conn: Any, sources: dict[str, int | None], position: store.Key | None, count: int
-) -> tuple[list[store.Key], bool]:
+    conn: Any,
+    viewer: User,
+    sources: dict[str, int | None],
+    position: store.Key | None,
+    count: int,
+    resolve: int,
+) -> tuple[list[store.Key], bool, store.Gathered]:
     """Up to ``count`` merged keys after ``position`` over the sorted sets in ``sources``
-    (key -> pulled author id or None), and whether SQL must continue after them because a
-    capped set ran out. Rebuilds pulled authors' lists that are missing."""
+    (key -> pulled author id or None), whether SQL must continue after them because a
+    capped set ran out, and what Redis holds for the first ``resolve`` of them, all in one
+    script call. Rebuilds pulled authors' lists that are missing."""
     keys, authors = list(sources), list(sources.values())
     pulled = [author is not None for author in authors]
     for _ in range(2):
-        missing, entries, sql_after = store.timeline_window(conn, keys, pulled, position, count)
+        missing, entries, sql_after, gathered = store.timeline_window(
+            conn,
+            viewer_id=viewer.pk,
+            keys=keys,
+            pulled=pulled,
+            position=position,
+            count=count,
+            resolve=resolve,
+        )
         if not missing:
-            return entries, sql_after
+            return entries, sql_after, gathered
         for index in missing:
             author = authors[index]
             assert author is not None  # only pulled lists are reported missing
             _author_rebuild(conn, author)
     # Rebuilt twice and still absent (evicted at once): read what is there, unchecked.
-    _, entries, sql_after = store.timeline_window(conn, keys, [False] * len(keys), position, count)
-    return entries, sql_after
+    _, entries, sql_after, gathered = store.timeline_window(
+        conn,
+        viewer_id=viewer.pk,
+        keys=keys,
+        pulled=[False] * len(keys),
+        position=position,
+        count=count,
+        resolve=resolve,
+    )
+    return entries, sql_after, gathered
 
 
-def _resolve(conn: Any, viewer: User, keys: list[store.Key]) -> list[PostJSON]:
-    """The body of each key, from cached fragments and flags; SQL only for what is missing.
-    Deleted posts and posts of authors no longer followed are dropped."""
-    ids = [post_id for _, post_id in keys]
-    bodies, gone = store.fragments_lookup(conn, ids)
+def _bodies_fill(
+    conn: Any, viewer: User, missing: list[int], gathered: store.Gathered
+) -> dict[int, tuple[bool, bool]]:
+    """Load the bodies Redis lacks (one shaped query and its prefetches), cache them, and
+    add them to ``gathered``; posts found gone are cached as such and left out. Returns the
+    viewer's flags for the loaded posts, which the query read as well."""
     flags: dict[int, tuple[bool, bool]] = {}
-    missing = [post_id for post_id in ids if post_id not in bodies and post_id not in gone]
-    fresh_ids: set[int] = set()
-    if gone:
-        store.remove(conn, [store.timeline_key(viewer.pk)], sorted(gone))
-    if missing:
-        posts = post_queryset(viewer=viewer).filter(pk__in=missing)
-        encoded = {}
-        for post in posts:
-            encoded[post.pk] = fragment_encode(PostOut.of(post))
-            bodies[post.pk] = fragment_decode(post.pk, encoded[post.pk])
-            flags[post.pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
-        fresh_ids = set(encoded)
-        vanished = [post_id for post_id in missing if post_id not in fresh_ids]
-        store.fragments_set(conn, encoded | dict.fromkeys(vanished, store.TOMBSTONE))
-        store.remove(conn, [store.timeline_key(viewer.pk)], vanished)
-    present = [post_id for post_id in ids if post_id in bodies]
-    if not present:
-        return []
-    fields = [f"{kind}{post_id}" for post_id in present for kind in "ls"]
-    authors = [bodies[post_id].author_id for post_id in present]
-    flags_key = store.flags_key(viewer.pk)
-    with conn.pipeline(transaction=False) as pipe:
-        pipe.hmget(flags_key, fields)
-        pipe.smismember(store.following_key(viewer.pk), [str(a) for a in authors])
-        pipe.expire(flags_key, store.ttl())
-        stored, follows, _ = pipe.execute()
-    for index, post_id in enumerate(present):
-        liked, saved = stored[2 * index], stored[2 * index + 1]
-        if post_id not in flags and liked is not None and saved is not None:
-            flags[post_id] = (liked == b"1", saved == b"1")
+    encoded = {}
+    for post in post_queryset(viewer=viewer).filter(pk__in=missing):
+        encoded[post.pk] = fragment_encode(PostOut.of(post))
+        gathered.bodies[post.pk] = fragment_decode(post.pk, encoded[post.pk])
+        flags[post.pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
+    vanished = [post_id for post_id in missing if post_id not in encoded]
+    store.fragments_set(conn, encoded | dict.fromkeys(vanished, store.TOMBSTONE))
+    store.remove(conn, [store.timeline_key(viewer.pk)], vanished)
+    authors = [gathered.bodies[post_id].author_id for post_id in encoded]
+    if authors:
+        follows = conn.smismember(store.following_key(viewer.pk), [str(a) for a in authors])
+        gathered.follows |= dict(zip(encoded, (bool(f) for f in follows), strict=True))
+    return flags
+
+
+def _resolve(
+    conn: Any, viewer: User, keys: list[store.Key], gathered: store.Gathered | None = None
+) -> list[PostJSON]:
+    """The body of each key for the viewer, from what Redis holds (``gathered``, or one
+    round trip); SQL only for bodies or flags it lacks. Deleted posts and posts of authors
+    no longer followed are dropped."""
+    ids = [post_id for _, post_id in keys]
+    if gathered is None:
+        gathered = store.gather(conn, viewer.pk, ids)
+    if gathered.gone:
+        store.remove(conn, [store.timeline_key(viewer.pk)], sorted(gathered.gone))
+    missing = [i for i in ids if i not in gathered.bodies and i not in gathered.gone]
+    flags = _bodies_fill(conn, viewer, missing, gathered) if missing else {}
+    fresh = set(flags)
+    present = [post_id for post_id in ids if post_id in gathered.bodies]
+    for post_id in present:
+        stored = gathered.flags.get(post_id, (None, None))
+        if post_id not in flags and stored[0] is not None and stored[1] is not None:
+            flags[post_id] = (stored[0] == b"1", stored[1] == b"1")
     unknown = [post_id for post_id in present if post_id not in flags]
     if unknown:
         flags |= selectors.viewer_flags(viewer_id=viewer.pk, post_ids=unknown)
-    learned = [pk for pk in present if pk in flags and (pk in fresh_ids or pk in unknown)]
-    store.flags_remember(conn, flags_key, {pk: flags[pk] for pk in learned})
+    learned = [pk for pk in present if pk in flags and (pk in fresh or pk in unknown)]
+    store.flags_remember(conn, store.flags_key(viewer.pk), {pk: flags[pk] for pk in learned})
     items = []
-    for post_id, author_id, followed in zip(present, authors, follows, strict=True):
-        if post_id not in flags or not (followed or author_id == viewer.pk):
+    for post_id in present:
+        body = gathered.bodies[post_id]
+        if post_id not in flags or not (gathered.follows[post_id] or body.author_id == viewer.pk):
             continue
         liked, saved = flags[post_id]
-        items.append(bodies[post_id].viewed(liked=liked, saved=saved))
+        items.append(body.viewed(liked=liked, saved=saved))
     return items
 
 
 def cached(*, viewer: User, after: After, limit: int) -> list[PostJSON]:
-    """Redis timeline (pushed posts) merged with pulled authors' lists, post fragments in one
-    multi-get, the viewer's flags from a hash. Warm, it runs no SQL at all."""
+    """Redis timeline (pushed posts) merged with pulled authors' lists, the page's bodies,
+    the viewer's flags and follows gathered in the same script call. Warm, it runs no SQL."""
     conn = store.connection()
     sources: dict[str, int | None] = {store.timeline_key(viewer.pk): None}
     for author in _followed_celebs(conn, viewer.pk):
@@ -199,9 +227,9 @@ def cached(*, viewer: User, after: After, limit: int) -> list[PostJSON]:
     items: list[PostJSON] = []
     while len(items) < limit:
         want = limit - len(items)
-        keys, sql_after = _window(conn, sources, position, want + SLACK)
+        keys, sql_after, gathered = _window(conn, viewer, sources, position, want + SLACK, want)
         batch = keys[:want]
-        items += _resolve(conn, viewer, batch) if batch else []
+        items += _resolve(conn, viewer, batch, gathered) if batch else []
         if batch:
             position = batch[-1]
         if len(keys) > want:
