@@ -22,10 +22,12 @@ from typing import Any, Literal, Protocol
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django_redis import get_redis_connection
 
 from app.lab import stats
 from app.lab import strategies as lab
 from app.lab.api import json_bytes
+from app.lab.cache import raw_key
 from app.search.normalize import SearchText
 from app.search.schemas import SuggestJSON, SuggestOut
 
@@ -374,13 +376,22 @@ class CachedStrategy:
 
         Stored as the items' JSON joined by newlines (orjson never writes one inside a
         value), so a hit is one GET and a split: no rows to unpickle, no schema to build.
+        The GET skips the Django cache's layers (key versioning, pickle): they were a fifth
+        of a warm typeahead's own CPU.
         """
-        key = f"search:v2:suggest:{_digest(query.text)}"
-        raw: bytes | None = cache.get(key)
+        conn = get_redis_connection("default")
+        key = raw_key("search", "suggest", "v2", _digest(query.text))
+        raw: bytes | None = conn.get(key)
+        request_stats = stats.current()
+        if request_stats is not None:
+            if raw is None:
+                request_stats.cache_misses += 1
+            else:
+                request_stats.cache_hits += 1
         if raw is None:
             rows = self.backend.suggest(query=query)
             raw = b"\n".join(json_bytes(SuggestOut.of(row)) for row in rows)
-            cache.set(key, raw, SUGGEST_TTL)
+            conn.set(key, raw, ex=SUGGEST_TTL)
         return [SuggestJSON(item) for item in raw.split(b"\n")] if raw else []
 
 
