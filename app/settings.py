@@ -45,7 +45,6 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
-    "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "channels",
@@ -61,6 +60,9 @@ INSTALLED_APPS = [
     "app.web",
 ]
 
+# Each one runs on every request: a warm API request spends about as much CPU here as in its
+# view (docs/experiments/hotpaths.md), so nothing is listed that no page uses (Django's
+# flash messages, for one).
 MIDDLEWARE = [
     "app.lab.middleware.ServerTimingMiddleware",
     # Inside Server-Timing, whose per-request stats it reads for the SQL count.
@@ -70,7 +72,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "app.lab.middleware.StrategyMiddleware",
 ]
@@ -92,7 +93,6 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
             ],
         },
     },

@@ -83,7 +83,8 @@ class MeOut(_ProfileBase):
 
     @staticmethod
     def of(user: User) -> MeOut:
-        return MeOut(**_ProfileBase.fields_of(user), email=user.email)
+        # Values straight from typed model fields: no second validation (app/posts/schemas.py).
+        return MeOut.model_construct(**_ProfileBase.fields_of(user), email=user.email)
 
 
 class AuthOut(Schema):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, get_resolver
@@ -53,6 +55,13 @@ def render_metrics() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+@functools.lru_cache(maxsize=1024)
+def _route_of(pattern: str) -> str:
+    """"api/posts/<int:post_id>" -> "api/posts/{post_id}" (patterns are few: cached)."""
+    route = _CONVERTER.sub(r"{\1}", _NAMED_GROUP.sub(r"{\1}", pattern))
+    return route.removeprefix("^").removesuffix("$")
+
+
 def route_label(request: HttpRequest) -> str:
     """The URL pattern that served the request ("api/posts/{post_id}"), never the raw path."""
     match = getattr(request, "resolver_match", None)
@@ -65,8 +74,23 @@ def route_label(request: HttpRequest) -> str:
             return UNMATCHED
     if not match.route:
         return UNMATCHED
-    route = _CONVERTER.sub(r"{\1}", _NAMED_GROUP.sub(r"{\1}", match.route))
-    return route.removeprefix("^").removesuffix("$")
+    return _route_of(match.route)
+
+
+# The labelled children, looked up once per label set: ``labels()`` validates and locks on
+# every call, a few microseconds each, three times per request.
+_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+
+
+def _metrics_for(method: str, route: str, status: str) -> tuple[Any, Any, Any]:
+    found = _children.get((method, route, status))
+    if found is None:
+        found = _children[method, route, status] = (
+            REQUESTS.labels(method=method, route=route, status=status),
+            LATENCY.labels(route=route),
+            DB_QUERIES.labels(route=route),
+        )
+    return found
 
 
 class MetricsMiddleware:
@@ -82,11 +106,13 @@ class MetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         elapsed = time.perf_counter() - started
-        route = route_label(request)
         method = request.method if request.method in METHODS else "other"
-        REQUESTS.labels(method=method, route=route, status=str(response.status_code)).inc()
-        LATENCY.labels(route=route).observe(elapsed)
+        requests, latency, queries = _metrics_for(
+            method, route_label(request), str(response.status_code)
+        )
+        requests.inc()
+        latency.observe(elapsed)
         request_stats = stats.current()
         if request_stats is not None:
-            DB_QUERIES.labels(route=route).observe(request_stats.db_queries)
+            queries.observe(request_stats.db_queries)
         return response
