@@ -349,15 +349,19 @@ def gather(conn: Any, viewer_id: int, post_ids: Sequence[int]) -> Gathered:
     return _gathered(post_ids, reply)
 
 
-# One round trip for a page window over the timeline and the pulled authors' lists: Redis
-# merges the sets and returns only the window, instead of every set's entries crossing the
-# wire to be parsed and merged in Python (20 % of a warm page's CPU, docs/experiments/hotpaths.md).
-# KEYS: the viewer's flags hash and following set, then the sorted sets. ARGV: count; "1"
-# and the position's score and id, or "0" (first page); how many of the page to gather
-# (see _GATHER_FN), the fragment key prefix and the flags' TTL; then per sorted set "1" if
-# it is a pulled author's list whose absence must be reported.
-# Reply: {n, i1..in} naming the absent pulled lists, or {0, sql_after, npage, s1, id1, ...,
-# then 4 values per gathered post}.
+# One round trip for a page of the cached feed: the script checks the viewer's timeline and
+# following set, finds the followed authors who are pulled at read time, merges the window
+# over the timeline and their lists, and gathers the page's bodies, flags and follows.
+# Before, that was five round trips and every set's entries parsed and merged in Python
+# (docs/experiments/hotpaths.md).
+# KEYS: flags hash, following set, timeline, the celebrities set.
+# ARGV: count; "1" and the position's score and id, or "0" (first page); how many of the
+# page to gather (see _GATHER_FN); the fragment key prefix; the TTL; the pulled authors'
+# key prefix (an author id completes it); the following set's completeness marker; "1" to
+# report pulled lists that are absent.
+# Reply: {1} when the timeline or following set must be rebuilt; {2, author ids...} naming
+# absent pulled lists; or {0, sql_after, npage, s1, id1, ..., then 4 values per gathered
+# post}.
 # Members are 8-byte big-endian ids; scores and ids stay below 2**53, exact in Lua numbers.
 _WINDOW = (
     _GATHER_FN
@@ -366,19 +370,25 @@ local count = tonumber(ARGV[1])
 local has_pos = ARGV[2] == '1'
 local pscore, pid = tonumber(ARGV[3]), tonumber(ARGV[4])
 local resolve, prefix, ttl = tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local flags, following = KEYS[1], KEYS[2]
-local sets = {}
-for i = 3, #KEYS do sets[#sets + 1] = KEYS[i] end
-local missing = {}
-for i, key in ipairs(sets) do
-  if ARGV[7 + i] == '1' and tonumber(redis.call('ZSCORE', key, '')) ~= -1 then
-    missing[#missing + 1] = i
-  end
+local author_prefix, complete, check = ARGV[8], ARGV[9], ARGV[10] == '1'
+local flags, following, timeline, celebs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if tonumber(redis.call('ZSCORE', timeline, '')) ~= -1
+    or redis.call('SISMEMBER', following, complete) == 0 then
+  return {1}
 end
-if #missing > 0 then
-  local reply = {#missing}
-  for _, i in ipairs(missing) do reply[#reply + 1] = i end
-  return reply
+redis.call('EXPIRE', timeline, ttl)
+redis.call('EXPIRE', following, ttl)
+local sets = {timeline}
+local missing = {2}
+for _, author in ipairs(redis.call('SINTER', following, celebs)) do
+  local key = author_prefix .. author
+  if check and tonumber(redis.call('ZSCORE', key, '')) ~= -1 then
+    missing[#missing + 1] = author
+  end
+  sets[#sets + 1] = key
+end
+if #missing > 1 then
+  return missing
 end
 local function id_of(member)
   local n = 0
@@ -459,27 +469,34 @@ def _script(conn: Any, source: str) -> Any:
     return script
 
 
+@dataclass
+class Window:
+    """One script call's answer for a page window (see ``_WINDOW``)."""
+
+    rebuild_timeline: bool = False
+    rebuild_authors: list[int] = field(default_factory=list)
+    entries: list[Key] = field(default_factory=list)
+    sql_after: bool = False
+    gathered: Gathered = field(default_factory=Gathered)
+
+
 def timeline_window(
-    conn: Any,
-    *,
-    viewer_id: int,
-    keys: Sequence[str],
-    pulled: Sequence[bool],
-    position: Key | None,
-    count: int,
-    resolve: int,
-) -> tuple[list[int], list[Key], bool, Gathered]:
-    """Up to ``count`` merged keys after ``position`` over sorted sets ``keys``, whether SQL
-    must continue after them because a capped set ran out, and what Redis holds for the
-    first ``resolve`` of them (see :func:`gather`); or, first, the indices of pulled lists
-    (``pulled[i]``) that are absent and must be rebuilt."""
+    conn: Any, *, viewer_id: int, position: Key | None, count: int, resolve: int, check: bool
+) -> Window:
+    """Up to ``count`` merged keys after ``position`` over the viewer's timeline and the
+    lists of the pulled authors they follow, whether SQL must continue after them because a
+    capped set ran out, and what Redis holds for the first ``resolve`` of them (see
+    :func:`gather`); or what must be rebuilt first (with ``check``, absent pulled lists)."""
     args: list[Any] = [count, *(("1", *position) if position else ("0", 0, 0))]
-    args += [resolve, fragment_prefix(), ttl(), *("1" if flag else "0" for flag in pulled)]
-    script_keys = [flags_key(viewer_id), following_key(viewer_id), *keys]
-    reply = _script(conn, _WINDOW)(keys=script_keys, args=args)
-    if reply[0]:
-        return [index - 1 for index in reply[1:]], [], False, Gathered()
+    args += [resolve, fragment_prefix(), ttl(), _key("au", ""), SET_COMPLETE, int(check)]
+    keys = [flags_key(viewer_id), following_key(viewer_id), timeline_key(viewer_id), celebs_key()]
+    reply = _script(conn, _WINDOW)(keys=keys, args=args)
+    if reply[0] == 1:
+        return Window(rebuild_timeline=True)
+    if reply[0] == 2:
+        return Window(rebuild_authors=[int(author) for author in reply[1:]])
     kept = int(reply[2])
     entries = [(int(reply[i]), int(reply[i + 1])) for i in range(3, 3 + 2 * kept, 2)]
     page = [post_id for _, post_id in entries[:resolve]]
-    return [], entries, reply[1] == 1, _gathered(page, reply[3 + 2 * kept :])
+    gathered = _gathered(page, reply[3 + 2 * kept :])
+    return Window(entries=entries, sql_after=reply[1] == 1, gathered=gathered)

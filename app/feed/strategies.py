@@ -100,64 +100,27 @@ def _author_rebuild(conn: Any, author_id: int) -> None:
     store.sorted_set_finish(conn, key, keys)
 
 
-def _followed_celebs(conn: Any, viewer_id: int) -> list[int]:
-    """Ensure the viewer's timeline and following set exist; return the pulled authors."""
-    timeline, following = store.timeline_key(viewer_id), store.following_key(viewer_id)
-    for _ in range(2):
-        with conn.pipeline(transaction=False) as pipe:
-            pipe.zscore(timeline, store.SENTINEL)
-            pipe.sismember(following, store.SET_COMPLETE)
-            pipe.sinter(following, store.celebs_key())
-            pipe.expire(timeline, store.ttl())
-            pipe.expire(following, store.ttl())
-            sentinel, complete, celebs, *_ = pipe.execute()
-        if sentinel == store.COMPLETE and complete:
-            return sorted(int(user_id) for user_id in celebs)
-        _timeline_rebuild(conn, viewer_id)
-    return sorted(int(user_id) for user_id in celebs)
-
-
 def _window(
-    conn: Any,
-    viewer: User,
-    sources: dict[str, int | None],
-    position: store.Key | None,
-    count: int,
-    resolve: int,
-) -> tuple[list[store.Key], bool, store.Gathered]:
-    """Up to ``count`` merged keys after ``position`` over the sorted sets in ``sources``
-    (key -> pulled author id or None), whether SQL must continue after them because a
-    capped set ran out, and what Redis holds for the first ``resolve`` of them, all in one
-    script call. Rebuilds pulled authors' lists that are missing."""
-    keys, authors = list(sources), list(sources.values())
-    pulled = [author is not None for author in authors]
-    for _ in range(2):
-        missing, entries, sql_after, gathered = store.timeline_window(
-            conn,
-            viewer_id=viewer.pk,
-            keys=keys,
-            pulled=pulled,
-            position=position,
-            count=count,
-            resolve=resolve,
+    conn: Any, viewer: User, position: store.Key | None, count: int, resolve: int
+) -> store.Window:
+    """The page window and what Redis holds for it, in one script call (store.timeline_window),
+    after rebuilding from SQL whatever the script found missing: the viewer's timeline and
+    following set, or pulled authors' lists."""
+    check = True
+    for attempt in range(4):
+        window = store.timeline_window(
+            conn, viewer_id=viewer.pk, position=position, count=count, resolve=resolve, check=check
         )
-        if not missing:
-            return entries, sql_after, gathered
-        for index in missing:
-            author = authors[index]
-            assert author is not None  # only pulled lists are reported missing
-            _author_rebuild(conn, author)
-    # Rebuilt twice and still absent (evicted at once): read what is there, unchecked.
-    _, entries, sql_after, gathered = store.timeline_window(
-        conn,
-        viewer_id=viewer.pk,
-        keys=keys,
-        pulled=[False] * len(keys),
-        position=position,
-        count=count,
-        resolve=resolve,
-    )
-    return entries, sql_after, gathered
+        if window.rebuild_timeline:
+            _timeline_rebuild(conn, viewer.pk)
+        elif window.rebuild_authors:
+            for author in window.rebuild_authors:
+                _author_rebuild(conn, author)
+            # Rebuilt and absent again (evicted at once): read what is there, unchecked.
+            check = attempt == 0
+        else:
+            return window
+    raise RuntimeError("the feed timeline could not be rebuilt in Redis")
 
 
 def _bodies_fill(
@@ -220,21 +183,18 @@ def cached(*, viewer: User, after: After, limit: int) -> list[PostJSON]:
     """Redis timeline (pushed posts) merged with pulled authors' lists, the page's bodies,
     the viewer's flags and follows gathered in the same script call. Warm, it runs no SQL."""
     conn = store.connection()
-    sources: dict[str, int | None] = {store.timeline_key(viewer.pk): None}
-    for author in _followed_celebs(conn, viewer.pk):
-        sources[store.author_key(author)] = author
     position = None if after is None else (store.score_of(after[0]), after[1])
     items: list[PostJSON] = []
     while len(items) < limit:
         want = limit - len(items)
-        keys, sql_after, gathered = _window(conn, viewer, sources, position, want + SLACK, want)
-        batch = keys[:want]
-        items += _resolve(conn, viewer, batch, gathered) if batch else []
+        window = _window(conn, viewer, position, want + SLACK, want)
+        batch = window.entries[:want]
+        items += _resolve(conn, viewer, batch, window.gathered) if batch else []
         if batch:
             position = batch[-1]
-        if len(keys) > want:
+        if len(window.entries) > want:
             continue
-        if sql_after:
+        if window.sql_after:
             # Past the cap: SQL serves the rest of this page, bodies still from the cache.
             cursor = None if position is None else (store.created_at_of(position[0]), position[1])
             rows = selectors.feed_keys(viewer_id=viewer.pk, after=cursor, limit=limit - len(items))
