@@ -123,6 +123,30 @@ def user_list(*, version: int, user_id: int) -> list[int] | None:
     return None if raw is None else unpack(raw)
 
 
+# The live version and the user's list under it, in one round trip: every home-feed page
+# and explore page starts here. KEYS[1]: the live pointer; ARGV: the list key around the
+# version (prefix, suffix).
+_LIVE_LIST = """
+local version = redis.call('GET', KEYS[1])
+if not version then return {false, false} end
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
+"""
+_live_list_scripts: dict[int, Any] = {}
+
+
+def live_list(*, user_id: int) -> tuple[int | None, list[int] | None]:
+    """(live version, the user's ranked list under it): either may be None."""
+    conn = connection()
+    script = _live_list_scripts.get(id(conn))
+    if script is None:
+        script = _live_list_scripts[id(conn)] = conn.register_script(_LIVE_LIST)
+    prefix, suffix = list_key(0, user_id).split("v0", 1)
+    version, raw = script(keys=[live_key()], args=[prefix + "v", suffix])
+    if version is None:
+        return None, None
+    return int(version), None if raw is None else unpack(raw)
+
+
 # --- artefacts and the loaded model ---------------------------------------------------------
 
 

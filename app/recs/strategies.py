@@ -21,12 +21,17 @@ EMPTY_FOLD_IN_TTL = 60
 def personal_list(*, viewer_id: int) -> list[int]:
     """The viewer's ALS ranking: precomputed at training, else folded in from their recent
     activity (kept for an hour, so the next pages read the same list), else empty."""
-    version = serving.version_serving()
-    if version is None:
-        return []
-    found = serving.user_list(version=version, user_id=viewer_id)
+    live, found = serving.live_list(user_id=viewer_id)
     if found is not None:
         return found
+    version = live if live is not None else serving.version_serving()
+    if version is None:
+        return []
+    if live is None:
+        # No live pointer (Redis emptied): the latest trained version, looked up sparingly.
+        found = serving.user_list(version=version, user_id=viewer_id)
+        if found is not None:
+            return found
     model = serving.model_current()
     if model is None:
         return []
