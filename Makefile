@@ -4,24 +4,32 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 SCALE ?= small
 SEED ?= 42
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services stop status migrate run test lint fmt bench clean-var
+.PHONY: help install install-dev services stop status migrate run test lint fmt bench clean-var
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-# Reinstalls only when the lock or pyproject changes, so a second `make run` is fast.
+# Reinstalls only when a lock or pyproject changes, so a second `make run` is fast. `make run`
+# installs what the app needs (requirements.lock); tests, lint and the lab's instruments add
+# their tooling (requirements-dev.lock) on first use.
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the pinned dependencies
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	@touch $(DEV_STAMP)
+
+install: $(STAMP)  ## create .venv and install what the app needs to run
+install-dev: $(DEV_STAMP)  ## add the test, lint and load-test tooling
 
 services: $(STAMP)  ## start embedded PostgreSQL and Redis under var/ (no-op when URLs are set)
 	@$(BIN)/python -m app.lab.services start
@@ -41,33 +49,33 @@ run: migrate  ## seed `small` if the database is empty, then serve http://127.0.
 	@$(BIN)/python manage.py recs_train --if-stale
 	@$(BIN)/python -m app.lab.serve
 
-test: services  ## the whole suite on real servers, plus lint and migration checks
+test: $(DEV_STAMP) services  ## the whole suite on real servers, plus lint and migration checks
 	$(BIN)/python manage.py makemigrations --check --dry-run -v 1
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(DEV_STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
 
-fmt: $(STAMP)  ## format and autofix
+fmt: $(DEV_STAMP)  ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 .PHONY: bench-serving
-bench-serving: migrate  ## granian WSGI vs gunicorn vs granian ASGI vs uvicorn, side by side (needs wrk)
+bench-serving: $(DEV_STAMP) migrate  ## granian WSGI vs gunicorn vs granian ASGI vs uvicorn, side by side (needs wrk)
 	$(BIN)/python -m benchmarks.serving
 
 # --- hot paths at the cost of the cache (docs/profiling.md) -----------------------------------
 .PHONY: bench-endpoints profile
-bench-endpoints: services  ## each hot endpoint's req/s as a share of /lab/hello, CPU ms/req: [ENDPOINTS=feed,me STRATEGY= ROUNDS= SECONDS= BASE_URL=] (needs wrk)
+bench-endpoints: $(DEV_STAMP) services  ## each hot endpoint's req/s as a share of /lab/hello, CPU ms/req: [ENDPOINTS=feed,me STRATEGY= ROUNDS= SECONDS= BASE_URL=] (needs wrk)
 	$(BIN)/python -m benchmarks.endpoints --scale $(SCALE) $(if $(ENDPOINTS),--only $(ENDPOINTS)) \
 		$(if $(STRATEGY),--strategy "$(STRATEGY)") $(if $(ROUNDS),--rounds $(ROUNDS)) \
 		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(BASE_URL),--base-url $(BASE_URL))
 
-profile: services  ## py-spy flame graph of one endpoint under wrk: ENDPOINT=/api/feed [STRATEGY= SECONDS=20 BASE_URL=]
+profile: $(DEV_STAMP) services  ## py-spy flame graph of one endpoint under wrk: ENDPOINT=/api/feed [STRATEGY= SECONDS=20 BASE_URL=]
 	@test -n "$(ENDPOINT)" || { echo 'usage: make profile ENDPOINT=/api/feed [STRATEGY=feed=optimized] [SECONDS=20]' >&2; exit 2; }
 	$(BIN)/python -m benchmarks.profile --endpoint "$(ENDPOINT)" $(if $(STRATEGY),--strategy "$(STRATEGY)") \
 		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(BASE_URL),--base-url $(BASE_URL))
@@ -78,7 +86,7 @@ seed: migrate  ## seed data: make seed SCALE=tiny|small|medium|large [SEED=42] [
 	$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) $(if $(RESET),--reset)
 
 .PHONY: bench-feed
-bench-feed: services  ## feed: naive vs optimized vs cached, fan-out freshness, Redis memory (docs/experiments/feed.md)
+bench-feed: $(DEV_STAMP) services  ## feed: naive vs optimized vs cached, fan-out freshness, Redis memory (docs/experiments/feed.md)
 	$(BIN)/python -m pytest benchmarks/feed -q -p no:cacheprovider \
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/feed-pytest-benchmark.json
@@ -86,13 +94,13 @@ bench-feed: services  ## feed: naive vs optimized vs cached, fan-out freshness, 
 bench: bench-feed bench-search bench-chat bench-recs  ## every pytest-benchmark suite; results saved under benchmarks/results/
 
 .PHONY: bench-search
-bench-search: services  ## search: naive vs indexed vs cached per kind and typeahead (docs/experiments/search.md)
+bench-search: $(DEV_STAMP) services  ## search: naive vs indexed vs cached per kind and typeahead (docs/experiments/search.md)
 	$(BIN)/python -m pytest benchmarks/search -q -s -p no:cacheprovider \
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/search-$(SCALE)-pytest-benchmark.json
 
 .PHONY: bench-chat chat-load
-bench-chat: services  ## chat: inbox naive vs optimized (200 rooms), send+broadcast, layer round trips (docs/experiments/chat.md)
+bench-chat: $(DEV_STAMP) services  ## chat: inbox naive vs optimized (200 rooms), send+broadcast, layer round trips (docs/experiments/chat.md)
 	$(BIN)/python -m pytest benchmarks/chat -q -s -p no:cacheprovider \
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/chat-pytest-benchmark.json
@@ -103,7 +111,7 @@ CHAT_HOLD ?= 300
 CHAT_RATE ?= 200
 CHAT_DURATION ?= 60
 CHAT_OUT ?= benchmarks/results/chat-load.json
-chat-load: services  ## WebSocket load driver against a running `python -m app.lab.serve` (docs/experiments/chat.md)
+chat-load: $(DEV_STAMP) services  ## WebSocket load driver against a running `python -m app.lab.serve` (docs/experiments/chat.md)
 	$(BIN)/python -m benchmarks.chat_load --ws $(CHAT_WS) --users $(CHAT_USERS) --hold $(CHAT_HOLD) \
 		--rate $(CHAT_RATE) --duration $(CHAT_DURATION) $(if $(CHAT_DEFLATE),--deflate) --out $(CHAT_OUT)
 
@@ -122,14 +130,14 @@ LOADTEST_ARGS = --scenario $(SCENARIO) --users $(USERS) --spawn $(SPAWN) --durat
 	--think $(THINK) --personas-per-tier $(PERSONAS) $(if $(THRESHOLDS),--thresholds $(THRESHOLDS))
 
 .PHONY: loadtest loadtest-compare silk-report
-loadtest: $(STAMP)  ## headless Locust run: SCENARIO=feed|search|chat|mixed USERS= DURATION= [SCALE= STRATEGY= SHAPE= WORKERS= THRESHOLDS=]
+loadtest: $(DEV_STAMP)  ## headless Locust run: SCENARIO=feed|search|chat|mixed USERS= DURATION= [SCALE= STRATEGY= SHAPE= WORKERS= THRESHOLDS=]
 	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS) $(if $(STRATEGY),--strategy "$(STRATEGY)")
 
-loadtest-compare: $(STAMP)  ## A/B on the same data and server: SCENARIO=feed A="feed=naive" B="feed=cached"
+loadtest-compare: $(DEV_STAMP)  ## A/B on the same data and server: SCENARIO=feed A="feed=naive" B="feed=cached"
 	@test -n "$(A)" -a -n "$(B)" || { echo 'usage: make loadtest-compare SCENARIO=feed A="feed=naive" B="feed=cached"' >&2; exit 2; }
 	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS) --compare "$(A)" "$(B)"
 
-silk-report: $(STAMP)  ## N+1 suspects from the last `SILK=1 make loadtest` profiling pass, by endpoint
+silk-report: $(DEV_STAMP)  ## N+1 suspects from the last `SILK=1 make loadtest` profiling pass, by endpoint
 	$(BIN)/python -m loadtests.silk_report
 
 .PHONY: train recs-evaluate
@@ -140,12 +148,12 @@ recs-evaluate: migrate  ## random vs popular vs ALS vs blend on a held-out split
 	$(BIN)/python manage.py recs_evaluate $(if $(TUNE),--tune)
 
 .PHONY: bench-recs
-bench-recs: services  ## explore (als, popular) vs the cached home feed, warm server time (docs/experiments/recs.md)
+bench-recs: $(DEV_STAMP) services  ## explore (als, popular) vs the cached home feed, warm server time (docs/experiments/recs.md)
 	$(BIN)/python -m pytest benchmarks/recs -q -s -p no:cacheprovider \
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/recs-pytest-benchmark.json
 
 .PHONY: dashboard
-dashboard: $(STAMP)  ## build dashboards/site/index.html from reports/ and benchmarks/results/
+dashboard: $(DEV_STAMP)  ## build dashboards/site/index.html from reports/ and benchmarks/results/
 	$(BIN)/python -m dashboards.build
 	@echo "dashboard: file://$(CURDIR)/dashboards/site/index.html"
