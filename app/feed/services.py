@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from app.feed import jobs, store
+from app.search import windows
 
 # Finished jobs keep nothing in Redis; failures stay a day for `rqinfo` and the admin.
 _JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 24 * 3600}
@@ -31,12 +32,19 @@ def _fragment_drop(post_id: int) -> None:
 
 
 def feed_post_created(*, post_id: int) -> None:
-    transaction.on_commit(lambda: _enqueue(jobs.fanout_post, post_id=post_id))
+    def effects() -> None:
+        # The hashtag and place windows of the new post (one query), then the fan-out.
+        windows.post_scopes_changed(post_id=post_id)
+        _enqueue(jobs.fanout_post, post_id=post_id)
+
+    transaction.on_commit(effects)
 
 
 def feed_post_deleted(*, post_id: int, author_id: int) -> None:
     def effects() -> None:
         _fragment_drop(post_id)
+        # Its hashtag rows are gone by now: every hashtag and place window goes.
+        windows.all_changed()
         _enqueue(jobs.fanout_post_removed, post_id=post_id, author_id=author_id)
 
     transaction.on_commit(effects)
@@ -61,6 +69,8 @@ def feed_like_changed(*, user_id: int, post_id: int, liked: bool) -> None:
     def effects() -> None:
         _flag_set(user_id=user_id, post_id=post_id, kind="l", value=liked)
         _fragment_drop(post_id)
+        # The top order of its hashtags and place (one query).
+        windows.post_scopes_changed(post_id=post_id)
 
     transaction.on_commit(effects)
 
@@ -93,4 +103,10 @@ def feed_author_changed(*, author_id: int) -> None:
     """Name or privacy changed. Timelines need nothing: they only ever hold posts of
     accounts the owner follows, and a follower stays a follower when an account turns
     private. Only the cached post bodies, which embed the author summary, go stale."""
-    transaction.on_commit(lambda: _enqueue(jobs.fragments_drop_author, author_id=author_id))
+
+    def effects() -> None:
+        # Hashtag and place windows record each author's privacy: all of them go at once.
+        windows.all_changed()
+        _enqueue(jobs.fragments_drop_author, author_id=author_id)
+
+    transaction.on_commit(effects)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
@@ -12,6 +13,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from app.accounts.models import Follow, User
+from app.feed import store
 from app.lab import strategies as lab
 from app.lab.api import ApiError, decode_cursor, not_found, page, parse_limit
 from app.posts import cached
@@ -19,6 +21,7 @@ from app.posts.fragments import PostJSON
 from app.posts.models import Hashtag, Place, Post, PostHashtag
 from app.posts.selectors import post_queryset, viewer_id, visible_sql
 from app.posts.text import HASHTAG_MAX, hashtag_normalize
+from app.search import windows
 from app.search.models import SearchQuery
 from app.search.normalize import SearchText
 from app.search.strategies import (
@@ -234,6 +237,23 @@ def _page_of(*, viewer: Viewer, keys: list[tuple[int, Any]], size: int) -> dict[
     return {"items": items, "next_cursor": next_cursor}
 
 
+def _window_keys(
+    *, viewer: Viewer, window: windows.Window, order: str, cursor: str | None, size: int
+) -> list[tuple[int, Any]] | None:
+    """The page's keys cut from the window, exactly as the page statement would list them;
+    None when the window cannot tell (the statement then runs)."""
+    shown = windows.visible(store.connection(), window, viewer_id(viewer))
+    if shown is None:
+        return None
+    if order == "recent":
+        recent_after = decode_cursor(cursor, (datetime, int))
+        after = None if recent_after is None else (recent_after[0], recent_after[1])
+        return windows.page_recent(window, shown, after, size + 1)
+    top_after = decode_cursor(cursor, (int, int))
+    top = None if top_after is None else (top_after[0], top_after[1])
+    return windows.page_top(window, shown, top, size + 1, TOP_CAP)
+
+
 def _parameters_checked(order: str, cursor: str | None, limit: int | None, exists: Any) -> int:
     """The page size, once the cursor and limit are valid. An invalid one is a 400 only when
     the page exists (``exists()`` reads it): an unknown page stays a 404, as ever."""
@@ -260,21 +280,28 @@ def hashtag_page(
             raise not_found("hashtag")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    table = connection.ops.quote_name(Hashtag._meta.db_table)
-    found = _header_and_keys(
-        viewer=viewer,
-        header=(
-            f"(SELECT id, name, post_count, last_used_at FROM {table} WHERE name = %(name)s) h"
-        ),
-        source=_HASHTAG_SOURCE,
-        params={"name": normalized},
-        order=order,
-        cursor=cursor,
-        size=size,
-    )
-    if found is None:
+    window = windows.window_get(store.connection(), scope=windows.hashtag_scope(normalized))
+    if window is None:
         raise not_found("hashtag")
-    (tag_id, tag_name, post_count, last_used_at), keys = found
+    keys = _window_keys(viewer=viewer, window=window, order=order, cursor=cursor, size=size)
+    if keys is None:
+        table = connection.ops.quote_name(Hashtag._meta.db_table)
+        found = _header_and_keys(
+            viewer=viewer,
+            header=(
+                f"(SELECT id, name, post_count, last_used_at FROM {table} WHERE name = %(name)s) h"
+            ),
+            source=_HASHTAG_SOURCE,
+            params={"name": normalized},
+            order=order,
+            cursor=cursor,
+            size=size,
+        )
+        if found is None:
+            raise not_found("hashtag")
+        keys = found[1]
+    tag_id, tag_name, post_count, used = window.header
+    last_used_at = None if used is None else store.created_at_of(used)
     tag = Hashtag(id=tag_id, name=tag_name, post_count=post_count, last_used_at=last_used_at)
     return tag, _page_of(viewer=viewer, keys=keys, size=size)
 
@@ -290,28 +317,34 @@ def place_page(
             raise not_found("place")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    table = connection.ops.quote_name(Place._meta.db_table)
-    found = _header_and_keys(
-        viewer=viewer,
-        header=(
-            f"(SELECT id, name, address, latitude, longitude, post_count FROM {table} "
-            "WHERE id = %(place)s) h"
-        ),
-        source=_PLACE_SOURCE,
-        params={"place": place_id},
-        order=order,
-        cursor=cursor,
-        size=size,
-    )
-    if found is None:
+    window = windows.window_get(store.connection(), scope=windows.place_scope(place_id))
+    if window is None:
         raise not_found("place")
-    (pk, place_name, address, latitude, longitude, post_count), keys = found
+    keys = _window_keys(viewer=viewer, window=window, order=order, cursor=cursor, size=size)
+    if keys is None:
+        table = connection.ops.quote_name(Place._meta.db_table)
+        found = _header_and_keys(
+            viewer=viewer,
+            header=(
+                f"(SELECT id, name, address, latitude, longitude, post_count FROM {table} "
+                "WHERE id = %(place)s) h"
+            ),
+            source=_PLACE_SOURCE,
+            params={"place": place_id},
+            order=order,
+            cursor=cursor,
+            size=size,
+        )
+        if found is None:
+            raise not_found("place")
+        keys = found[1]
+    pk, place_name, address, latitude, longitude, post_count = window.header
     place = Place(
         id=pk,
         name=place_name,
         address=address,
-        latitude=latitude,
-        longitude=longitude,
+        latitude=Decimal(latitude),
+        longitude=Decimal(longitude),
         post_count=post_count,
     )
     return place, _page_of(viewer=viewer, keys=keys, size=size)

@@ -1,4 +1,4 @@
-"""Hashtag and place pages served warm: one SQL statement, bodies and flags from Redis, the
+"""Hashtag and place pages served warm from Redis (the window, bodies and flags): no SQL, the
 same items and cursors as the all-SQL baseline, and every write shown on the next request.
 
 alice is private (the owner), bob follows her, charlie is a stranger. Each write goes through
@@ -19,13 +19,14 @@ from app.accounts import services as accounts
 from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
 from app.conftest import ApiClient, login_client
+from app.feed import services as feed
 from app.lab.testing import assert_queries
 from app.posts import services as posts
 from app.posts.fragments import item_dict
 from app.posts.models import Place, Post
 from app.posts.schemas import PostOut
 from app.posts.tests.factories import PlaceFactory
-from app.search import selectors
+from app.search import selectors, windows
 from app.search.schemas import HashtagHeader, PlaceHeader
 
 PERSONAS = [("alice", True), ("bob", True), ("charlie", False), ("anon", False)]
@@ -96,10 +97,10 @@ def scene(alice, bob, charlie, make_post) -> Scene:
 
 @pytest.mark.parametrize(("who", "sees"), PERSONAS)
 @pytest.mark.parametrize("order", ORDERS)
-def test_a_warm_page_runs_one_query_and_keeps_privacy(scene, who, sees, order):
+def test_a_warm_page_runs_no_sql_and_keeps_privacy(scene, who, sees, order):
     for path in scene.paths():
-        # 1. the header, visibility and the page's keys; bodies and flags from Redis.
-        with assert_queries(1):
+        # The window (header and newest posts), the following set, bodies and flags: Redis.
+        with assert_queries(0):
             ids = scene.ids(who, path, order)
         assert (scene.private.pk in ids) is sees
         assert len(ids) == 6 if sees else 5
@@ -107,7 +108,13 @@ def test_a_warm_page_runs_one_query_and_keeps_privacy(scene, who, sees, order):
 
 @pytest.mark.parametrize(("who", "sees"), PERSONAS)
 @pytest.mark.parametrize("order", ORDERS)
-def test_cached_pages_equal_the_sql_built_ones_field_by_field(scene, who, sees, order):
+@pytest.mark.parametrize("size", [windows.SIZE, 3])
+def test_cached_pages_equal_the_sql_built_ones_field_by_field(
+    scene, who, sees, order, size, monkeypatch
+):
+    """Also with windows of 3 posts, which cannot answer every page: the statement does."""
+    monkeypatch.setattr(windows, "SIZE", size)
+    windows.all_changed()
     viewer = scene.users[who]
     shaped_pages = {
         "/api/hashtags/walk": lambda cursor: selectors.hashtag_page_shaped(
@@ -226,3 +233,33 @@ def test_unknown_pages_keep_their_status_with_bad_parameters(db, anon_client):
         for params in ({"cursor": "zz"}, {"limit": 51}, {}):
             response = anon_client.get_json(path, params)
             assert response.status_code == 404, (path, params)
+
+
+def test_a_new_post_shows_on_the_next_request(scene, make_post, django_capture_on_commit_callbacks):
+    """post_create calls feed_post_created in its transaction; the window goes on commit."""
+    with django_capture_on_commit_callbacks(execute=True):
+        post = make_post(scene.dave, "new #walk", place=scene.place, likes=50)
+        feed.feed_post_created(post_id=post.pk)
+    for path in scene.paths():
+        assert scene.ids("charlie", path, "recent")[0] == post.pk
+        assert scene.ids("charlie", path, "top")[0] == post.pk
+        header = scene.get("charlie", path)["hashtag" if "hashtags" in path else "place"]
+        assert header["post_count"] == 7
+
+
+def test_a_window_built_while_a_like_commits_is_not_kept(scene, monkeypatch):
+    """A build reads the generations first and stores only if they did not move."""
+    windows.all_changed()
+    real = windows._hashtag_build
+
+    def build_then_like(name):
+        built = real(name)
+        windows.post_scopes_changed(post_id=scene.public[0].pk)  # a like commits meanwhile
+        return built
+
+    monkeypatch.setattr(windows, "_hashtag_build", build_then_like)
+    scene.get("charlie", "/api/hashtags/walk")
+    monkeypatch.setattr(windows, "_hashtag_build", real)
+    # Nothing was stored: 1. the window is read again.
+    with assert_queries(1):
+        scene.get("charlie", "/api/hashtags/walk")
