@@ -37,7 +37,7 @@ Viewer = User | AnonymousUser
 
 # Top posts of a hashtag or place are ranked among its newest this many visible posts, so a
 # tag with a million posts costs the same as one with a thousand.
-TOP_CAP = 500
+TOP_CAP = windows.TOP_CAP
 TRENDING_KEY = "search:v1:trending"
 TRENDING_TTL = 300
 TRENDING_LIMIT = 10
@@ -238,20 +238,22 @@ def _page_of(*, viewer: Viewer, keys: list[tuple[int, Any]], size: int) -> dict[
 
 
 def _window_keys(
-    *, viewer: Viewer, window: windows.Window, order: str, cursor: str | None, size: int
-) -> list[tuple[int, Any]] | None:
-    """The page's keys cut from the window, exactly as the page statement would list them;
-    None when the window cannot tell (the statement then runs)."""
-    shown = windows.visible(store.connection(), window, viewer_id(viewer))
-    if shown is None:
+    *, viewer: Viewer, scope: str, order: str, cursor: str | None, size: int
+) -> tuple[windows.Window, list[tuple[int, Any]] | None] | None:
+    """The scope's window and the page's keys cut from it, exactly as the page statement
+    would list them (None keys: the window cannot tell, the statement runs); None when the
+    hashtag or place does not exist."""
+    found = windows.window_get(store.connection(), scope=scope, viewer_id=viewer_id(viewer))
+    if found is None:
         return None
+    window, shown = found
     if order == "recent":
         recent_after = decode_cursor(cursor, (datetime, int))
         after = None if recent_after is None else (recent_after[0], recent_after[1])
-        return windows.page_recent(window, shown, after, size + 1)
+        return window, windows.page_recent(window, shown, after, size + 1)
     top_after = decode_cursor(cursor, (int, int))
     top = None if top_after is None else (top_after[0], top_after[1])
-    return windows.page_top(window, shown, top, size + 1, TOP_CAP)
+    return window, windows.page_top(window, shown, top, size + 1)
 
 
 def _parameters_checked(order: str, cursor: str | None, limit: int | None, exists: Any) -> int:
@@ -280,10 +282,11 @@ def hashtag_page(
             raise not_found("hashtag")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    window = windows.window_get(store.connection(), scope=windows.hashtag_scope(normalized))
-    if window is None:
+    scope = windows.hashtag_scope(normalized)
+    found_window = _window_keys(viewer=viewer, scope=scope, order=order, cursor=cursor, size=size)
+    if found_window is None:
         raise not_found("hashtag")
-    keys = _window_keys(viewer=viewer, window=window, order=order, cursor=cursor, size=size)
+    window, keys = found_window
     if keys is None:
         table = connection.ops.quote_name(Hashtag._meta.db_table)
         found = _header_and_keys(
@@ -317,10 +320,11 @@ def place_page(
             raise not_found("place")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    window = windows.window_get(store.connection(), scope=windows.place_scope(place_id))
-    if window is None:
+    scope = windows.place_scope(place_id)
+    found_window = _window_keys(viewer=viewer, scope=scope, order=order, cursor=cursor, size=size)
+    if found_window is None:
         raise not_found("place")
-    keys = _window_keys(viewer=viewer, window=window, order=order, cursor=cursor, size=size)
+    window, keys = found_window
     if keys is None:
         table = connection.ops.quote_name(Place._meta.db_table)
         found = _header_and_keys(

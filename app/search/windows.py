@@ -24,22 +24,30 @@ from typing import Any
 import orjson
 from django.db import connection
 
-from app.accounts.models import User
+from app.accounts.models import Follow, User
 from app.feed import following, store
 from app.lab import stats
 from app.lab.cache import raw_key
 from app.posts.models import Hashtag, Place, Post, PostHashtag
 
-# The top order ranks the newest 500 visible posts: a window holds more, so that a viewer who
-# cannot see a few private posts still finds 500 in it.
+# The top order ranks the newest TOP_CAP visible posts; a window holds more, so that a viewer
+# who cannot see a few private posts still finds TOP_CAP in it.
+TOP_CAP = 500
 SIZE = 600
 TTL = 3600
-_VERSION = "v1"
-# Store the build only while both generations are the ones read before the SQL read began.
+_VERSION = "v2"
+# KEYS: window, scope generation, global generation, the window's private authors (a set).
+# ARGV: the two generations read before the SQL read, the window, its TTL, private authors.
+# Stored only while both generations are unchanged, window and set together.
 _FILL = """
 if (redis.call('GET', KEYS[2]) or '0') == ARGV[1]
     and (redis.call('GET', KEYS[3]) or '0') == ARGV[2] then
   redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+  redis.call('DEL', KEYS[4])
+  if #ARGV > 4 then
+    redis.call('SADD', KEYS[4], unpack(ARGV, 5))
+    redis.call('EXPIRE', KEYS[4], ARGV[4])
+  end
   return 1
 end
 return 0
@@ -48,6 +56,10 @@ return 0
 
 def _window_key(scope: str) -> str:
     return raw_key("search", "win", _VERSION, scope)
+
+
+def _private_key(scope: str) -> str:
+    return raw_key("search", "win", _VERSION, "private", scope)
 
 
 def _gen_key(scope: str) -> str:
@@ -68,14 +80,38 @@ def place_scope(place_id: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Window:
+    """Newest first. Only private posts carry their author: the rest are public to all."""
+
     header: list[Any]
     ids: list[int]
     micros: list[int]
     likes: list[int]
-    authors: list[int]
-    private: list[bool]
+    # Index into ids -> author id, for posts whose author is private.
+    private: dict[int, int]
+    # Indexes of the newest TOP_CAP public posts, by (like_count, id) descending: the top
+    # order of every viewer who sees no private post of the window.
+    public_top: list[int]
     # True when the window holds every post of the scope.
     complete: bool
+
+
+def _window_of(header: list[Any], rows: Sequence[tuple[Any, ...]]) -> Window:
+    """rows: (id, created_at, like_count, author id, author is_private), newest first."""
+    kept = rows[:SIZE]
+    ids = [row[0] for row in kept]
+    likes = [row[2] for row in kept]
+    private = {index: row[3] for index, row in enumerate(kept) if row[4]}
+    public = [index for index in range(len(kept)) if index not in private][:TOP_CAP]
+    public.sort(key=lambda index: (likes[index], ids[index]), reverse=True)
+    return Window(
+        header=header,
+        ids=ids,
+        micros=[store.score_of(row[1]) for row in kept],
+        likes=likes,
+        private=private,
+        public_top=public,
+        complete=len(rows) <= SIZE,
+    )
 
 
 def _hashtag_build(name: str) -> tuple[list[Any], list[tuple[Any, ...]]] | None:
@@ -132,67 +168,119 @@ def _count(hit: bool) -> None:
             request_stats.cache_misses += 1
 
 
-def window_get(conn: Any, *, scope: str) -> Window | None:
-    """The scope's window, from Redis when warm, else read from SQL (one statement) and kept;
-    None when the hashtag or place does not exist."""
+def _encode(window: Window, generation_all: str) -> bytes:
+    return orjson.dumps(
+        {
+            "g": generation_all,
+            "h": window.header,
+            "i": window.ids,
+            "m": window.micros,
+            "l": window.likes,
+            "p": [[index, author] for index, author in window.private.items()],
+            "t": window.public_top,
+            "c": window.complete,
+        }
+    )
+
+
+def _decode(raw: bytes, generation_all: bytes | None) -> Window | None:
+    stored = orjson.loads(raw)
+    if stored["g"] != (generation_all or b"0").decode():
+        return None
+    return Window(
+        header=stored["h"],
+        ids=stored["i"],
+        micros=stored["m"],
+        likes=stored["l"],
+        private=dict(stored["p"]),
+        public_top=stored["t"],
+        complete=stored["c"],
+    )
+
+
+def window_get(conn: Any, *, scope: str, viewer_id: int) -> tuple[Window, list[bool]] | None:
+    """The scope's window and which of its posts ``viewer_id`` (0: anonymous) may see:
+    public authors, their own posts, private authors they follow. Warm: one Redis round trip
+    (the window, and the viewer's followed private authors among the window's). Cold: one
+    statement, then kept. None when the hashtag or place does not exist."""
+    key, everything = _window_key(scope), _all_key()
+    following_key = store.following_key(viewer_id)
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.mget([key, everything])
+        if viewer_id:
+            pipe.sismember(following_key, store.SET_COMPLETE)
+            pipe.sinter([following_key, _private_key(scope)])
+        replies = pipe.execute()
+    raw, seen_all = replies[0]
+    window = None if raw is None else _decode(raw, seen_all)
+    _count(window is not None)
+    if window is None:
+        window = _build(conn, scope)
+        if window is None:
+            return None
+        return window, _visible(conn, window, viewer_id)
+    if not viewer_id or not window.private:
+        return window, _shown(window, viewer_id, set())
+    complete, followed = replies[1], replies[2]
+    if not complete:
+        return window, _visible(conn, window, viewer_id)
+    return window, _shown(window, viewer_id, {int(author) for author in followed})
+
+
+def _build(conn: Any, scope: str) -> Window | None:
+    """Read the window from SQL; keep it unless a write moved a generation meanwhile."""
     key, gen, everything = _window_key(scope), _gen_key(scope), _all_key()
-    raw, seen, seen_all = conn.mget([key, gen, everything])
-    if raw is not None:
-        stored = orjson.loads(raw)
-        if stored["g"] == (seen_all or b"0").decode():
-            _count(True)
-            return Window(**stored["w"])
-    _count(False)
+    seen, seen_all = conn.mget([gen, everything])
     kind, value = scope.split(":", 1)
     built = _hashtag_build(value) if kind == "t" else _place_build(int(value))
     if built is None:
         return None
-    header, rows = built
-    window = Window(
-        header=header,
-        ids=[row[0] for row in rows[:SIZE]],
-        micros=[store.score_of(row[1]) for row in rows[:SIZE]],
-        likes=[row[2] for row in rows[:SIZE]],
-        authors=[row[3] for row in rows[:SIZE]],
-        private=[row[4] for row in rows[:SIZE]],
-        complete=len(rows) <= SIZE,
+    window = _window_of(*built)
+    generation, generation_all = (seen or b"0").decode(), (seen_all or b"0").decode()
+    authors = sorted(set(window.private.values()))
+    conn.eval(
+        _FILL,
+        4,
+        key,
+        gen,
+        everything,
+        _private_key(scope),
+        generation,
+        generation_all,
+        _encode(window, generation_all),
+        TTL,
+        *authors,
     )
-    generation = (seen or b"0").decode()
-    generation_all = (seen_all or b"0").decode()
-    body = orjson.dumps({"g": generation_all, "w": _as_dict(window)})
-    conn.eval(_FILL, 3, key, gen, everything, generation, generation_all, body, TTL)
     return window
 
 
-def _as_dict(window: Window) -> dict[str, Any]:
-    return {name: getattr(window, name) for name in Window.__slots__}
+def _shown(window: Window, viewer_id: int, followed: set[int]) -> list[bool]:
+    """Per post of the window: may the viewer see it?"""
+    shown = [True] * len(window.ids)
+    for index, author in window.private.items():
+        shown[index] = author == viewer_id or author in followed
+    return shown
 
 
-def visible(conn: Any, window: Window, viewer_id: int) -> list[bool] | None:
-    """Which of the window's posts ``viewer_id`` (0: anonymous) may see: public authors, their
-    own posts, private authors they follow (from the following set, built when missing)."""
-    hidden = {
-        author
-        for author, private in zip(window.authors, window.private, strict=True)
-        if private and author != viewer_id
-    }
-    followed: set[int] = set()
-    if hidden and viewer_id:
-        candidates = sorted(hidden)
-        key = store.following_key(viewer_id)
-        for attempt in range(2):
-            with conn.pipeline(transaction=False) as pipe:
-                pipe.sismember(key, store.SET_COMPLETE)
-                pipe.smismember(key, [str(author) for author in candidates])
-                complete, members = pipe.execute()
-            if complete:
-                break
-            if attempt == 0:
-                following.following_fill(conn, user_id=viewer_id)
-        if not complete:
-            return None
-        followed = {author for author, member in zip(candidates, members, strict=True) if member}
-    return [author not in hidden or author in followed for author in window.authors]
+def _visible(conn: Any, window: Window, viewer_id: int) -> list[bool]:
+    """:func:`_shown`, asking the following set (built when missing) about the window's
+    private authors; SQL decides when Redis will not keep the set."""
+    candidates = sorted(set(window.private.values()) - {viewer_id})
+    if not viewer_id or not candidates:
+        return _shown(window, viewer_id, set())
+    key = store.following_key(viewer_id)
+    for attempt in range(2):
+        with conn.pipeline(transaction=False) as pipe:
+            pipe.sismember(key, store.SET_COMPLETE)
+            pipe.smismember(key, [str(author) for author in candidates])
+            complete, members = pipe.execute()
+        if complete:
+            followed = {a for a, member in zip(candidates, members, strict=True) if member}
+            return _shown(window, viewer_id, followed)
+        if attempt == 0:
+            following.following_fill(conn, user_id=viewer_id)
+    rows = Follow.objects.filter(follower_id=viewer_id, followee_id__in=candidates)
+    return _shown(window, viewer_id, set(rows.values_list("followee_id", flat=True)))
 
 
 def page_recent(
@@ -214,20 +302,30 @@ def page_recent(
 
 
 def page_top(
-    window: Window, shown: Sequence[bool], after: tuple[int, int] | None, limit: int, cap: int
+    window: Window, shown: Sequence[bool], after: tuple[int, int] | None, limit: int
 ) -> list[tuple[int, int]] | None:
     """Up to ``limit`` (id, like_count) by (like_count, id) descending after ``after`` among
-    the newest ``cap`` visible posts; None when the window holds fewer than ``cap`` visible
+    the newest TOP_CAP visible posts; None when the window holds fewer than TOP_CAP visible
     posts and not the whole scope."""
-    ranked = [
-        (window.likes[index], post_id) for index, post_id in enumerate(window.ids) if shown[index]
-    ][:cap]
-    if len(ranked) < cap and not window.complete:
-        return None
-    ranked.sort(reverse=True)
-    if after is not None:
-        ranked = [key for key in ranked if key < after]
-    return [(post_id, likes) for likes, post_id in ranked[:limit]]
+    ids, likes = window.ids, window.likes
+    if all(not shown[index] for index in window.private):
+        # The viewer sees exactly the public posts: their ranking is stored.
+        if len(window.public_top) < TOP_CAP and not window.complete:
+            return None
+        order = window.public_top
+    else:
+        order = [index for index in range(len(ids)) if shown[index]][:TOP_CAP]
+        if len(order) < TOP_CAP and not window.complete:
+            return None
+        order.sort(key=lambda index: (likes[index], ids[index]), reverse=True)
+    keys: list[tuple[int, int]] = []
+    for index in order:
+        if after is not None and (likes[index], ids[index]) >= after:
+            continue
+        keys.append((ids[index], likes[index]))
+        if len(keys) == limit:
+            break
+    return keys
 
 
 # --- invalidation (called by app/feed/services.py on commit) ---------------------------------
@@ -239,7 +337,7 @@ def _bump(scopes: Sequence[str]) -> None:
         for scope in scopes:
             pipe.incr(_gen_key(scope))
             pipe.expire(_gen_key(scope), TTL)
-            pipe.delete(_window_key(scope))
+            pipe.delete(_window_key(scope), _private_key(scope))
         pipe.execute()
 
 
