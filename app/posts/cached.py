@@ -130,56 +130,89 @@ def _detail_fill(conn: Any, viewer: Viewer, post_id: int) -> PostJSON:
     )
 
 
+class _KeyRecorder:
+    """Stands in for a pipeline to learn the key ``privacy_overrides`` reads (usercache keeps
+    the name private; the detail's script must declare it)."""
+
+    key = ""
+
+    def hmget(self, key: str, fields: list[str]) -> None:
+        self.key = key
+
+
+def _privacy_key() -> str:
+    recorder = _KeyRecorder()
+    privacy_overrides(recorder, [0])
+    return recorder.key
+
+
+# KEYS: the fragment, the viewer's flags, the viewer's following set, the privacy overrides.
+# ARGV: post id, viewer id (0: anonymous), flags TTL. Everything the detail needs in one
+# round trip: the body, its author's privacy override, whether the viewer's following set is
+# complete and holds the author, and the viewer's flags.
+_DETAIL = """
+local body = redis.call('GET', KEYS[1])
+if not body or body == '' then
+  return {body or false}
+end
+local author = string.format('%.0f', struct.unpack('>L', body))
+local viewer = ARGV[2]
+local complete, member, liked, saved = 0, 0, false, false
+if viewer ~= '0' then
+  if viewer ~= author then
+    complete = redis.call('SISMEMBER', KEYS[3], 'c')
+    member = redis.call('SISMEMBER', KEYS[3], author)
+  end
+  local flags = redis.call('HMGET', KEYS[2], 'l' .. ARGV[1], 's' .. ARGV[1])
+  liked, saved = flags[1], flags[2]
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return {body, redis.call('HGET', KEYS[4], author) or false, complete, member, liked, saved}
+"""
+
+
 def post_detail(*, viewer: Viewer, post_id: int) -> PostJSON:
     """GET /api/posts/{id} for ``viewer``: a private author's post is shown only to the
     author and their followers, and is a 404 for anyone else, exactly as the SQL selector
-    decides. Warm: two Redis round trips (the body and flags, then the author's privacy
-    override and the follow check) and no SQL."""
+    decides. Warm: one Redis script call (body, privacy override, follow check and flags)
+    and no SQL."""
     conn = store.connection()
     me = selectors.viewer_id(viewer)
-    flags_key = store.flags_key(me)
-    with conn.pipeline(transaction=False) as pipe:
-        pipe.get(cache.make_key(store.fragment_key(post_id)))
-        if me:
-            pipe.hmget(flags_key, [f"l{post_id}", f"s{post_id}"])
-            pipe.expire(flags_key, store.ttl())
-        replies = pipe.execute()
-    if replies[0] is None:
+    keys = [
+        cache.make_key(store.fragment_key(post_id)),
+        store.flags_key(me),
+        store.following_key(me),
+        _privacy_key(),
+    ]
+    reply = conn.register_script(_DETAIL)(keys=keys, args=[post_id, me, store.ttl()])
+    raw = reply[0]
+    if raw is None:
         _count(0, 1)
         return _detail_fill(conn, viewer, post_id)
     _count(1, 0)
-    if replies[0] == store.TOMBSTONE:
+    if raw == store.TOMBSTONE:
         raise not_found("post")
-    body = fragment_decode(post_id, replies[0])
+    body = fragment_decode(post_id, raw)
+    override, complete, member, liked, saved = reply[1:]
+    private = body.author_private if override is None else override == b"1"
     author = body.author_id
-    if author != me:
-        following_key = store.following_key(me)
-        with conn.pipeline(transaction=False) as pipe:
-            privacy_overrides(pipe, [author])
-            if me:
-                pipe.sismember(following_key, store.SET_COMPLETE)
-                pipe.sismember(following_key, str(author))
-            checks = pipe.execute()
-        (override,) = checks[0]
-        private = body.author_private if override is None else override == b"1"
-        if private:
-            if not me:
-                raise not_found("post")
-            complete, member = checks[1], checks[2]
-            if not complete:
-                member = following.follows(conn, user_id=me, author_id=author)
-            if not member:
-                raise not_found("post")
+    if private and author != me:
+        if not me:
+            raise not_found("post")
+        if not complete:
+            member = following.follows(conn, user_id=me, author_id=author)
+        if not member:
+            raise not_found("post")
     if not me:
         return body
-    flags = _flags_of([post_id], replies[1])
+    flags = _flags_of([post_id], [liked, saved])
     if post_id not in flags:
         flags = _flags_learn(conn, me, [post_id], {})
     if post_id not in flags:
         # Deleted after its body was read: the body's drop is on its way.
         raise not_found("post")
-    liked, saved = flags[post_id]
-    return body.viewed(liked=liked, saved=saved)
+    is_liked, is_saved = flags[post_id]
+    return body.viewed(liked=is_liked, saved=is_saved)
 
 
 def user_posts_page(
