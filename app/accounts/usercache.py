@@ -155,3 +155,46 @@ def privacy_overrides(pipe: Any, user_ids: list[int]) -> None:
     """Queue the HMGET of the overrides of ``user_ids`` on a pipeline; each reply entry is
     None (no change since the body was cached), b"1" or b"0"."""
     pipe.hmget(privacy_key(), [str(user_id) for user_id in user_ids])
+
+
+# --- many rows at once (member lists) ---------------------------------------------------------
+# A reader that lists other users (an inbox's members) reads their cached rows in its own
+# pipeline, fills the missing ones from one query, and gets the same freshness as auth.
+
+
+def rows_queue(pipe: Any, user_ids: list[int]) -> None:
+    """Queue the reads of ``user_ids``' rows and generations (two replies) on a pipeline."""
+    pipe.mget([_row_key(user_id) for user_id in user_ids])
+    pipe.mget([_gen_key(user_id) for user_id in user_ids])
+
+
+def rows_parse(
+    user_ids: list[int], rows: list[bytes | None], generations: list[bytes | None]
+) -> tuple[dict[int, list[Any]], dict[int, bytes]]:
+    """The cached rows (column values in FIELDS order) found, and the generation seen for
+    each user whose row is missing (what :func:`rows_fill` needs)."""
+    found: dict[int, list[Any]] = {}
+    missing: dict[int, bytes] = {}
+    for user_id, raw, generation in zip(user_ids, rows, generations, strict=True):
+        if raw is None:
+            missing[user_id] = generation or b"0"
+        else:
+            found[user_id] = orjson.loads(raw)
+    return found, missing
+
+
+def rows_fill(conn: Any, missing: dict[int, bytes]) -> dict[int, list[Any]]:
+    """Read the missing users' rows in one query, cache each (generation-checked, like
+    :func:`user_get`) and return them."""
+    if not missing:
+        return {}
+    rows: dict[int, list[Any]] = {}
+    with conn.pipeline(transaction=False) as pipe:
+        for user in User.objects.filter(pk__in=missing).only(*FIELDS):
+            encoded = _encode(user)
+            rows[user.pk] = orjson.loads(encoded)
+            pipe.eval(
+                _FILL, 2, _row_key(user.pk), _gen_key(user.pk), missing[user.pk], encoded, TTL
+            )
+        pipe.execute()
+    return rows

@@ -26,13 +26,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import orjson
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django_redis import get_redis_connection
 
 from app.accounts import usercache
-from app.accounts.models import User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
 from app.chat.presence import Presence, presence_parse, presence_queue
 from app.lab import stats
@@ -148,33 +146,12 @@ def members_get(*, user_ids: list[int]) -> tuple[dict[int, dict[str, Any]], dict
         return {}, {}
     conn = get_redis_connection("default")
     pipe = conn.pipeline(transaction=False)
-    # Private helpers of usercache, on purpose: its rows are dropped by every write to a user
-    # row, which is exactly the freshness a member list needs.
-    pipe.mget([usercache._row_key(user_id) for user_id in user_ids])
-    pipe.mget([usercache._gen_key(user_id) for user_id in user_ids])
+    # The accounts user-row cache: dropped by every write to a user row, which is exactly
+    # the freshness a member list needs.
+    usercache.rows_queue(pipe, user_ids)
     presence_queue(pipe, user_ids=user_ids)
     rows, generations, *replies = pipe.execute()
-    summaries: dict[int, dict[str, Any]] = {}
-    seen: dict[int, bytes] = {}
-    for user_id, raw, generation in zip(user_ids, rows, generations, strict=True):
-        if raw is None:
-            seen[user_id] = generation or b"0"
-        else:
-            summaries[user_id] = _summary(orjson.loads(raw))
-    if seen:
-        users = list(User.objects.filter(pk__in=seen).only(*usercache.FIELDS))
-        fill = conn.pipeline(transaction=False)
-        for user in users:
-            encoded = usercache._encode(user)
-            summaries[user.pk] = _summary(orjson.loads(encoded))
-            fill.eval(
-                usercache._FILL,
-                2,
-                usercache._row_key(user.pk),
-                usercache._gen_key(user.pk),
-                seen[user.pk],
-                encoded,
-                usercache.TTL,
-            )
-        fill.execute()
+    found, missing = usercache.rows_parse(user_ids, rows, generations)
+    found |= usercache.rows_fill(conn, missing)
+    summaries = {user_id: _summary(row) for user_id, row in found.items()}
     return summaries, presence_parse(user_ids=user_ids, replies=replies)
