@@ -171,6 +171,11 @@ CHANNEL_LAYERS = {
 # One recommended post per this many home-feed items (app/recs); 0 turns it off. Off under
 # tests by default, so feed tests see only followed posts; recs tests turn it on.
 FEED_RECOMMENDED_EVERY = int(os.environ.get("FEED_RECOMMENDED_EVERY", "0" if TESTING else "5"))
+# Authors with more followers than this are pulled into their followers' feeds at read time
+# instead of pushed at write time. A page reads one list per pulled author it follows, so the
+# threshold must grow with the audience: at `medium` a reader who follows 325 accounts
+# follows 132 above 1,000 (docs/experiments/hotpaths.md).
+FEED_FANOUT_THRESHOLD = int(os.environ.get("FEED_FANOUT_THRESHOLD", "1000"))
 
 # Background work (fan-out, training). Tests run jobs eagerly in-process.
 RQ_QUEUES = {
