@@ -151,12 +151,6 @@ def privacy_changed(*, user_id: int, private: bool) -> None:
     transaction.on_commit(record)
 
 
-def privacy_overrides(pipe: Any, user_ids: list[int]) -> None:
-    """Queue the HMGET of the overrides of ``user_ids`` on a pipeline; each reply entry is
-    None (no change since the body was cached), b"1" or b"0"."""
-    pipe.hmget(privacy_key(), [str(user_id) for user_id in user_ids])
-
-
 # --- many rows at once (member lists) ---------------------------------------------------------
 # A reader that lists other users (an inbox's members) reads their cached rows in its own
 # pipeline, fills the missing ones from one query, and gets the same freshness as auth.

@@ -17,7 +17,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 
 from app.accounts.models import User
-from app.accounts.usercache import privacy_overrides
+from app.accounts.usercache import privacy_key
 from app.feed import following, store
 from app.feed.selectors import viewer_flags
 from app.lab import stats
@@ -130,22 +130,6 @@ def _detail_fill(conn: Any, viewer: Viewer, post_id: int) -> PostJSON:
     )
 
 
-class _KeyRecorder:
-    """Stands in for a pipeline to learn the key ``privacy_overrides`` reads (usercache keeps
-    the name private; the detail's script must declare it)."""
-
-    key = ""
-
-    def hmget(self, key: str, fields: list[str]) -> None:
-        self.key = key
-
-
-def _privacy_key() -> str:
-    recorder = _KeyRecorder()
-    privacy_overrides(recorder, [0])
-    return recorder.key
-
-
 # KEYS: the fragment, the viewer's flags, the viewer's following set, the privacy overrides.
 # ARGV: post id, viewer id (0: anonymous), flags TTL. Everything the detail needs in one
 # round trip: the body, its author's privacy override, whether the viewer's following set is
@@ -182,7 +166,7 @@ def post_detail(*, viewer: Viewer, post_id: int) -> PostJSON:
         cache.make_key(store.fragment_key(post_id)),
         store.flags_key(me),
         store.following_key(me),
-        _privacy_key(),
+        privacy_key(),
     ]
     reply = conn.register_script(_DETAIL)(keys=keys, args=[post_id, me, store.ttl()])
     raw = reply[0]

@@ -13,6 +13,7 @@ from app.accounts.models import Follow, User
 from app.accounts.usercache import privacy_key
 from app.feed import selectors as feed_selectors
 from app.feed import store as feed_store
+from app.feed.following import following_fill
 from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
 from app.lab.api import ApiError, bad_request, decode_cursor, encode_cursor, page, parse_limit
@@ -105,19 +106,6 @@ def post_bodies(*, post_ids: Sequence[int]) -> dict[int, PostJSON]:
     return bodies
 
 
-def _following_fill(conn: Any, viewer: User) -> None:
-    """Build the viewer's following set in Redis (as the cached feed does), marked building
-    first so that a follow committed meanwhile lands in it."""
-    key = feed_store.following_key(viewer.pk)
-    with conn.pipeline(transaction=False) as pipe:
-        feed_store.set_begin(pipe, key)
-        pipe.execute()
-    followed = [user_id for user_id, _ in feed_selectors.following_with_counts(user_id=viewer.pk)]
-    with conn.pipeline(transaction=False) as pipe:
-        feed_store.set_finish(pipe, key, followed)
-        pipe.execute()
-
-
 def _allowed_bodies(*, viewer: User, post_ids: list[int], want: int) -> dict[int, PostJSON]:
     """The first ``want`` recommendable posts among ``post_ids``, as bodies carrying the
     viewer's saved flag: picked inside Redis (app/recs/pick.py) once the bodies, the
@@ -143,7 +131,7 @@ def _allowed_bodies(*, viewer: User, post_ids: list[int], want: int) -> dict[int
         if outcome.decided:
             return {post.id: post for post in outcome.posts}
         if outcome.incomplete:
-            _following_fill(conn, viewer)
+            following_fill(conn, user_id=viewer.pk)
         if outcome.missing:
             post_bodies(post_ids=outcome.missing)
         if outcome.unknown:
