@@ -163,9 +163,9 @@ def follow_request_decline(request: HttpRequest, username: str) -> dict[str, str
 
 
 @users_router.get("/users/{username}", response=ProfileOut)
-def profile(request: HttpRequest, username: str) -> ProfileOut:
+def profile(request: HttpRequest, username: str) -> HttpResponse:
     user = selectors.user_for_viewer(viewer=_viewer(request), username=username)
-    return ProfileOut.of(user)
+    return json_response(ProfileOut.of(user))
 
 
 def _edge_list(

@@ -106,7 +106,8 @@ class ProfileOut(_ProfileBase):
     @staticmethod
     def of(user: User) -> ProfileOut:
         """``user`` must come from ``selectors.user_for_viewer`` (it carries the viewer flags)."""
-        return ProfileOut(
+        # Values straight from typed model fields: no second validation (app/posts/schemas.py).
+        return ProfileOut.model_construct(
             **_ProfileBase.fields_of(user),
             viewer_follows=user.viewer_follows,  # type: ignore[attr-defined]
             viewer_requested=user.viewer_requested,  # type: ignore[attr-defined]
