@@ -1,14 +1,18 @@
 """Session middleware that also accepts ``Authorization: Bearer <token>`` from scripted clients.
 
 The token returned by login *is* the session key, so a bearer request takes exactly the same
-path as a browser's (cached_db session, then the user) and logout revokes both at once.
+path as a browser's (cached_db session, then the user) and logout revokes both at once. The
+session and its user's cached row are read in one Redis round trip (usercache).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
-from django.http import HttpRequest
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponseBase
+
+from app.accounts import usercache
 
 BEARER = "bearer "
 
@@ -22,9 +26,27 @@ def bearer_token(request: HttpRequest) -> str | None:
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
+    # Sync only: under ASGI Django runs it in a thread, like every sync view here.
+    async_capable = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        with usercache.prefetch_scope():
+            response = super().__call__(request)
+        assert isinstance(response, HttpResponseBase)  # the sync stack: never awaitable
+        return response
+
     def process_request(self, request: HttpRequest) -> None:
         token = bearer_token(request)
         session_key = token or request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        request.session = self.SessionStore(session_key)
+        request.session = session = self.SessionStore(session_key)
+        if session.session_key is not None and hasattr(session, "cache_key_prefix"):
+            # The cached_db store's own key, read here with the user's row (one round trip)
+            # and handed to the store as if it had loaded it itself.
+            cache = caches[settings.SESSION_CACHE_ALIAS]
+            raw = usercache.session_with_user(
+                cache.make_key(session.cache_key_prefix + session.session_key)
+            )
+            if raw is not None:
+                session._session_cache = cache.client.decode(raw)  # type: ignore[attr-defined]
         # Bearer requests carry no ambient credential, so they need no CSRF token.
         request.lab_bearer = token is not None  # type: ignore[attr-defined]

@@ -13,7 +13,10 @@ Redis errors never fail a request here: the caller falls back to SQL.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -72,18 +75,29 @@ def _encode(user: User) -> bytes:
     return orjson.dumps([_column(user, name) for name in FIELDS])
 
 
+# The row and generation the session middleware read with the session, for this request only
+# (see session_with_user): user_get takes them instead of asking Redis again.
+_prefetched: contextvars.ContextVar[dict[int, tuple[bytes | None, bytes | None]] | None] = (
+    contextvars.ContextVar("usercache_prefetched", default=None)
+)
+
+
 def user_get(user_id: int) -> User | None:
     """The user, from Redis when warm (0 SQL), else from PostgreSQL (then cached); None if
     there is no such user."""
     reachable = True
-    try:
-        with _connection().pipeline(transaction=False) as pipe:
-            pipe.get(_row_key(user_id))
-            pipe.get(_gen_key(user_id))
-            raw, seen = pipe.execute()
-    except RedisError:
-        logger.warning("user cache unreachable; reading user %s from PostgreSQL", user_id)
-        raw, seen, reachable = None, None, False
+    prefetched = _prefetched.get()
+    if prefetched is not None and user_id in prefetched:
+        raw, seen = prefetched.pop(user_id)
+    else:
+        try:
+            with _connection().pipeline(transaction=False) as pipe:
+                pipe.get(_row_key(user_id))
+                pipe.get(_gen_key(user_id))
+                raw, seen = pipe.execute()
+        except RedisError:
+            logger.warning("user cache unreachable; reading user %s from PostgreSQL", user_id)
+            raw, seen, reachable = None, None, False
     request_stats = stats.current()
     if raw is not None:
         if request_stats is not None:
@@ -192,3 +206,53 @@ def rows_fill(conn: Any, missing: dict[int, bytes]) -> dict[int, list[Any]]:
             )
         pipe.execute()
     return rows
+
+
+# --- the session and its user in one round trip ---------------------------------------------
+# Sessions are cached as JSON (settings.CACHES["sessions"]), so a script can read the user id
+# inside and fetch that user's row and generation in the same call: authentication costs one
+# Redis round trip instead of two (docs/experiments/hotpaths.md).
+# KEYS[1]: the session's cache key. ARGV: the row key and generation key, less the user id.
+_SESSION_WITH_USER = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {false} end
+local ok, data = pcall(cjson.decode, raw)
+if not ok or type(data) ~= 'table' or data['_auth_user_id'] == nil then return {raw} end
+local uid = tostring(data['_auth_user_id'])
+return {raw, uid, redis.call('GET', ARGV[1] .. uid), redis.call('GET', ARGV[2] .. uid)}
+"""
+_session_scripts: dict[int, Any] = {}
+
+
+def session_with_user(cache_key: str) -> bytes | None:
+    """The session's cached bytes (None when not cached), reading its user's row in the same
+    round trip; the row waits for :func:`user_get` in this request's context. Call within
+    :func:`prefetch_scope`."""
+    conn = _connection()
+    script = _session_scripts.get(id(conn))
+    if script is None:
+        script = _session_scripts[id(conn)] = conn.register_script(_SESSION_WITH_USER)
+    try:
+        reply = script(keys=[cache_key], args=[_row_key(0)[:-1], _gen_key(0)[:-1]])
+    except RedisError:
+        return None
+    if len(reply) == 4 and str(reply[1]).isdigit():
+        prefetched = _prefetched.get()
+        if prefetched is not None:
+            prefetched[int(reply[1])] = (reply[2], reply[3])
+    raw: bytes | None = reply[0]
+    # A hit counts here; a miss is counted by the session store, which then reads it itself.
+    request_stats = stats.current()
+    if request_stats is not None and raw is not None:
+        request_stats.cache_hits += 1
+    return raw
+
+
+@contextlib.contextmanager
+def prefetch_scope() -> Iterator[None]:
+    """A request's scope for rows read with its session."""
+    token = _prefetched.set({})
+    try:
+        yield
+    finally:
+        _prefetched.reset(token)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 
 from app.accounts import usercache
 from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
 from app.accounts.models import User
-from app.conftest import login_client
+from app.conftest import ApiClient, login_client
 from app.lab.testing import assert_queries
 from app.posts.tests.imagedata import jpeg, upload
 
@@ -115,3 +117,19 @@ def test_a_fill_that_raced_a_write_is_not_stored(alice):
 @pytest.mark.parametrize("field", ["last_login", "date_joined"])
 def test_the_login_timestamps_are_not_cached(field):
     assert field not in usercache.FIELDS
+
+
+def test_a_session_missing_from_the_cache_still_authenticates_from_the_database(bob_client):
+    bob_client.get_json("/api/me")
+    caches["sessions"].delete(KEY_PREFIX + bob_client.token)
+    response = bob_client.get_json("/api/me")
+    assert response.status_code == 200
+    assert response.json()["username"] == "bob"
+    # The session is cached again: the next request reads it and the user in one script call.
+    with assert_queries(0):
+        assert bob_client.get_json("/api/me").json()["username"] == "bob"
+
+
+def test_a_bogus_bearer_token_is_anonymous(db):
+    response = ApiClient(token="not-a-session-key").get_json("/api/me")
+    assert response.status_code == 401
