@@ -47,6 +47,12 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 cache.make_key(session.cache_key_prefix + session.session_key)
             )
             if raw is not None:
-                session._session_cache = cache.client.decode(raw)  # type: ignore[attr-defined]
+                try:
+                    data = cache.client.decode(raw)  # type: ignore[attr-defined]
+                except ValueError:
+                    # Not JSON (written before sessions were): the store reloads it from the
+                    # database and caches it again.
+                    return
+                session._session_cache = data  # type: ignore[attr-defined]
         # Bearer requests carry no ambient credential, so they need no CSRF token.
         request.lab_bearer = token is not None  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
+from django_redis import get_redis_connection
 
 from app.accounts import usercache
 from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
@@ -133,3 +134,10 @@ def test_a_session_missing_from_the_cache_still_authenticates_from_the_database(
 def test_a_bogus_bearer_token_is_anonymous(db):
     response = ApiClient(token="not-a-session-key").get_json("/api/me")
     assert response.status_code == 401
+
+
+def test_a_session_cached_in_an_older_format_reloads_from_the_database(bob_client):
+    bob_client.get_json("/api/me")
+    key = caches["sessions"].make_key(KEY_PREFIX + bob_client.token)
+    get_redis_connection("default").set(key, b"\x80\x05not json")  # a pickled copy, say
+    assert bob_client.get_json("/api/me").json()["username"] == "bob"
