@@ -2,14 +2,14 @@
 
 The token returned by login *is* the session key, so a bearer request takes exactly the same
 path as a browser's (cached_db session, then the user) and logout revokes both at once. The
-session and its user's cached row are read in one Redis round trip (usercache).
+session engine (app/accounts/sessions.py) reads a session and its user's cached row in one
+Redis round trip; this middleware scopes that row to the request.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
-from django.core.cache import caches
 from django.http import HttpRequest, HttpResponseBase
 
 from app.accounts import usercache
@@ -38,21 +38,6 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def process_request(self, request: HttpRequest) -> None:
         token = bearer_token(request)
         session_key = token or request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        request.session = session = self.SessionStore(session_key)
-        if session.session_key is not None and hasattr(session, "cache_key_prefix"):
-            # The cached_db store's own key, read here with the user's row (one round trip)
-            # and handed to the store as if it had loaded it itself.
-            cache = caches[settings.SESSION_CACHE_ALIAS]
-            raw = usercache.session_with_user(
-                cache.make_key(session.cache_key_prefix + session.session_key)
-            )
-            if raw is not None:
-                try:
-                    data = cache.client.decode(raw)  # type: ignore[attr-defined]
-                except ValueError:
-                    # Not JSON (written before sessions were): the store reloads it from the
-                    # database and caches it again.
-                    return
-                session._session_cache = data  # type: ignore[attr-defined]
+        request.session = self.SessionStore(session_key)
         # Bearer requests carry no ambient credential, so they need no CSRF token.
         request.lab_bearer = token is not None  # type: ignore[attr-defined]

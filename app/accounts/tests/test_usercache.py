@@ -141,3 +141,8 @@ def test_a_session_cached_in_an_older_format_reloads_from_the_database(bob_clien
     key = caches["sessions"].make_key(KEY_PREFIX + bob_client.token)
     get_redis_connection("default").set(key, b"\x80\x05not json")  # a pickled copy, say
     assert bob_client.get_json("/api/me").json()["username"] == "bob"
+
+
+def test_a_request_that_never_reads_its_session_costs_no_redis_read(bob_client):
+    response = bob_client.get_json("/lab/hello")
+    assert 'cache;desc="0 hit 0 miss"' in response["Server-Timing"]
