@@ -426,7 +426,8 @@ def server_timing(response: Response) -> dict[str, Any]:
     metrics = header_parse(raw) if raw else {}
 
     def dur(name: str) -> float | None:
-        with contextlib.suppress(TypeError, ValueError):
+        # A server from before a metric existed (``cpu``) simply lacks it.
+        with contextlib.suppress(KeyError, TypeError, ValueError):
             return float(metrics[name]["dur"])
         return None
 
