@@ -236,7 +236,7 @@ def session_with_user(cache_key: str) -> bytes | None:
         reply = script(keys=[cache_key], args=[_row_key(0)[:-1], _gen_key(0)[:-1]])
     except RedisError:
         return None
-    if len(reply) == 4 and str(reply[1]).isdigit():
+    if len(reply) == 4 and reply[1].isdigit():
         prefetched = _prefetched.get()
         if prefetched is not None:
             prefetched[int(reply[1])] = (reply[2], reply[3])

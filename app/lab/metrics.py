@@ -57,7 +57,8 @@ def render_metrics() -> tuple[bytes, str]:
 
 @functools.lru_cache(maxsize=1024)
 def _route_of(pattern: str) -> str:
-    """"api/posts/<int:post_id>" -> "api/posts/{post_id}" (patterns are few: cached)."""
+    """The label of a URL pattern, ``api/posts/<int:post_id>`` -> ``api/posts/{post_id}``;
+    patterns are few, so each is converted once."""
     route = _CONVERTER.sub(r"{\1}", _NAMED_GROUP.sub(r"{\1}", pattern))
     return route.removeprefix("^").removesuffix("$")
 

@@ -10,6 +10,7 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 from django_redis import get_redis_connection
+from redis.client import Pipeline
 
 from app.accounts import usercache
 from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
@@ -146,3 +147,17 @@ def test_a_session_cached_in_an_older_format_reloads_from_the_database(bob_clien
 def test_a_request_that_never_reads_its_session_costs_no_redis_read(bob_client):
     response = bob_client.get_json("/lab/hello")
     assert 'cache;desc="0 hit 0 miss"' in response["Server-Timing"]
+
+
+def test_the_session_read_brings_the_user_row_so_auth_is_one_round_trip(bob_client, monkeypatch):
+    bob_client.get_json("/api/me")  # the session and the row are cached
+    pipelines: list[object] = []
+    real = Pipeline.execute
+
+    def counted(self: Pipeline, *args: object, **kwargs: object) -> object:
+        pipelines.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counted)
+    assert bob_client.get_json("/api/me").json()["username"] == "bob"
+    assert pipelines == []  # the user row came with the session, in the same script call
