@@ -22,7 +22,7 @@ from django_redis import get_redis_connection
 
 from app.lab import stats
 from app.lab.cache import raw_key
-from app.posts.fragments import PostJSON, fragment_decode
+from app.posts.fragments import PostJSON, fragment_decode, fragment_valid
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -171,7 +171,7 @@ def fragments_lookup(conn: Any, post_ids: Sequence[int]) -> tuple[dict[int, Post
     for post_id, raw in zip(post_ids, conn.mget(keys) if keys else [], strict=True):
         if raw == TOMBSTONE:
             gone.add(post_id)
-        elif raw is not None:
+        elif raw is not None and fragment_valid(raw):
             found[post_id] = fragment_decode(post_id, raw)
     request_stats = stats.current()
     if request_stats is not None:
@@ -328,7 +328,7 @@ def _gathered(post_ids: Sequence[int], reply: Sequence[Any]) -> Gathered:
         raw, liked, saved, followed = reply[4 * index : 4 * index + 4]
         if raw == TOMBSTONE:
             out.gone.add(post_id)
-        elif raw is not None:
+        elif raw is not None and fragment_valid(raw):
             out.bodies[post_id] = fragment_decode(post_id, raw)
             out.follows[post_id] = followed == 1
         out.flags[post_id] = (liked, saved)

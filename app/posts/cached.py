@@ -23,7 +23,7 @@ from app.feed.selectors import viewer_flags
 from app.lab import stats
 from app.lab.api import not_found, page, parse_limit
 from app.posts import selectors
-from app.posts.fragments import PostJSON, fragment_decode, fragment_encode
+from app.posts.fragments import PostJSON, fragment_decode, fragment_encode, fragment_valid
 from app.posts.schemas import PostOut
 
 Viewer = User | AnonymousUser
@@ -93,7 +93,7 @@ def bodies_viewed(*, viewer: Viewer, post_ids: Sequence[int]) -> list[PostJSON]:
     for post_id, raw in zip(post_ids, replies[0], strict=True):
         if raw == store.TOMBSTONE:
             gone.add(post_id)
-        elif raw is not None:
+        elif raw is not None and fragment_valid(raw):
             bodies[post_id] = fragment_decode(post_id, raw)
     _count(len(bodies) + len(gone), len(post_ids) - len(bodies) - len(gone))
     missing = [post_id for post_id in post_ids if post_id not in bodies and post_id not in gone]
@@ -170,7 +170,7 @@ def post_detail(*, viewer: Viewer, post_id: int) -> PostJSON:
     ]
     reply = conn.register_script(_DETAIL)(keys=keys, args=[post_id, me, store.ttl()])
     raw = reply[0]
-    if raw is None:
+    if raw is None or (raw != store.TOMBSTONE and not fragment_valid(raw)):
         _count(0, 1)
         return _detail_fill(conn, viewer, post_id)
     _count(1, 0)

@@ -100,6 +100,12 @@ def fragment_encode(post: PostOut) -> bytes:
     return _HEADER.pack(post.author.id, micros, int(post.author.is_private)) + body[:-1]
 
 
+def fragment_valid(raw: bytes) -> bool:
+    """Is ``raw`` a body in this layout (a header, then a JSON object)? Anything else in a
+    fragment key (a copy left by an older layout) is treated as a miss and rewritten."""
+    return len(raw) > _HEADER.size and raw[_HEADER.size] == 0x7B  # "{"
+
+
 def fragment_decode(post_id: int, raw: bytes) -> PostJSON:
     author_id, micros, private = _HEADER.unpack_from(raw)
     return PostJSON(

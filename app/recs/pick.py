@@ -36,7 +36,8 @@ for i = 5, #ARGV do
   if taken >= want then break end
   local id = ARGV[i]
   local body = redis.call('GET', prefix .. id)
-  if not body then
+  -- Absent, or not in this layout (a 17-byte header, then "{"): loaded again from SQL.
+  if not body or (#body > 0 and string.byte(body, 18) ~= 123) then
     missing[#missing + 1] = id
   elseif #body > 0 then
     local author = 0

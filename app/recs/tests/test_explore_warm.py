@@ -8,14 +8,17 @@ their on-commit effects run, as in production), and reads the next page.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 
 from app.accounts import services as accounts
 from app.accounts.tests.factories import UserFactory
 from app.conftest import login_client
+from app.feed import store as feed_store
 from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
 from app.posts import services as posts
@@ -144,3 +147,23 @@ def test_anonymous_bodies_carry_no_viewer_state(scene):
         False,
         None,
     )
+
+
+def test_a_fragment_in_another_layout_is_rewritten_not_served(scene, charlie, settings):
+    """A copy left in a fragment key by an older layout (here a pickle) must never reach a
+    response as bytes: every reader treats it as a miss and rewrites it."""
+    settings.FEED_RECOMMENDED_EVERY = 2
+    conn = feed_store.connection()
+    stale = b"\x80\x04\x95 pickled PostOut"
+    targets = [post.pk for post in scene["posts"]]
+    for post_id in targets:
+        conn.set(cache.make_key(feed_store.fragment_key(post_id)), stale)
+    client = scene["client"]
+    explore = client.get_json("/api/explore")
+    feed = client.get_json("/api/feed")
+    detail = client.get_json(f"/api/posts/{targets[0]}")
+    for response in (explore, feed, detail):
+        assert response.status_code == 200
+        json.loads(response.content)  # valid JSON, not pickle bytes
+    assert {item["id"] for item in explore.json()["items"]} == set(targets)
+    assert all(conn.get(cache.make_key(feed_store.fragment_key(pk))) != stale for pk in targets)
