@@ -8,6 +8,7 @@ drive one path at a time with wrk at a fixed concurrency.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
@@ -676,3 +677,15 @@ def median(values: Iterable[float]) -> float:
 def ratios_per_round(*, values: Sequence[float], baseline: Sequence[float]) -> list[float]:
     """value/baseline for each round, paired by position (a round with a 0 baseline is skipped)."""
     return [v / b for v, b in zip(values, baseline, strict=True) if b > 0]
+
+
+def strategy_check(parser: argparse.ArgumentParser, strategy: str | None) -> None:
+    """Reject an ``X-Lab-Strategy`` value the server would answer with 400, before starting."""
+    if not strategy:
+        return
+    from app.lab.strategies import StrategyError, parse_header
+
+    try:
+        parse_header(strategy)
+    except StrategyError as exc:
+        parser.error(str(exc))

@@ -84,13 +84,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     # hello is always measured: it is the yardstick of every round.
     args.labels = [BASELINE] + [label for label in ENDPOINTS if label != BASELINE and (
         not labels or label in labels)]  # fmt: skip
-    if args.strategy:
-        from app.lab.strategies import StrategyError, parse_header
-
-        try:
-            parse_header(args.strategy)
-        except StrategyError as exc:
-            parser.error(str(exc))
+    drive.strategy_check(parser, args.strategy)
     return args
 
 

@@ -293,13 +293,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--seconds, --connections and --rate must be at least 1")
     if not args.endpoint.startswith("/") and args.endpoint not in ENDPOINTS:
         parser.error(f"--endpoint must start with / or be one of {', '.join(ENDPOINTS)}")
-    if args.strategy:
-        from app.lab.strategies import StrategyError, parse_header
-
-        try:
-            parse_header(args.strategy)
-        except StrategyError as exc:
-            parser.error(str(exc))
+    drive.strategy_check(parser, args.strategy)
     return args
 
 

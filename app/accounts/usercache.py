@@ -98,13 +98,9 @@ def user_get(user_id: int) -> User | None:
         except RedisError:
             logger.warning("user cache unreachable; reading user %s from PostgreSQL", user_id)
             raw, seen, reachable = None, None, False
-    request_stats = stats.current()
+    stats.cache_count(hits=int(raw is not None), misses=int(raw is None))
     if raw is not None:
-        if request_stats is not None:
-            request_stats.cache_hits += 1
         return _decode(raw)
-    if request_stats is not None:
-        request_stats.cache_misses += 1
     user = User.objects.filter(pk=user_id).only(*FIELDS).first()
     if user is None or not reachable:
         return user
@@ -242,9 +238,7 @@ def session_with_user(cache_key: str) -> bytes | None:
             prefetched[int(reply[1])] = (reply[2], reply[3])
     raw: bytes | None = reply[0]
     # A hit counts here; a miss is counted by the session store, which then reads it itself.
-    request_stats = stats.current()
-    if request_stats is not None and raw is not None:
-        request_stats.cache_hits += 1
+    stats.cache_count(hits=int(raw is not None))
     return raw
 
 

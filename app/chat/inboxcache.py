@@ -89,12 +89,7 @@ def page_get(*, user_id: int, field: str) -> tuple[bytes | None, bytes]:
     pipe.hget(_page_key(user_id), field)
     pipe.get(_gen_key(user_id))
     raw, generation = pipe.execute()
-    request_stats = stats.current()
-    if request_stats is not None:
-        if raw is None:
-            request_stats.cache_misses += 1
-        else:
-            request_stats.cache_hits += 1
+    stats.cache_count(hits=int(raw is not None), misses=int(raw is None))
     return raw, generation or b"0"
 
 

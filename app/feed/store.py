@@ -173,10 +173,7 @@ def fragments_lookup(conn: Any, post_ids: Sequence[int]) -> tuple[dict[int, Post
             gone.add(post_id)
         elif raw is not None and fragment_valid(raw):
             found[post_id] = fragment_decode(post_id, raw)
-    request_stats = stats.current()
-    if request_stats is not None:
-        request_stats.cache_hits += len(found) + len(gone)
-        request_stats.cache_misses += len(keys) - len(found) - len(gone)
+    stats.cache_count(hits=len(found) + len(gone), misses=len(keys) - len(found) - len(gone))
     return found, gone
 
 
@@ -332,11 +329,8 @@ def _gathered(post_ids: Sequence[int], reply: Sequence[Any]) -> Gathered:
             out.bodies[post_id] = fragment_decode(post_id, raw)
             out.follows[post_id] = followed == 1
         out.flags[post_id] = (liked, saved)
-    request_stats = stats.current()
-    if request_stats is not None:
-        hits = len(out.bodies) + len(out.gone)
-        request_stats.cache_hits += hits
-        request_stats.cache_misses += len(post_ids) - hits
+    hits = len(out.bodies) + len(out.gone)
+    stats.cache_count(hits=hits, misses=len(post_ids) - hits)
     return out
 
 

@@ -51,3 +51,12 @@ def begin() -> contextvars.Token[RequestStats | None]:
 
 def end(token: contextvars.Token[RequestStats | None]) -> None:
     _current.reset(token)
+
+
+def cache_count(*, hits: int = 0, misses: int = 0) -> None:
+    """Count cache reads made outside the Django cache (raw Redis, scripts) into the current
+    request's Server-Timing; nothing outside a request."""
+    request_stats = _current.get()
+    if request_stats is not None:
+        request_stats.cache_hits += hits
+        request_stats.cache_misses += misses

@@ -32,10 +32,7 @@ Flags = dict[int, tuple[bool, bool]]
 
 def _count(hits: int, misses: int) -> None:
     """Fragment reads count as cache hits and misses in Server-Timing, like Django's cache."""
-    request_stats = stats.current()
-    if request_stats is not None:
-        request_stats.cache_hits += hits
-        request_stats.cache_misses += misses
+    stats.cache_count(hits=hits, misses=misses)
 
 
 def _flags_of(post_ids: Sequence[int], stored: list[bytes | None]) -> Flags:

@@ -114,7 +114,5 @@ def pick(
         fragment_decode(int(reply[i]), reply[i + 2]).viewed(liked=False, saved=reply[i + 1] == b"1")
         for i in range(1, len(reply), 3)
     ]
-    request_stats = stats.current()
-    if request_stats is not None:
-        request_stats.cache_hits += len(posts)
+    stats.cache_count(hits=len(posts))
     return Picked(posts=posts)

@@ -382,12 +382,7 @@ class CachedStrategy:
         conn = get_redis_connection("default")
         key = raw_key("search", "suggest", "v2", _digest(query.text))
         raw: bytes | None = conn.get(key)
-        request_stats = stats.current()
-        if request_stats is not None:
-            if raw is None:
-                request_stats.cache_misses += 1
-            else:
-                request_stats.cache_hits += 1
+        stats.cache_count(hits=int(raw is not None), misses=int(raw is None))
         if raw is None:
             rows = self.backend.suggest(query=query)
             raw = b"\n".join(json_bytes(SuggestOut.of(row)) for row in rows)

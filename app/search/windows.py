@@ -160,12 +160,7 @@ def _place_build(place_id: int) -> tuple[list[Any], list[tuple[Any, ...]]] | Non
 
 
 def _count(hit: bool) -> None:
-    request_stats = stats.current()
-    if request_stats is not None:
-        if hit:
-            request_stats.cache_hits += 1
-        else:
-            request_stats.cache_misses += 1
+    stats.cache_count(hits=int(hit), misses=int(not hit))
 
 
 def _encode(window: Window, generation_all: str) -> bytes:
