@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -27,3 +29,10 @@ def assert_queries(expected: int) -> Iterator[CaptureQueriesContext]:
         raise QueryCountError(
             f"expected {expected} queries, ran {actual}:\n{listing or '  (none)'}"
         )
+
+
+def database_url_for_tests() -> str:
+    """This run's DATABASE_URL with the test database in place of the dev one: for servers a
+    test starts in another process (call it once the test database exists)."""
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path=f"/{settings.DATABASES['default']['NAME']}"))

@@ -10,7 +10,6 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django_redis import get_redis_connection
 
 from app.accounts.models import User
+from app.lab.testing import database_url_for_tests
 from benchmarks import drive, profile
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -95,12 +95,6 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def the_test_database_url() -> str:
-    """This run's URL with the test database in place of the dev one."""
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit(parts._replace(path=f"/{settings.DATABASES['default']['NAME']}"))
-
-
 @pytest.fixture
 def persona(transactional_db: None) -> Iterator[str]:
     """A committed user the server process can log in as. The production-mode server does not
@@ -122,7 +116,7 @@ def test_it_profiles_hello_on_a_live_server_into_a_report(persona: str, tmp_path
         skip_or_fail("wrk is absent (apt-get install -y wrk)")
     env = {k: v for k, v in os.environ.items() if k not in ("LAB_TESTING", "DEBUG")}
     env |= {
-        "DATABASE_URL": the_test_database_url(),
+        "DATABASE_URL": database_url_for_tests(),
         "REDIS_URL": settings.REDIS_URL,
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
         "DB_POOL_MIN": "0",
@@ -151,5 +145,8 @@ def test_it_profiles_hello_on_a_live_server_into_a_report(persona: str, tmp_path
     assert data["persona"] == persona
     assert f"**{data['wrk']['rps']:,.1f} req/s**" in top
     assert data["samples"] > 0
-    assert any("hello" in row["function"] for row in data["top"]["inclusive"])
-    assert (report / "stacks.txt").read_text().strip()
+    # The view itself is a sliver of each request: look for it in every sampled stack, not
+    # only in the 30 functions of the table (a loaded box may leave it out of those).
+    stacks = (report / "stacks.txt").read_text()
+    assert "WSGIHandler.__call__" in stacks
+    assert "hello (app/lab/views.py" in stacks

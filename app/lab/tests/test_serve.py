@@ -31,6 +31,7 @@ from websockets.sync.client import connect
 from app.feed import jobs
 from app.lab import serve
 from app.lab.serve import ServeConfig, ServeError, ServerProcess
+from app.lab.testing import database_url_for_tests
 
 
 def config_for(**environ: str) -> ServeConfig:
@@ -451,11 +452,19 @@ def ws_answers(lab: Lab) -> bool:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One runner for the kill tests: 2 granian workers, 1 uvicorn, 1 job worker."""
+def lab(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> Iterator[Lab]:
+    """One runner for the kill tests: 2 granian workers, 1 uvicorn, 1 job worker, on the test
+    database (a clean checkout's dev database is not even migrated)."""
     tmp = tmp_path_factory.mktemp("supervised")
     port, ws_port = free_port(), free_port()
-    env = serve_env(tmp, PORT=str(port), WS_PORT=str(ws_port), WORKERS="2", JOB_WORKERS="1")
+    env = serve_env(
+        tmp,
+        PORT=str(port),
+        WS_PORT=str(ws_port),
+        WORKERS="2",
+        JOB_WORKERS="1",
+        DATABASE_URL=database_url_for_tests(),
+    )
     log_path = tmp / "serve.log"
     connection = redis.Redis.from_url(isolated_redis_url())
     with log_path.open("wb") as log:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -23,6 +22,7 @@ from playwright.sync_api import Browser, BrowserType, Playwright, expect, sync_p
 
 from app import urls
 from app.accounts.models import User
+from app.lab.testing import database_url_for_tests
 
 # Debian's package; LAB_CHROMIUM points elsewhere (a path that does not exist skips the tests).
 CHROMIUM = Path(os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium"))
@@ -159,12 +159,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _database_url() -> str:
-    """This run's URL with the test database in place of the dev one."""
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit(parts._replace(path=f"/{settings.DATABASES['default']['NAME']}"))
-
-
 @pytest.fixture
 def ws_server(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A real uvicorn serving /ws/ on the test database and this run's Redis keys (the live
@@ -172,7 +166,7 @@ def ws_server(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url_for_tests(),
         "REDIS_URL": settings.REDIS_URL,
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
         "LAB_TESTING": "1",
