@@ -118,10 +118,11 @@ def pg_title_database(title: str) -> str | None:
 
 @dataclass(frozen=True)
 class Reading:
-    """One process at one poll: its CPU including reaped children, and whom it works for."""
+    """One process at one poll: its own CPU, its reaped children's, and whom it works for."""
 
     seconds: float
     database: str | None = None
+    children: float = 0.0
 
 
 def _tree(pid: int | None) -> list[psutil.Process]:
@@ -140,9 +141,10 @@ def tree_read(pid: int | None, *, titles: bool = False) -> dict[Key, Reading]:
     for process in _tree(pid):
         with contextlib.suppress(psutil.Error):
             times = process.cpu_times()
-            seconds = times.user + times.system + times.children_user + times.children_system
             found[(process.pid, process.create_time())] = Reading(
-                seconds, _pg_database(process) if titles else None
+                times.user + times.system,
+                _pg_database(process) if titles else None,
+                times.children_user + times.children_system,
             )
     return found
 
@@ -166,6 +168,8 @@ class CpuMeter:
     excluded: dict[str, float] = field(default_factory=dict)
     _start: dict[str, dict[Key, Reading]] = field(default_factory=dict)
     _last: dict[str, dict[Key, Reading]] = field(default_factory=dict)
+    # role -> every process seen in the window -> its latest reading (exited ones included)
+    _seen: dict[str, dict[Key, Reading]] = field(default_factory=dict)
     # role -> process serving another database -> (CPU at start or 0, last CPU seen)
     _foreign: dict[str, dict[Key, tuple[float, float]]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -192,6 +196,7 @@ class CpuMeter:
         for role, found in now.items():
             if found:  # an empty tree means the root died: keep what was last seen
                 self._last[role] = found
+            self._seen.setdefault(role, {}).update(found)
             foreign = self._foreign.setdefault(role, {})
             before = self._start.get(role, {})
             for key, reading in found.items():
@@ -205,7 +210,7 @@ class CpuMeter:
 
     def start(self) -> None:
         self._start = self._poll()
-        self._last, self._foreign = {}, {}
+        self._last, self._foreign, self._seen = {}, {}, {}
         self._record(self._start)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="cpu-meter", daemon=True)
@@ -219,12 +224,27 @@ class CpuMeter:
         self._record(self._poll())
         spent: dict[str, float] = {}
         for role in self.roots:
-            end = sum(r.seconds for r in self._last.get(role, {}).values())
-            begin = sum(r.seconds for r in self._start.get(role, {}).values())
             left_out = sum(last - first for first, last in self._foreign.get(role, {}).values())
             self.excluded[role] = round(float(left_out), 3)
-            spent[role] = max(0.0, end - begin - left_out)
+            spent[role] = max(0.0, self._spent(role) - left_out)
         return spent
+
+    def _spent(self, role: str) -> float:
+        """Own CPU of every process seen in the window (an exited one up to its last poll),
+        plus the growth of reaped children's CPU in their parents, less what of it the
+        exited processes seen here already account for. A process that exited but is not
+        yet reaped counts up to its last poll, never below its starting point."""
+        start, end, seen = (
+            self._start.get(role, {}),
+            self._last.get(role, {}),
+            self._seen.get(role, {}),
+        )
+        own = sum(r.seconds - (start[k].seconds if k in start else 0.0) for k, r in seen.items())
+        growth = sum(
+            r.children - (start[k].children if k in start else 0.0) for k, r in end.items()
+        )
+        exited = sum(r.seconds for k, r in seen.items() if k not in end)
+        return own + max(0.0, growth - exited)
 
     def found(self) -> dict[str, bool]:
         return {role: pid is not None for role, pid in self.roots.items()}

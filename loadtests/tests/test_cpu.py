@@ -118,9 +118,13 @@ def test_it_leaves_out_backends_of_other_databases(monkeypatch):
     postmaster, ours, theirs = (1, 0.0), (2, 0.0), (3, 0.0)
     readings = iter(
         [
-            {postmaster: Reading(10.0), ours: Reading(1.0, "lab"), theirs: Reading(2.0, "test")},
+            {
+                postmaster: Reading(0.0, children=10.0),
+                ours: Reading(1.0, "lab"),
+                theirs: Reading(2.0, "test"),
+            },
             # `theirs` exited; the kernel moved its 4 s into the postmaster's children time.
-            {postmaster: Reading(14.0), ours: Reading(2.0, "lab")},
+            {postmaster: Reading(0.0, children=14.0), ours: Reading(2.0, "lab")},
         ]
     )
     meter = CpuMeter(roots={"postgres": 1}, database="lab")
