@@ -177,11 +177,6 @@ def fragments_lookup(conn: Any, post_ids: Sequence[int]) -> tuple[dict[int, Post
     return found, gone
 
 
-def fragments_get(conn: Any, post_ids: Sequence[int]) -> dict[int, PostJSON]:
-    """The cached bodies of ``post_ids`` that exist (see :func:`fragments_lookup`)."""
-    return fragments_lookup(conn, post_ids)[0]
-
-
 def fragments_set(conn: Any, bodies: Mapping[int, bytes]) -> None:
     """Store encoded bodies (``fragment_encode``), or TOMBSTONE for posts found gone, for
     ``fragment_ttl`` seconds."""

@@ -117,12 +117,6 @@ def fragment_decode(post_id: int, raw: bytes) -> PostJSON:
     )
 
 
-def post_json(post: PostOut) -> PostJSON:
-    """A freshly built body as PostJSON, with the viewer fields it carries."""
-    json = fragment_decode(post.id, fragment_encode(post))
-    return json.viewed(liked=post.viewer_has_liked, saved=post.viewer_has_saved, reason=post.reason)
-
-
 # What a feed strategy returns: pydantic bodies (the baselines) or bytes (the cached path).
 PostItem = PostOut | PostJSON
 
