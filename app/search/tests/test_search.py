@@ -90,6 +90,8 @@ def test_it_finds_partial_usernames_and_names(db, anon_client):
 
 
 def test_it_ranks_the_exact_username_first_then_followed_then_popular(db, charlie, charlie_client):
+    # The factory's random name could itself match "anna" (Joanna, Anna Kim...).
+    User.objects.filter(pk=charlie.pk).update(name="Charlie")
     famous = UserFactory(username="anna_famous", follower_count=50_000)
     followed = UserFactory(username="anna_friend", follower_count=3)
     exact = UserFactory(username="anna", follower_count=0)
