@@ -105,9 +105,14 @@ def pg_title_database(title: str) -> str | None:
     """The database a PostgreSQL process title works for; None for a shared process.
 
     ``postgres: postgres instalab [local] idle`` -> ``instalab``;
-    ``postgres: autovacuum worker instalab`` -> ``instalab``; ``postgres: checkpointer`` -> None.
+    ``postgres: autovacuum worker instalab`` -> ``instalab``; ``postgres: checkpointer`` -> None;
+    ``postgres: 15/main: postgres instalab 127.0.0.1(5000) idle`` -> ``instalab``.
     """
     what = title.partition("postgres: ")[2].strip()
+    # A server with cluster_name set (Debian's "15/main") puts it first: "15/main: postgres db".
+    first, _, rest = what.partition(" ")
+    if first.endswith(":"):
+        what = rest.strip()
     if not what or what.startswith(PG_BACKGROUND) or what.startswith("parallel worker"):
         return None
     if what.startswith("autovacuum worker"):

@@ -98,6 +98,10 @@ def test_a_role_without_a_server_costs_nothing():
     ("title", "database"),
     [
         ("postgres: postgres instalab [local] idle", "instalab"),
+        # Debian's clusters set cluster_name, which the title carries first.
+        ("postgres: 15/main: postgres test_instalab_ci 127.0.0.1(5012) SELECT", "test_instalab_ci"),
+        ("postgres: 15/main: checkpointer ", None),
+        ("postgres: 15/main: autovacuum worker instalab", "instalab"),
         ("postgres: postgres test_instalab_cpu 127.0.0.1(5012) SELECT", "test_instalab_cpu"),
         ("postgres: autovacuum worker instalab_lt", "instalab_lt"),
         ("postgres: checkpointer ", None),
