@@ -341,6 +341,11 @@ def cached_with_lock(
     while True:
         if conn.set(lock, token, nx=True, px=LOCK_MS):
             try:
+                # The previous holder may have stored a fresh value just before releasing the
+                # lock we now hold: serve that rather than compute it a second time.
+                current = conn.get(key)
+                if current is not None and time.time() < int.from_bytes(current[:8], "big"):
+                    return bytes(current[8:])
                 value = compute()
                 stamp = int(time.time() + fresh).to_bytes(8, "big")
                 conn.set(key, stamp + value, ex=keep)
