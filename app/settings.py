@@ -190,6 +190,9 @@ FEED_RECOMMENDED_EVERY = int(os.environ.get("FEED_RECOMMENDED_EVERY", "0" if TES
 # threshold must grow with the audience: at `medium` a reader who follows 325 accounts
 # follows 132 above 1,000 (docs/experiments/hotpaths.md).
 FEED_FANOUT_THRESHOLD = int(os.environ.get("FEED_FANOUT_THRESHOLD", "1000"))
+# Trending lists a search only once this many distinct users made it (k-anonymity): one
+# user's single search is never published (docs/reliability.md, privacy rules).
+SEARCH_TRENDING_MIN_USERS = max(1, int(os.environ.get("SEARCH_TRENDING_MIN_USERS", "3")))
 
 # Background work (fan-out, training). Tests run jobs eagerly in-process.
 RQ_QUEUES = {

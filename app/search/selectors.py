@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
@@ -383,7 +384,10 @@ def history_page(*, user: User, cursor: str | None, limit: int | None) -> dict[s
 
 
 def trending_list() -> list[dict[str, Any]]:
-    """The most searched queries of the last 24 hours by distinct users, cached 5 minutes."""
+    """The most searched queries of the last 24 hours by distinct users, cached 5 minutes.
+
+    A query searched by fewer than ``SEARCH_TRENDING_MIN_USERS`` distinct users is never
+    listed: one person's search must not be published to everyone."""
     cached: list[dict[str, Any]] | None = cache.get(TRENDING_KEY)
     if cached is not None:
         return cached
@@ -393,6 +397,7 @@ def trending_list() -> list[dict[str, Any]]:
         for row in SearchQuery.objects.filter(kind=SearchQuery.Kind.QUERY, created_at__gte=since)
         .values("query")
         .annotate(searches=Count("user_id", distinct=True))
+        .filter(searches__gte=settings.SEARCH_TRENDING_MIN_USERS)
         .order_by("-searches", "query")[:TRENDING_LIMIT]
     ]
     cache.set(TRENDING_KEY, rows, TRENDING_TTL)

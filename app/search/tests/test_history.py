@@ -107,14 +107,14 @@ def test_it_rejects_bad_history_entries(alice_client, payload):
 
 
 def test_it_trends_the_last_day_by_distinct_users_and_caches_it(db, anon_client):
-    users = [UserFactory() for _ in range(3)]
+    users = [UserFactory() for _ in range(4)]
     rows = [SearchQuery(user=u, query="맛집") for u in users]
-    rows += [SearchQuery(user=users[0], query="ramen") for _ in range(5)]
+    rows += [SearchQuery(user=u, query="ramen") for u in users[:3] for _ in range(2)]
     rows += [SearchQuery(user=u, query="old") for u in users for _ in range(2)]
     SearchQuery.objects.bulk_create(rows)
     SearchQuery.objects.filter(query="old").update(created_at=timezone.now() - timedelta(days=2))
     body = anon_client.get_json("/api/search/trending").json()
-    assert body["items"] == [{"query": "맛집", "searches": 3}, {"query": "ramen", "searches": 1}]
+    assert body["items"] == [{"query": "맛집", "searches": 4}, {"query": "ramen", "searches": 3}]
     SearchQuery.objects.bulk_create([SearchQuery(user=u, query="new") for u in users])
     with assert_queries(0):
         cached = anon_client.get_json("/api/search/trending").json()
