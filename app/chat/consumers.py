@@ -1,26 +1,42 @@
-"""The per-user WebSocket: transport only (authenticate, join the user's group, validate
-frames, delegate to services, relay events)."""
+"""The per-user WebSocket: transport only (authenticate, admit, join the user's group,
+validate and meter frames, delegate to services, relay events)."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import orjson
 import pydantic
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
 
 from app.accounts.models import User
-from app.chat import events, presence, selectors, services
+from app.chat import events, limits, presence, selectors, services
 from app.lab.api import ApiError
 
+log = logging.getLogger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
+# The user already has CHAT_SOCKETS_PER_USER sockets open; retry later (or close one).
+CLOSE_TOO_MANY_SOCKETS = 4429
+# Redis was unreachable while the socket opened: RFC 6455's 1013 "Try Again Later".
+CLOSE_TRY_AGAIN = 1013
 # The largest message (2,000 characters, JSON-escaped) fits well below this; uvicorn's own
 # cap (--ws-max-size) bounds what reaches us at all.
 MAX_FRAME_CHARS = 16 * 1024
+# orjson refuses deeper nesting (``JSONDecodeError``) instead of recursing.
+MAX_JSON_DEPTH = 1024
+# An error frame quotes at most this much of a validation message (which may echo input).
+MAX_ERROR_CHARS = 200
+# A server the frame needs is down: the frame is refused with ``unavailable``.
+OUTAGES = (RedisError, OperationalError, InterfaceError)
 T = TypeVar("T")
 
 user_group = events.user_group
@@ -48,6 +64,7 @@ def _message_send(user: User, frame: events.SendFrame) -> dict[str, Any]:
 
 
 def _sync(user: User, since: int) -> list[dict[str, Any]]:
+    limits.sync_admit(user_id=user.pk)
     rows = selectors.message_sync(user=user, since=since)
     more = len(rows) > selectors.SYNC_LIMIT
     frames: list[dict[str, Any]] = [
@@ -58,7 +75,57 @@ def _sync(user: User, since: int) -> list[dict[str, Any]]:
     return frames
 
 
+def _leave(user_id: int, socket: str) -> None:
+    """A closed socket's bookkeeping: presence offline, its slot under the socket cap back."""
+    try:
+        presence.presence_offline(user_id=user_id, socket=socket)
+    except RedisError as exc:
+        log.warning("chat socket closed: presence not updated, Redis unreachable (%s)", exc)
+    limits.socket_release(user_id=user_id, socket=socket)
+
+
+def _context(frame: events.ClientFrame | None) -> dict[str, Any]:
+    """What an error frame names of the frame it refuses: the send's client id, the room."""
+    if isinstance(frame, events.SendFrame):
+        return {"client_id": str(frame.client_id), "room": frame.room}
+    if isinstance(frame, events.TypingFrame | events.ReadFrame):
+        return {"room": frame.room}
+    return {}
+
+
+def frame_parse(text_data: str | None) -> events.ClientFrame | events.ErrorEvent:
+    """One client frame, or the ``error`` frame that refuses it; never raises."""
+    if text_data is None:
+        return events.error_event(code="bad_frame", message="send JSON text frames")
+    if len(text_data) > MAX_FRAME_CHARS:
+        message = f"frames are at most {MAX_FRAME_CHARS} characters"
+        return events.error_event(code="too_large", message=message)
+    try:
+        content = orjson.loads(text_data)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):
+            message = f"the frame nests deeper than {MAX_JSON_DEPTH} levels"
+        else:
+            message = "the frame is not valid JSON (UTF-8 text, no lone surrogates)"
+        return events.error_event(code="bad_json", message=message)
+    try:
+        return events.client_frame_parse(content)
+    except pydantic.ValidationError as exc:
+        problem = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "frame"
+        if problem["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            kinds = ", ".join(events.CLIENT_FRAME_TYPES)
+            message = f"type: a frame's type is one of {kinds}"
+        else:
+            message = f"{where}: {problem['msg']}"[:MAX_ERROR_CHARS]
+        return events.error_event(code="bad_frame", message=message)
+
+
 class UserSocketConsumer(AsyncJsonWebsocketConsumer):
+    # Set once the socket is authenticated, admitted under the cap and in its group; frames
+    # from any other socket are ignored (it is being closed).
+    admitted = False
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -68,9 +135,25 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user: User = user
+        if not await in_thread(limits.socket_admit)(user_id=user.pk, socket=self.channel_name):
+            await self.accept()
+            cap = limits.socket_cap()
+            await self._error("too_many_sockets", f"at most {cap} open sockets per user")
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
         self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self._presence_refresh()
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            await self._presence_refresh()
+        except RedisError as exc:
+            log.warning("chat socket refused: Redis unreachable (%s)", exc)
+            await self.accept()
+            await self._refuse(limits.Unavailable())
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        self.frames = limits.frame_bucket()
+        self.lease = asyncio.create_task(self._lease_renewal())
+        self.admitted = True
         await self.accept()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -87,12 +170,26 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def disconnect(self, code: int) -> None:
+        lease: asyncio.Task[None] | None = getattr(self, "lease", None)
+        if lease is not None:
+            lease.cancel()
         group = getattr(self, "group", None)
         if group:
-            await self.channel_layer.group_discard(group, self.channel_name)
-            await in_thread(presence.presence_offline)(
-                user_id=self.user.pk, socket=self.channel_name
-            )
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except RedisError as exc:
+                log.warning("chat socket closed: group not left, Redis unreachable (%s)", exc)
+        if getattr(self, "user", None) is not None:
+            await in_thread(_leave)(self.user.pk, self.channel_name)
+
+    async def _lease_renewal(self) -> None:
+        """Keep this socket's slot under the per-user cap while it stays open."""
+        while True:
+            await asyncio.sleep(limits.SOCKET_RENEW_SECONDS)
+            try:
+                await in_thread(limits.socket_renew)(user_id=self.user.pk, socket=self.channel_name)
+            except Exception:
+                log.exception("chat socket lease renewal failed")
 
     async def _presence_refresh(self) -> None:
         self.presence_at = time.monotonic()
@@ -100,9 +197,16 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def _heartbeat(self) -> None:
         """Answer a ``ping``; write presence at most once per refresh interval per socket, so a
-        client that pings fast costs no more Redis than one that pings every 25 s."""
+        client that pings fast costs no more Redis than one that pings every 25 s.
+
+        The pong goes out even while Redis is down: the socket is alive, and the next ping
+        retries the presence write."""
         if time.monotonic() - self.presence_at >= presence.refresh_seconds():
-            await self._presence_refresh()
+            try:
+                await self._presence_refresh()
+            except RedisError as exc:
+                self.presence_at = 0.0
+                log.warning("chat heartbeat: presence not written, Redis unreachable (%s)", exc)
         await self.send_json(events.pong())
 
     async def event_forward(self, event: dict[str, Any]) -> None:
@@ -112,42 +216,35 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
     async def _error(self, code: str, message: str, **context: Any) -> None:
         await self.send_json(events.error_event(code=code, message=message, **context))
 
+    async def _refuse(self, exc: ApiError, **context: Any) -> None:
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        await self._error(exc.code, exc.message, retry_after=retry_after, **context)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Every bad frame gets an ``error`` frame; none closes the socket."""
-        if getattr(self, "group", None) is None:
+        """Every frame takes a token, then is parsed and validated; each bad or refused frame
+        gets one ``error`` frame, and none closes the socket."""
+        if not self.admitted:
             return
-        if text_data is None:
-            await self._error("bad_frame", "send JSON text frames")
-            return
-        if len(text_data) > MAX_FRAME_CHARS:
-            await self._error("too_large", f"frames are at most {MAX_FRAME_CHARS} characters")
-            return
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self._error("bad_json", "the frame is not valid JSON")
-            return
-        try:
-            frame = events.client_frame_parse(content)
-        except pydantic.ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            await self._error("bad_frame", f"{where}: {problem['msg']}")
-            return
-        await self._dispatch(frame)
+        wait = self.frames.take(time.monotonic())
+        frame = frame_parse(text_data)
+        if wait > 0:
+            known = None if isinstance(frame, dict) else frame
+            await self._refuse(limits.frame_refusal(wait), **_context(known))
+        elif isinstance(frame, dict):
+            await self.send_json(frame)
+        else:
+            await self._dispatch(frame)
 
     async def _dispatch(self, frame: events.ClientFrame) -> None:
-        context: dict[str, Any] = {}
+        """Run one valid frame; it gets exactly one reply of its own or an ``error``."""
+        context = _context(frame)
         try:
             if isinstance(frame, events.SendFrame):
-                context = {"client_id": str(frame.client_id), "room": frame.room}
                 ack = await in_thread(_message_send)(self.user, frame)
                 await self.send_json(ack)
             elif isinstance(frame, events.TypingFrame):
-                context = {"room": frame.room}
                 await in_thread(services.typing_send)(user=self.user, room_id=frame.room)
             elif isinstance(frame, events.ReadFrame):
-                context = {"room": frame.room}
                 await in_thread(services.message_read)(
                     user=self.user, room_id=frame.room, message_id=frame.message
                 )
@@ -157,4 +254,11 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
                 for payload in await in_thread(_sync)(self.user, frame.since):
                     await self.send_json(payload)
         except ApiError as exc:
-            await self._error(exc.code, exc.message, **context)
+            await self._refuse(exc, **context)
+        except OUTAGES as exc:
+            log.warning("chat %s refused: a server is unreachable (%s)", frame.type, exc)
+            await self._refuse(limits.Unavailable(), **context)
+        except Exception:
+            # A bug must cost this frame, not the socket (and every other frame on it).
+            log.exception("chat %s failed", frame.type)
+            await self._error("internal_error", "the server failed on this frame", **context)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.core.files.storage import default_storage
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 from typing_extensions import TypedDict
 
 from app.accounts.models import User
@@ -89,11 +90,15 @@ class Pong(TypedDict):
 
 
 class ErrorEvent(TypedDict):
+    """A refused frame. ``client_id`` and ``room`` name the frame when it could be read;
+    ``retry_after`` (seconds) comes with ``rate_limited`` and ``unavailable``."""
+
     type: Literal["error"]
     code: str
     message: str
     client_id: str | None
     room: int | None
+    retry_after: float | None
 
 
 # Validates any server frame in tests: each emitter's output must parse as its own type.
@@ -169,14 +174,39 @@ def pong() -> Pong:
 
 
 def error_event(
-    *, code: str, message: str, client_id: str | None = None, room: int | None = None
+    *,
+    code: str,
+    message: str,
+    client_id: str | None = None,
+    room: int | None = None,
+    retry_after: float | None = None,
 ) -> ErrorEvent:
-    return {"type": "error", "code": code, "message": message, "client_id": client_id, "room": room}
+    return {
+        "type": "error",
+        "code": code,
+        "message": message,
+        "client_id": client_id,
+        "room": room,
+        "retry_after": retry_after,
+    }
 
 
 # --- Client -> server -------------------------------------------------------------------
 
 RoomId = Annotated[StrictInt, Field(ge=1, le=ID_MAX)]
+# C0 and C1 control characters but tab, line feed and carriage return; DEL; lone surrogates.
+# PostgreSQL refuses NUL in text, and none of them belongs in a chat message.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _no_control_characters(text: str) -> str:
+    found = _CONTROL.search(text)
+    if found:
+        raise ValueError(f"control character U+{ord(found.group()):04X} is not allowed")
+    return text
+
+
+MessageText = Annotated[str, Field(max_length=MESSAGE_MAX), AfterValidator(_no_control_characters)]
 
 
 class _Frame(BaseModel):
@@ -189,7 +219,7 @@ class SendFrame(_Frame):
     type: Literal["message.send"]
     room: RoomId
     client_id: UUID
-    text: Annotated[str, Field(max_length=MESSAGE_MAX)] = ""
+    text: MessageText = ""
     post: RoomId | None = None
 
 
@@ -216,6 +246,7 @@ class PingFrame(_Frame):
 
 
 ClientFrame = SendFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame
+CLIENT_FRAME_TYPES = ("message.send", "typing", "read", "sync", "ping")
 CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(
     Annotated[ClientFrame, Field(discriminator="type")]
 )

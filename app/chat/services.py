@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -17,15 +18,17 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
-from redis.commands.core import Script
+from redis.exceptions import RedisError
 
 from app.accounts.models import User
-from app.chat import events, selectors
+from app.chat import events, limits, selectors
 from app.chat.inboxcache import inbox_forget_on_commit, inbox_forget_queue
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
 from app.lab.api import ApiError, bad_request, not_found
 from app.lab.cache import raw_key
 from app.posts.selectors import post_visible_get
+
+log = logging.getLogger(__name__)
 
 MAX_SHARE_TARGETS = 20
 TYPING_THROTTLE_MS = 2000
@@ -33,35 +36,13 @@ TYPING_THROTTLE_MS = 2000
 RATE_PER_SECOND = 5.0
 RATE_BURST = 20
 
-# A token bucket: refill by elapsed time, take one token if there is one (``allowed``). The
-# caller passes the time, so the script stays deterministic for replication.
-_TOKEN_BUCKET = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 't', 'v')
-local last = tonumber(state[1])
-local tokens = tonumber(state[2])
-if tokens == nil or last == nil then
-  tokens = burst
-  last = now
-end
-tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 't', tostring(now), 'v', tostring(tokens))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-"""
 # A send's admission in one round trip: a token, then the room's order lock (KEYS[2]) if the
-# token was granted. Returns {allowed, locked}.
+# token was granted. Returns {allowed, locked}, and the tokens left when refused.
 _ADMIT = (
-    _TOKEN_BUCKET
+    limits.TOKEN_BUCKET
     + """
 if allowed == 0 then
-  return {0, 0}
+  return {0, 0, tostring(tokens)}
 end
 if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then
   return {1, 1}
@@ -84,12 +65,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-@cache
-def _script(source: str) -> Script:
-    """A Lua script object, made once per process; calls pass the client (or a pipeline)."""
-    return Script(None, source.encode())  # type: ignore[arg-type]
 
 
 def _key(*parts: object) -> str:
@@ -289,8 +264,11 @@ class RoomLock:
     token: str
 
 
-def _admit(*, user_id: int, room_id: int) -> tuple[bool, RoomLock | None]:
+def _admit(*, user_id: int, room_id: int) -> tuple[float, RoomLock | None]:
     """Take a rate-limit token and, if granted, the room's order lock: one round trip.
+
+    Returns (0, the lock or None) when admitted, else (seconds until a token is due, None).
+    Raises Unavailable when Redis is unreachable: without the limiter nothing is admitted.
 
     Ids are assigned in insert order, but two sends publish in whatever order their threads
     run, so members could see 198 before 197. Holding a per-room lock from before the insert
@@ -301,28 +279,39 @@ def _admit(*, user_id: int, room_id: int) -> tuple[bool, RoomLock | None]:
     conn = get_redis_connection("default")
     lock = RoomLock(key=_key("room-order", room_id), token=secrets.token_hex(8))
     ttl_ms = ROOM_ORDER_LOCK_SECONDS * 1000
-    allowed, locked = _script(_ADMIT)(
-        keys=[_key("rate", user_id), lock.key],
-        args=[*_rate_settings(), f"{time.time():.6f}", lock.token, ttl_ms],
-        client=conn,
-    )
-    if not allowed:
-        return False, None
-    deadline = time.monotonic() + ROOM_ORDER_LOCK_SECONDS
-    while not locked and time.monotonic() < deadline:
-        time.sleep(0.001)
-        locked = conn.set(lock.key, lock.token, nx=True, px=ttl_ms)
-    return True, lock if locked else None
+    rate, burst = _rate_settings()
+    try:
+        allowed, locked, *left = limits.script(_ADMIT)(
+            keys=[_key("rate", user_id), lock.key],
+            args=[rate, burst, f"{time.time():.6f}", lock.token, ttl_ms],
+            client=conn,
+        )
+        if not allowed:
+            return (1 - float(left[0])) / rate, None
+        deadline = time.monotonic() + ROOM_ORDER_LOCK_SECONDS
+        while not locked and time.monotonic() < deadline:
+            time.sleep(0.001)
+            locked = conn.set(lock.key, lock.token, nx=True, px=ttl_ms)
+    except RedisError as exc:
+        log.warning("chat send refused: Redis unreachable (%s)", exc)
+        raise limits.Unavailable() from exc
+    return 0.0, lock if locked else None
 
 
 def _release(lock: RoomLock | None, *, refund_user_id: int | None = None) -> None:
-    """Release the lock (if held) and give back the user's token, in one round trip."""
+    """Release the lock (if held) and give back the user's token, in one round trip.
+
+    Best effort: should Redis be gone, the lock expires on its own and the token is lost.
+    """
     pipe = get_redis_connection("default").pipeline(transaction=False)
     if lock is not None:
         pipe.eval(_UNLOCK, 1, lock.key, lock.token)
     if refund_user_id is not None:
         pipe.eval(_REFUND, 1, _key("rate", refund_user_id), _rate_settings()[1])
-    pipe.execute()
+    try:
+        pipe.execute()
+    except RedisError as exc:
+        log.warning("chat send: lock release failed, Redis unreachable (%s)", exc)
 
 
 def _message_by_client_id(*, sender: User, client_id: uuid.UUID) -> Message | None:
@@ -358,12 +347,12 @@ def message_send(
         raise bad_request("empty_message", "send text or a post")
     post = post_visible_get(viewer=sender, post_id=post_id) if post_id is not None else None
     kind = Message.Kind.POST if post is not None else Message.Kind.TEXT
-    allowed, lock = _admit(user_id=sender.pk, room_id=room_id)
-    if not allowed:
+    wait, lock = _admit(user_id=sender.pk, room_id=room_id)
+    if wait > 0:
         existing = _message_by_client_id(sender=sender, client_id=client_id)
         if existing is not None:
             return _resend(existing, sender=sender, room_id=room_id)
-        raise ApiError(429, "rate_limited", "too many messages; slow down")
+        raise limits.RateLimited("too many messages; slow down", retry_after=wait)
     now = timezone.now()
     params: dict[str, Any] = {
         "room": room_id,
@@ -414,6 +403,20 @@ def message_send(
 def _message_broadcast(
     *, message: Message, member_ids: list[int], unlock: RoomLock | None = None
 ) -> None:
+    """Publish a stored message; never fails the send that stored it.
+
+    Should Redis be unreachable, the message stays stored and acknowledged: members receive
+    it with their next ``sync``, and the room's order lock expires on its own.
+    """
+    try:
+        _message_publish(message=message, member_ids=member_ids, unlock=unlock)
+    except RedisError as exc:
+        log.warning(
+            "chat message %s stored, not published: Redis unreachable (%s)", message.pk, exc
+        )
+
+
+def _message_publish(*, message: Message, member_ids: list[int], unlock: RoomLock | None) -> None:
     post = message.post
     if post is None:
         frame = events.message_new(message=message, preview=None)
