@@ -17,8 +17,10 @@ TERMS_MAX = 8
 TRIGRAM_MIN = 3
 
 _SPACE = re.compile(r"\s+")
-# Word runs as PostgreSQL's default parser sees them: it splits on '_' as well as punctuation,
-# so anything else (tsquery syntax `'&|!():*\`, quotes) can never reach to_tsquery.
+# Runs of letters and digits as pg_trgm reads them (the `short` test). The tsquery's words are
+# `_words`; a word can still hold a letter that unaccent turns into tsquery syntax (U+02BC, the
+# modifier letter apostrophe, becomes `'`), so the tsquery is quoted in SQL, after unaccent
+# (app/search/strategies.py, TSQUERY).
 _TERM = re.compile(r"[^\W_]+")
 
 
@@ -59,11 +61,11 @@ class SearchText:
         return "%" + like_escape(self.text) + "%"
 
     @property
-    def tsquery(self) -> str | None:
-        """Every term as a prefix (`서울:*` matches `서울에서`), all required; None if none."""
+    def ts_words(self) -> str | None:
+        """The terms, space-separated, for the SQL that makes them a tsquery; None if none."""
         if not self.terms:
             return None
-        return " & ".join(f"'{term}':*" for term in self.terms)
+        return " ".join(self.terms)
 
 
 def like_escape(value: str) -> str:
@@ -74,6 +76,22 @@ def like_escape(value: str) -> str:
 def _printable(value: str) -> str:
     # Control characters (NUL included, which PostgreSQL text refuses) become spaces.
     return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value)
+
+
+def _words(text: str) -> list[str]:
+    """Runs of letters, digits and combining marks: a vowel sign or a virama (हिन्दी, ภาษาไทย)
+    or an accent with no precomposed form stays in its word instead of splitting it."""
+    words: list[str] = []
+    run: list[str] = []
+    for ch in text:
+        if unicodedata.category(ch)[0] in "LNM":
+            run.append(ch)
+        elif run:
+            words.append("".join(run))
+            run = []
+    if run:
+        words.append("".join(run))
+    return words
 
 
 def query_normalize(raw: str) -> str:
@@ -99,5 +117,5 @@ def search_text_parse(raw: str | None) -> SearchText:
         raise bad_request("empty_query", "q is empty once normalised")
     if len(text) > QUERY_MAX:
         raise bad_request("query_too_long", f"q is longer than {QUERY_MAX} characters")
-    terms = tuple(dict.fromkeys(_TERM.findall(text)))[:TERMS_MAX]
+    terms = tuple(dict.fromkeys(_words(text)))[:TERMS_MAX]
     return SearchText(text=text, terms=terms)

@@ -49,7 +49,7 @@ VIEWER_KINDS = frozenset({"users", "posts"})
 
 # --- match predicates: the only thing the strategies disagree on ----------------------------
 
-# Each predicate reads the named parameters text, prefix, infix and tsquery. `naive` spells
+# Each predicate reads the named parameters text, prefix, infix and ts_words. `naive` spells
 # them as Django's icontains/istartswith do (UPPER(x) LIKE UPPER(...)) and as function calls,
 # which no index can serve; `indexed` uses the forms the indexes of migration 0002 answer.
 # Both match the same rows: usernames and hashtags are stored lowercase and the query is too.
@@ -95,6 +95,17 @@ _COLUMNS = {
     "place_columns": "pl.id, pl.name, pl.address, pl.post_count",
 }
 _AFTER = "WHERE (s.score < %(after_score)s OR (s.score = %(after_score)s AND s.id < %(after_id)s))"
+
+# The posts' full-text query from the normalised words: each unaccented word quoted as a
+# prefix lexeme (`'seoul':*`, so `서울:*` matches `서울에서`), all required. Quoting comes after
+# unaccent, which maps some letters to tsquery syntax (U+02BC and other apostrophe-like
+# modifier letters to `'`); quotes and backslashes are doubled inside the quotes, so no input
+# is a syntax error. Every function here is immutable: the planner folds it to a constant.
+TSQUERY = (
+    "to_tsquery('simple', regexp_replace(regexp_replace(btrim(replace(replace("
+    r"search_unaccent(%(ts_words)s), '\', '\\'), '''', '''''')), '\S+', '''\&'':*', 'g'),"
+    r" '\s+', ' & ', 'g'))"
+)
 
 _FUZZY_THRESHOLD = "SELECT set_config('pg_trgm.similarity_threshold', %(fuzzy)s, true);\n"
 
@@ -158,7 +169,7 @@ WITH candidates AS (
     CROSS JOIN LATERAL (
         SELECT 1 FROM accounts_user a WHERE a.id = p.author_id AND {visible} OFFSET 0
     ) AS author
-    WHERE {document} @@ to_tsquery('simple', search_unaccent(%(tsquery)s))
+    WHERE {document} @@ {tsquery}
     ORDER BY p.created_at DESC, p.id DESC LIMIT %(cap)s
 ), scored AS (
     SELECT p.id, p.caption, p.like_count, p.comment_count, p.created_at,
@@ -167,7 +178,7 @@ WITH candidates AS (
            pl.id AS place_id, pl.name AS place_name,
            (SELECT i.thumb FROM posts_postimage i WHERE i.post_id = p.id
             ORDER BY i.position LIMIT 1) AS thumb,
-           (10.0 * ts_rank({document}, to_tsquery('simple', search_unaccent(%(tsquery)s)))
+           (10.0 * ts_rank({document}, {tsquery})
             + ln(1 + (p.like_count + 2 * p.comment_count)::float8)
             + extract(epoch FROM p.created_at)::float8 / 604800.0)::float8 AS score
     FROM candidates c
@@ -239,7 +250,7 @@ def _params(query: SearchText, **extra: Any) -> dict[str, Any]:
         "text": query.text,
         "prefix": query.like_prefix,
         "infix": query.like_infix,
-        "tsquery": query.tsquery,
+        "ts_words": query.ts_words,
         "cap": CANDIDATE_CAP,
         **extra,
     }
@@ -282,7 +293,10 @@ def search_sql(
         sql = _PLACES.format(match=predicates[f"places_{length}"], after=where_after, **_COLUMNS)
     else:
         sql = _POSTS.format(
-            document=predicates["document"], visible=_visible(viewer_id), after=where_after
+            document=predicates["document"],
+            visible=_visible(viewer_id),
+            after=where_after,
+            tsquery=TSQUERY,
         )
     return sql, params
 
@@ -326,7 +340,7 @@ class SqlStrategy:
     def search(
         self, *, kind: Kind, query: SearchText, viewer_id: int | None, after: After, limit: int
     ) -> list[Row]:
-        if kind == "posts" and query.tsquery is None:
+        if kind == "posts" and query.ts_words is None:
             return []  # nothing but punctuation: no word to look for
         sql, params = search_sql(
             self.predicates,

@@ -137,7 +137,7 @@ def _statements(predicates, viewer_id):
         query = search_text_parse(q)
         yield f"suggest {q}", *suggest_sql(predicates, query=query)
         for kind in KINDS:
-            if kind == "posts" and query.tsquery is None:
+            if kind == "posts" and query.ts_words is None:
                 continue
             for after in (None, (1.0, 10**9)):
                 sql, params = search_sql(
