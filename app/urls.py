@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, include, path, re_path
-from django.views.static import serve
 
 from app.api import api
 from app.lab import views as lab_views
+from app.posts import media
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", api.urls),
@@ -15,9 +15,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("readyz", lab_views.readyz, name="readyz"),
     path("metrics", lab_views.metrics, name="metrics"),
     path("lab/hello", lab_views.hello, name="lab-hello"),
-    # Media from var/media. A production deployment puts a CDN or nginx in front; the lab
-    # serves it itself so `make run` needs nothing else.
-    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    # Media from MEDIA_ROOT, each post image only to viewers who may see its post. A
+    # production deployment puts nginx in front with X-Accel-Redirect from this check; the
+    # lab serves the bytes itself so `make run` needs nothing else.
+    re_path(r"^media/(?P<path>.*)$", media.media_serve, name="media"),
     path("", include("app.web.urls")),
 ]
 

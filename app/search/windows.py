@@ -70,6 +70,12 @@ def _all_key() -> str:
     return raw_key("search", "win", "gen", "all")
 
 
+def privacy_generation_key() -> str:
+    """The generation every author's privacy change (and every delete) bumps; other caches
+    keyed on who may see a post stamp their entries with it (app/posts/media.py)."""
+    return _all_key()
+
+
 def hashtag_scope(name: str) -> str:
     return f"t:{name}"
 

@@ -1,0 +1,146 @@
+"""Media files, served only to viewers who may see a post that shows them.
+
+A post image's file (``posts/<kind>/...`` as uploaded, ``seed-pool/<kind>/...`` as seeded) is
+served when one of the posts that use it is visible to the viewer: a public author's to
+everyone, a private author's to that author and their followers. Anything else, a file no
+post uses included, is a 404, so a private file's existence is not revealed. Avatars are
+public profile data and are served to everyone.
+
+The check is keyed on the file path, not on a per-viewer URL, so that post JSON stays one
+shared cached body for every viewer (app/posts/fragments.py). Who may see a path is kept in
+Redis: ``*`` when a public author uses the file, else the private authors' ids, stamped with
+the generation that an author's privacy change bumps (app/search/windows.py). A warm public
+file costs one Redis round trip and no SQL; a private one adds the viewer's following set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import posixpath
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponseBase
+from django.views.static import serve
+from redis.exceptions import RedisError
+
+from app.accounts.models import Follow, User
+from app.feed import following, store
+from app.lab.cache import raw_key
+from app.posts.models import Post, PostImage
+from app.search import windows
+
+logger = logging.getLogger(__name__)
+
+KINDS = frozenset({"original", "feed", "thumb"})
+POST_FOLDERS = frozenset({"posts", "seed-pool"})
+PUBLIC_FOLDERS = frozenset({"avatars"})
+TTL = 3600
+PUBLIC = b"*"
+# Who may see a path: PUBLIC, or the private authors' ids (empty: no post uses the file).
+Audience = bytes | frozenset[int]
+
+
+def _key(name: str) -> str:
+    return raw_key("media", "v1", name)
+
+
+def _audience_sql(name: str, kind: str) -> Audience:
+    """One statement: does a public author's post use the file, and which private ones do."""
+    q = connection.ops.quote_name
+    images, posts, users = (q(m._meta.db_table) for m in (PostImage, Post, User))
+    column = q(kind)
+    sql = (
+        "SELECT coalesce(bool_or(NOT a.is_private), false), "
+        "coalesce(array_agg(DISTINCT a.id) FILTER (WHERE a.is_private), '{}') "
+        f"FROM {images} i JOIN {posts} p ON p.id = i.post_id "
+        f"JOIN {users} a ON a.id = p.author_id WHERE i.{column} = %(name)s"
+    )
+    with connection.cursor() as db:
+        db.execute(sql, {"name": name})
+        public, private = db.fetchone() or (False, [])
+    return PUBLIC if public else frozenset(private)
+
+
+def _encode(audience: Audience) -> bytes:
+    if audience == PUBLIC:
+        return PUBLIC
+    return b",".join(str(author).encode() for author in sorted(audience))
+
+
+def _decode(raw: bytes) -> Audience:
+    if raw == PUBLIC:
+        return PUBLIC
+    return frozenset(int(author) for author in raw.split(b",") if author)
+
+
+def media_audience(*, name: str, kind: str) -> Audience:
+    """Who may see the file ``name``: from Redis when its entry is of the current privacy
+    generation, else from SQL and kept. Without Redis, SQL answers every time."""
+    key = _key(name)
+    try:
+        conn = store.connection()
+        raw, generation = conn.mget([key, windows.privacy_generation_key()])
+        generation = generation or b"0"
+        if raw is not None:
+            stamp, _, payload = bytes(raw).partition(b"|")
+            if stamp == generation:
+                return _decode(payload)
+    except RedisError:
+        logger.warning("media: Redis unavailable, checking %s in SQL", name)
+        return _audience_sql(name, kind)
+    audience = _audience_sql(name, kind)
+    if not audience:
+        # Not kept: a post being created writes its files before its row commits.
+        return audience
+    # Stamped with the generation read before the SQL: a privacy change committed meanwhile
+    # bumps it, so this entry is never read as current.
+    with contextlib.suppress(RedisError):
+        conn.set(key, generation + b"|" + _encode(audience), ex=TTL)
+    return audience
+
+
+def _follows_any(viewer_id: int, authors: frozenset[int]) -> bool:
+    try:
+        conn = store.connection()
+        return any(following.follows(conn, user_id=viewer_id, author_id=a) for a in sorted(authors))
+    except RedisError:
+        return Follow.objects.filter(follower_id=viewer_id, followee_id__in=authors).exists()
+
+
+def media_visible(*, viewer: User | None, name: str) -> Audience | None:
+    """Who may see the media file ``name`` (a normalised path) when ``viewer`` (None:
+    anonymous) is one of them; None when they may not."""
+    parts = name.split("/")
+    if parts[0] in PUBLIC_FOLDERS:
+        return PUBLIC
+    if parts[0] not in POST_FOLDERS or len(parts) < 3 or parts[1] not in KINDS:
+        return None
+    if not (Path(settings.MEDIA_ROOT) / name).is_file():
+        return None  # nothing to serve: no need to ask who could see it
+    audience = media_audience(name=name, kind=parts[1])
+    if isinstance(audience, bytes):
+        return audience
+    if viewer is None or not audience:
+        return None
+    if viewer.pk in audience or _follows_any(viewer.pk, audience - {viewer.pk}):
+        return audience
+    return None
+
+
+def media_serve(request: HttpRequest, path: str) -> HttpResponseBase:
+    """GET /media/<path>: the file for a viewer allowed to see it, else 404."""
+    name = posixpath.normpath(path).lstrip("/")
+    if name in ("", ".") or name.startswith(".."):
+        raise Http404("no such file")
+    viewer = request.user if isinstance(request.user, User) else None
+    audience = media_visible(viewer=viewer, name=name)
+    if audience is None:
+        raise Http404("no such file")
+    response = serve(request, name, document_root=str(settings.MEDIA_ROOT))
+    if audience != PUBLIC:
+        # A shared cache must not hand one viewer's private photo to another.
+        response["Cache-Control"] = "private"
+    return response
