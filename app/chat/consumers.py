@@ -75,12 +75,14 @@ def _sync(user: User, since: int) -> list[dict[str, Any]]:
     return frames
 
 
-def _leave(user_id: int, socket: str) -> None:
-    """A closed socket's bookkeeping: presence offline, its slot under the socket cap back."""
-    try:
-        presence.presence_offline(user_id=user_id, socket=socket)
-    except RedisError as exc:
-        log.warning("chat socket closed: presence not updated, Redis unreachable (%s)", exc)
+def _leave(user_id: int, socket: str, *, online: bool) -> None:
+    """A closed socket's bookkeeping: presence offline (if it went online), its slot under
+    the socket cap back."""
+    if online:
+        try:
+            presence.presence_offline(user_id=user_id, socket=socket)
+        except RedisError as exc:
+            log.warning("chat socket closed: presence not updated, Redis unreachable (%s)", exc)
     limits.socket_release(user_id=user_id, socket=socket)
 
 
@@ -180,7 +182,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             except RedisError as exc:
                 log.warning("chat socket closed: group not left, Redis unreachable (%s)", exc)
         if getattr(self, "user", None) is not None:
-            await in_thread(_leave)(self.user.pk, self.channel_name)
+            await in_thread(_leave)(self.user.pk, self.channel_name, online=bool(group))
 
     async def _lease_renewal(self) -> None:
         """Keep this socket's slot under the per-user cap while it stays open."""
