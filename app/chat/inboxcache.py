@@ -16,12 +16,14 @@ behind. What drops a user's pages (the callers are in :mod:`app.chat.services`):
 Members are not stored in the page, only their ids: their name, avatar and privacy come from
 the user-row cache, which accounts drops on every write to a user row, so a profile change
 shows on the next inbox without chat hearing of it. Presence is read live, in the same round
-trip.
+trip, and shown only for the user's accepted peers (members who created or wrote in a room
+shared with them), kept as one more field of the same hash: whatever accepts a room (its
+creation, a message) drops every member's pages, so the field is never staler than a page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -43,6 +45,9 @@ GEN_TTL = 3600
 _VERSION = "v1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# The inbox hash's field for the user's accepted peers (never a page field: those are
+# "<limit>:<cursor>").
+_PEERS = "peers"
 # Store a page only while the user's generation is the one read before the SQL read began.
 _FILL = """
 local gen = redis.call('GET', KEYS[2]) or '0'
@@ -133,20 +138,34 @@ def _summary(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def members_get(*, user_ids: list[int]) -> tuple[dict[int, dict[str, Any]], dict[int, Presence]]:
-    """The summaries and presence of ``user_ids``: one round trip when their rows are cached;
-    else one query for those that are not, which are then cached (generation-checked, the
-    way usercache fills them)."""
+def members_get(
+    *, user_ids: list[int], viewer_id: int, accepted_read: Callable[[], set[int]]
+) -> tuple[dict[int, dict[str, Any]], dict[int, Presence], set[int]]:
+    """The summaries and presence of ``user_ids``, and the viewer's accepted peers (whose
+    presence the viewer may see): one round trip when all are cached; else one query for
+    the rows that are not, and ``accepted_read()`` (one query) when the peers are not,
+    each then cached generation-checked."""
     if not user_ids:
-        return {}, {}
+        return {}, {}, set()
     conn = get_redis_connection("default")
     pipe = conn.pipeline(transaction=False)
+    # The accepted peers live in the inbox hash: what accepts a room (a message sent in it,
+    # its creation) drops every member's pages, and these with them.
+    pipe.hget(_page_key(viewer_id), _PEERS)
+    pipe.get(_gen_key(viewer_id))
     # The accounts user-row cache: dropped by every write to a user row, which is exactly
     # the freshness a member list needs.
     usercache.rows_queue(pipe, user_ids)
     presence_queue(pipe, user_ids=user_ids)
-    rows, generations, *replies = pipe.execute()
+    stored, generation, *replies = pipe.execute()
+    if stored is None:
+        accepted = accepted_read()
+        body = b",".join(str(peer).encode() for peer in sorted(accepted))
+        page_fill(user_id=viewer_id, field=_PEERS, generation=generation or b"0", body=body)
+    else:
+        accepted = {int(peer) for peer in stored.split(b",") if peer}
+    rows, generations, *presence_replies = replies
     found, missing = usercache.rows_parse(user_ids, rows, generations)
     found |= usercache.rows_fill(conn, missing)
     summaries = {user_id: _summary(row) for user_id, row in found.items()}
-    return summaries, presence_parse(user_ids=user_ids, replies=replies)
+    return summaries, presence_parse(user_ids=user_ids, replies=presence_replies), accepted

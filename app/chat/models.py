@@ -55,6 +55,11 @@ class Membership(models.Model):
     # Read state is one id per member, not a row per message: unread = messages with a
     # greater id in the room.
     last_read_message_id = models.BigIntegerField(default=0)
+    # When this member consented to the room: created it, or first sent a message in it.
+    # Only members who accepted show their presence to the others (selectors.presence_visible).
+    # Set by the database (triggers of migration 0002), so every path that creates a room or
+    # inserts a message, the seeder's COPY included, keeps it exact.
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

@@ -139,8 +139,10 @@ def room_inbox(
 ) -> dict[str, Any]:
     """The inbox page, newest activity first; the strategy comes from the lab switch.
 
-    ``presence`` maps every member on the page to their presence: one Redis round trip, no SQL.
-    ``cached`` rooms get their members' summaries in that same round trip.
+    ``presence`` maps the members on the page who accepted a room shared with ``user`` (see
+    :func:`accepted_peer_ids`) to their presence; the others' presence is not shown. SQL
+    strategies ask which members accepted in one more query; ``cached`` reads that, with
+    the members' summaries and presence, in one Redis round trip (one query when cold).
     """
     size = parse_limit(limit)
     decoded = decode_cursor(cursor, (datetime, int))
@@ -149,23 +151,34 @@ def room_inbox(
     result = page(list(entries), size, lambda entry: entry.cursor_key())
     member_ids = list(dict.fromkeys(uid for entry in result["items"] for uid in entry.member_ids))
     if name != "cached":
-        result["presence"] = presence.presence_get(user_ids=member_ids)
+        accepted = accepted_peer_ids(user=user, user_ids=member_ids)
+        found = presence.presence_get(user_ids=member_ids)
+        result["presence"] = {uid: found[uid] for uid in member_ids if uid in accepted}
         return result
-    summaries, result["presence"] = inboxcache.members_get(user_ids=member_ids)
+    summaries, found, accepted = inboxcache.members_get(
+        user_ids=member_ids,
+        viewer_id=user.pk,
+        accepted_read=lambda: accepted_peer_ids(user=user, user_ids=None),
+    )
+    result["presence"] = {uid: found[uid] for uid in member_ids if uid in accepted}
     for entry in result["items"]:
         # A member deleted since the page was stored is left out, as SQL would.
         entry.members = [summaries[uid] for uid in entry.member_ids if uid in summaries]
     return result
 
 
-def presence_visible(*, user: User, user_ids: Sequence[int]) -> dict[int, presence.Presence]:
-    """Presence of those of ``user_ids`` who share a room with ``user`` (one query, then one
-    Redis round trip): activity is shown only to people one talks with."""
+def accepted_peer_ids(*, user: User, user_ids: Sequence[int] | None) -> set[int]:
+    """Those of ``user_ids`` (None: anyone) who accepted a room they share with ``user``,
+    by creating it or sending a message in it (Membership.accepted_at): one query. Adding
+    someone to a group, or opening a DM to them, does not make them an accepted peer."""
     mine = Membership.objects.filter(user_id=user.pk).values("room_id")
-    peers = (
-        Membership.objects.filter(room_id__in=mine, user_id__in=user_ids)
-        .exclude(user_id=user.pk)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
-    return presence.presence_get(user_ids=sorted(peers))
+    peers = Membership.objects.filter(room_id__in=mine, accepted_at__isnull=False)
+    if user_ids is not None:
+        peers = peers.filter(user_id__in=user_ids)
+    return set(peers.exclude(user_id=user.pk).values_list("user_id", flat=True).distinct())
+
+
+def presence_visible(*, user: User, user_ids: Sequence[int]) -> dict[int, presence.Presence]:
+    """Presence of those of ``user_ids`` who are accepted peers of ``user`` (one query, then
+    one Redis round trip): activity is shown only to people who chose to talk with you."""
+    return presence.presence_get(user_ids=sorted(accepted_peer_ids(user=user, user_ids=user_ids)))

@@ -80,10 +80,10 @@ def assert_same_as_optimized(client: ApiClient, **params: Any) -> dict[str, Any]
 
 def test_it_serves_the_same_inbox_as_optimized_field_by_field(alice, committed):
     world(alice, 7, committed)
+    # Those who wrote: only accepted peers' presence is shown (test_presence_privacy.py).
     members = (
-        User.objects.filter(memberships__isnull=False)
+        User.objects.filter(pk__in=Message.objects.values("sender_id"))
         .exclude(pk=alice.pk)
-        .distinct()
         .order_by("id")
     )
     User.objects.filter(pk=members[0].pk).update(avatar="avatars/2026/11/a.jpg", is_private=True)
@@ -116,10 +116,11 @@ def test_it_reads_a_warm_inbox_with_no_sql_at_any_size(alice, committed, rooms):
 
     # 1. memberships JOIN room and last message, with the unread count subquery
     # 2. the ids of the other members of the page's rooms
-    # 3. the rows of the members the user cache lacks (then cached)
-    with assert_queries(3):
+    # 3. the members who accepted a room shared with alice (then cached)
+    # 4. the rows of the members the user cache lacks (then cached)
+    with assert_queries(4):
         cold = read()
-    # (the page, then member rows with presence: two Redis round trips)
+    # (the page, then member rows, presence and accepted peers: two Redis round trips)
     with assert_queries(0):
         warm = read()
     assert len(cold["items"]) == len(warm["items"]) == rooms
@@ -212,8 +213,9 @@ def test_it_drops_only_the_readers_inbox_on_a_read(alice, bob, committed):
     committed(lambda: services.message_read(user=alice, room_id=dm.pk, message_id=hello.pk))
     with assert_queries(0):
         selectors.room_inbox(user=bob, cursor=None, limit=20, strategy="cached")
-    # 1. alice's rooms with unread counts; 2. their member ids (bob's row is cached)
-    with assert_queries(2):
+    # 1. alice's rooms with unread counts; 2. their member ids; 3. her accepted peers (the
+    # read mark dropped her whole inbox hash; bob's row is cached)
+    with assert_queries(3):
         page = selectors.room_inbox(user=alice, cursor=None, limit=20, strategy="cached")
     assert page["items"][0].row[6] == 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -234,21 +235,29 @@ def test_it_reads_presence_of_many_users_in_one_round_trip_and_no_sql(db, monkey
 # --- The inbox and the presence endpoint --------------------------------------------------
 
 
+def say(sender: User, room: Room) -> None:
+    services.message_send(sender=sender, room_id=room.pk, client_id=uuid.uuid4(), text="hi")
+
+
 @pytest.fixture
 def rooms(alice: User, bob: User, charlie: User) -> tuple[Room, Room]:
+    """alice opens both; bob and charlie accept them by writing (presence needs consent)."""
     dm = services.room_dm_get_or_create(user=alice, other=bob)[0]
     group = services.room_group_create(creator=alice, others=[bob, charlie], title="trio")
+    say(bob, dm)
+    say(charlie, group)
     return dm, group
 
 
-def test_it_builds_the_inbox_with_presence_in_two_queries(alice, bob, charlie, rooms):
+def test_it_builds_the_inbox_with_presence_in_three_queries(alice, bob, charlie, rooms):
     presence.presence_online(user_id=bob.pk, socket="bob-1")
     presence.presence_online(user_id=charlie.pk, socket="charlie-1")
     presence.presence_offline(user_id=charlie.pk, socket="charlie-1")
     # 1. memberships JOIN room, last message and its sender, with the unread count subquery
     # 2. the other members of the page's rooms, with their users
+    # 3. which of them accepted a room shared with alice (only their presence is shown)
     # (presence: one Redis pipeline, no SQL)
-    with assert_queries(2):
+    with assert_queries(3):
         page = selectors.room_inbox(user=alice, cursor=None, limit=20, strategy="optimized")
     found = page["presence"]
     assert set(found) == {bob.pk, charlie.pk}
@@ -274,7 +283,8 @@ def test_it_shows_each_members_presence_in_the_inbox(alice, bob, charlie, rooms)
 
 
 def test_it_answers_presence_only_for_people_who_share_a_room(alice, bob, charlie):
-    services.room_dm_get_or_create(user=alice, other=bob)
+    dm = services.room_dm_get_or_create(user=alice, other=bob)[0]
+    say(bob, dm)
     presence.presence_online(user_id=bob.pk, socket="bob-1")
     presence.presence_online(user_id=charlie.pk, socket="charlie-1")
     client = login_client(alice)
@@ -283,7 +293,7 @@ def test_it_answers_presence_only_for_people_who_share_a_room(alice, bob, charli
     items = response.json()["items"]
     assert [(i["id"], i["online"]) for i in items] == [(bob.pk, True)]
     assert items[0]["last_seen"] is not None
-    # 1. the ids that share a room with alice (then one Redis pipeline)
+    # 1. the ids that accepted a room shared with alice (then one Redis pipeline)
     with assert_queries(1):
         selectors.presence_visible(user=alice, user_ids=[bob.pk, charlie.pk])
     # charlie shares no room with anyone: he learns nothing.
