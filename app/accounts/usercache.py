@@ -8,7 +8,9 @@ cache from SQL stores its copy only if the generation it saw first is still curr
 fill racing a write can never leave the old row behind. ``last_login`` and ``date_joined``
 are left out (deferred): no request path reads them, and login writes ``last_login``.
 
-Redis errors never fail a request here: the caller falls back to SQL.
+Redis errors never fail a request here: the caller falls back to SQL, and while the breaker
+is open (app/core/degrade.py) Redis is not asked at all. Invalidations are outbox effects, so
+a write during an outage drops its copies once Redis is back, before any process reads them.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
 
 from app.accounts.models import User
+from app.core import degrade, outbox
 from app.lab import stats
 from app.lab.cache import raw_key
 
@@ -89,14 +90,16 @@ def user_get(user_id: int) -> User | None:
     prefetched = _prefetched.get()
     if prefetched is not None and user_id in prefetched:
         raw, seen = prefetched.pop(user_id)
+    elif not degrade.redis_up():
+        raw, seen, reachable = None, None, False
     else:
         try:
             with _connection().pipeline(transaction=False) as pipe:
                 pipe.get(_row_key(user_id))
                 pipe.get(_gen_key(user_id))
                 raw, seen = pipe.execute()
-        except RedisError:
-            logger.warning("user cache unreachable; reading user %s from PostgreSQL", user_id)
+        except degrade.REDIS_ERRORS as exc:
+            degrade.redis_failed(exc)
             raw, seen, reachable = None, None, False
     stats.cache_count(hits=int(raw is not None), misses=int(raw is None))
     if raw is not None:
@@ -109,23 +112,19 @@ def user_get(user_id: int) -> User | None:
         _connection().eval(
             _FILL, 2, _row_key(user_id), _gen_key(user_id), generation, _encode(user), TTL
         )
-    except RedisError:
-        logger.warning("user cache unreachable; user %s not cached", user_id)
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
     return user
 
 
-def _forget(user_ids: tuple[int, ...]) -> None:
-    try:
-        with _connection().pipeline(transaction=False) as pipe:
-            for user_id in user_ids:
-                pipe.incr(_gen_key(user_id))
-                pipe.expire(_gen_key(user_id), TTL)
-                pipe.delete(_row_key(user_id))
-            pipe.execute()
-    except RedisError:
-        # The copy may now be stale for up to TTL; say so loudly rather than fail a write
-        # that has already committed.
-        logger.exception("user cache invalidation failed for %s", user_ids)
+@outbox.effect("accounts.users_forget")
+def _forget(*, user_ids: list[int]) -> None:
+    with _connection().pipeline(transaction=False) as pipe:
+        for user_id in user_ids:
+            pipe.incr(_gen_key(user_id))
+            pipe.expire(_gen_key(user_id), TTL)
+            pipe.delete(_row_key(user_id))
+        pipe.execute()
 
 
 def user_changed(*user_ids: int) -> None:
@@ -133,8 +132,13 @@ def user_changed(*user_ids: int) -> None:
     (and at once too, so a reader inside the same transaction never sees the old row)."""
     if not user_ids:
         return
-    _forget(user_ids)
-    transaction.on_commit(lambda: _forget(user_ids))
+    if degrade.redis_up():
+        try:
+            _forget(user_ids=list(user_ids))
+        except degrade.REDIS_ERRORS as exc:
+            # Readers in this process now skip Redis; the on-commit drop is deferred.
+            degrade.redis_failed(exc)
+    outbox.after_commit("accounts.users_forget", user_ids=list(user_ids))
 
 
 # --- privacy overrides -------------------------------------------------------------------------
@@ -151,14 +155,12 @@ def privacy_key() -> str:
 
 def privacy_changed(*, user_id: int, private: bool) -> None:
     """Call inside the transaction that changes ``is_private``."""
+    outbox.after_commit("accounts.privacy_record", user_id=user_id, private=private)
 
-    def record() -> None:
-        try:
-            _connection().hset(privacy_key(), str(user_id), int(private))
-        except RedisError:
-            logger.exception("privacy override not recorded for user %s", user_id)
 
-    transaction.on_commit(record)
+@outbox.effect("accounts.privacy_record")
+def _privacy_record(*, user_id: int, private: bool) -> None:
+    _connection().hset(privacy_key(), str(user_id), int(private))
 
 
 # --- many rows at once (member lists) ---------------------------------------------------------
@@ -223,15 +225,12 @@ _session_scripts: dict[int, Any] = {}
 def session_with_user(cache_key: str) -> bytes | None:
     """The session's cached bytes (None when not cached), reading its user's row in the same
     round trip; the row waits for :func:`user_get` in this request's context. Call within
-    :func:`prefetch_scope`."""
+    :func:`prefetch_scope`. Raises a Redis error for the session store to fall back on."""
     conn = _connection()
     script = _session_scripts.get(id(conn))
     if script is None:
         script = _session_scripts[id(conn)] = conn.register_script(_SESSION_WITH_USER)
-    try:
-        reply = script(keys=[cache_key], args=[_row_key(0)[:-1], _gen_key(0)[:-1]])
-    except RedisError:
-        return None
+    reply = script(keys=[cache_key], args=[_row_key(0)[:-1], _gen_key(0)[:-1]])
     if len(reply) == 4 and reply[1].isdigit():
         prefetched = _prefetched.get()
         if prefetched is not None:

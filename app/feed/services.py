@@ -2,7 +2,9 @@
 
 Posts and accounts services call these inside their transactions; every effect runs on
 commit, so a rolled-back write never touches Redis. Slow work (one key per follower) goes to
-the "fanout" queue; cheap single-key updates run right after the commit.
+the "fanout" queue; cheap single-key updates run right after the commit. Each effect is a
+named outbox effect (app/core/outbox.py): when Redis cannot take it, it waits in PostgreSQL
+and is replayed, so a committed write never fails for it and no cache misses it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any
 
 import django_rq
 from django.core.cache import cache
-from django.db import transaction
 
+from app.core import outbox
 from app.feed import jobs, store
 from app.search import windows
 
@@ -31,30 +33,27 @@ def _fragment_drop(post_id: int) -> None:
     cache.delete(store.fragment_key(post_id))
 
 
-def feed_post_created(*, post_id: int) -> None:
-    def effects() -> None:
-        # The hashtag and place windows of the new post (one query), then the fan-out.
-        windows.post_scopes_changed(post_id=post_id)
-        _enqueue(jobs.fanout_post, post_id=post_id)
-
-    transaction.on_commit(effects)
+@outbox.effect("feed.post_created")
+def _post_created(*, post_id: int) -> None:
+    # The hashtag and place windows of the new post (one query), then the fan-out.
+    windows.post_scopes_changed(post_id=post_id)
+    _enqueue(jobs.fanout_post, post_id=post_id)
 
 
-def feed_post_deleted(*, post_id: int, author_id: int) -> None:
-    def effects() -> None:
-        _fragment_drop(post_id)
-        # Its hashtag rows are gone by now: every hashtag and place window goes.
-        windows.all_changed()
-        _enqueue(jobs.fanout_post_removed, post_id=post_id, author_id=author_id)
-
-    transaction.on_commit(effects)
+@outbox.effect("feed.post_deleted")
+def _post_deleted(*, post_id: int, author_id: int) -> None:
+    _fragment_drop(post_id)
+    # Its hashtag rows are gone by now: every hashtag and place window goes.
+    windows.all_changed()
+    _enqueue(jobs.fanout_post_removed, post_id=post_id, author_id=author_id)
 
 
-def feed_post_changed(*, post_id: int) -> None:
-    """A counter, the comment preview or the caption changed: the shared body goes."""
-    transaction.on_commit(lambda: _fragment_drop(post_id))
+@outbox.effect("feed.post_changed")
+def _post_changed(*, post_id: int) -> None:
+    _fragment_drop(post_id)
 
 
+@outbox.effect("feed.flag_set")
 def _flag_set(*, user_id: int, post_id: int, kind: str, value: bool) -> None:
     conn = store.connection()
     key = store.flags_key(user_id)
@@ -65,48 +64,66 @@ def _flag_set(*, user_id: int, post_id: int, kind: str, value: bool) -> None:
         pipe.execute()
 
 
-def feed_like_changed(*, user_id: int, post_id: int, liked: bool) -> None:
-    def effects() -> None:
-        _flag_set(user_id=user_id, post_id=post_id, kind="l", value=liked)
-        _fragment_drop(post_id)
-        # The top order of its hashtags and place (one query).
-        windows.post_scopes_changed(post_id=post_id)
+@outbox.effect("feed.like_changed")
+def _like_changed(*, user_id: int, post_id: int, liked: bool) -> None:
+    _flag_set(user_id=user_id, post_id=post_id, kind="l", value=liked)
+    _fragment_drop(post_id)
+    # The top order of its hashtags and place (one query).
+    windows.post_scopes_changed(post_id=post_id)
 
-    transaction.on_commit(effects)
+
+@outbox.effect("feed.follow_created")
+def _follow_created(*, follower_id: int, followee_id: int) -> None:
+    # The following set first (reads then merge the author, if pulled), then the backfill.
+    store.sadd_if_exists(store.connection(), store.following_key(follower_id), followee_id)
+    _enqueue(jobs.timeline_backfill, follower_id=follower_id, followee_id=followee_id)
+
+
+@outbox.effect("feed.follow_deleted")
+def _follow_deleted(*, follower_id: int, followee_id: int) -> None:
+    # Reads skip the author from now on; the job then frees the timeline entries.
+    store.connection().srem(store.following_key(follower_id), str(followee_id))
+    _enqueue(jobs.timeline_unmerge, follower_id=follower_id, followee_id=followee_id)
+
+
+@outbox.effect("feed.author_changed")
+def _author_changed(*, author_id: int) -> None:
+    # Hashtag and place windows record each author's privacy: all of them go at once.
+    windows.all_changed()
+    _enqueue(jobs.fragments_drop_author, author_id=author_id)
+
+
+def feed_post_created(*, post_id: int) -> None:
+    outbox.after_commit("feed.post_created", post_id=post_id)
+
+
+def feed_post_deleted(*, post_id: int, author_id: int) -> None:
+    outbox.after_commit("feed.post_deleted", post_id=post_id, author_id=author_id)
+
+
+def feed_post_changed(*, post_id: int) -> None:
+    """A counter, the comment preview or the caption changed: the shared body goes."""
+    outbox.after_commit("feed.post_changed", post_id=post_id)
+
+
+def feed_like_changed(*, user_id: int, post_id: int, liked: bool) -> None:
+    outbox.after_commit("feed.like_changed", user_id=user_id, post_id=post_id, liked=liked)
 
 
 def feed_save_changed(*, user_id: int, post_id: int, saved: bool) -> None:
-    transaction.on_commit(
-        lambda: _flag_set(user_id=user_id, post_id=post_id, kind="s", value=saved)
-    )
+    outbox.after_commit("feed.flag_set", user_id=user_id, post_id=post_id, kind="s", value=saved)
 
 
 def feed_follow_created(*, follower_id: int, followee_id: int) -> None:
-    def effects() -> None:
-        # The following set first (reads then merge the author, if pulled), then the backfill.
-        store.sadd_if_exists(store.connection(), store.following_key(follower_id), followee_id)
-        _enqueue(jobs.timeline_backfill, follower_id=follower_id, followee_id=followee_id)
-
-    transaction.on_commit(effects)
+    outbox.after_commit("feed.follow_created", follower_id=follower_id, followee_id=followee_id)
 
 
 def feed_follow_deleted(*, follower_id: int, followee_id: int) -> None:
-    def effects() -> None:
-        # Reads skip the author from now on; the job then frees the timeline entries.
-        store.connection().srem(store.following_key(follower_id), str(followee_id))
-        _enqueue(jobs.timeline_unmerge, follower_id=follower_id, followee_id=followee_id)
-
-    transaction.on_commit(effects)
+    outbox.after_commit("feed.follow_deleted", follower_id=follower_id, followee_id=followee_id)
 
 
 def feed_author_changed(*, author_id: int) -> None:
     """Name or privacy changed. Timelines need nothing: they only ever hold posts of
     accounts the owner follows, and a follower stays a follower when an account turns
     private. Only the cached post bodies, which embed the author summary, go stale."""
-
-    def effects() -> None:
-        # Hashtag and place windows record each author's privacy: all of them go at once.
-        windows.all_changed()
-        _enqueue(jobs.fragments_drop_author, author_id=author_id)
-
-    transaction.on_commit(effects)
+    outbox.after_commit("feed.author_changed", author_id=author_id)

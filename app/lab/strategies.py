@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
+from app.core import degrade
 from app.lab import stats
 
 # path -> strategies, the default (the best one) first.
@@ -18,6 +19,14 @@ CATALOGUE: Mapping[str, tuple[str, ...]] = {
     "explore": ("als", "popular"),
     "search": ("indexed", "cached", "naive"),
     "inbox": ("cached", "optimized", "naive"),
+}
+# The strategies that read Redis, and the PostgreSQL twin that serves while it is down
+# (app/core/degrade.py); the request's Server-Timing then names the twin.
+WITHOUT_REDIS: Mapping[tuple[str, str], str] = {
+    ("feed", "cached"): "optimized",
+    ("explore", "als"): "popular",
+    ("search", "cached"): "indexed",
+    ("inbox", "cached"): "optimized",
 }
 HEADER = "X-Lab-Strategy"
 MAX_HEADER_LENGTH = 200
@@ -64,6 +73,8 @@ def choose(path: str, *, override: str | None = None) -> str:
         name = default(path)
     elif name not in CATALOGUE[path]:
         raise StrategyError(f"unknown strategy {name!r} for {path}")
+    if (path, name) in WITHOUT_REDIS and not degrade.redis_up():
+        name = WITHOUT_REDIS[path, name]
     if request_stats is not None:
         request_stats.used[path] = name
     return name

@@ -18,6 +18,7 @@ from django.core.cache import cache
 
 from app.accounts.models import User
 from app.accounts.usercache import privacy_key
+from app.core import degrade
 from app.feed import following, store
 from app.feed.selectors import viewer_flags
 from app.lab import stats
@@ -76,6 +77,8 @@ def bodies_viewed(*, viewer: Viewer, post_ids: Sequence[int]) -> list[PostJSON]:
     since the ids were read are left out."""
     if not post_ids:
         return []
+    if not degrade.redis_up():
+        return _bodies_sql(viewer, post_ids)
     conn = store.connection()
     me = selectors.viewer_id(viewer)
     flags_key = store.flags_key(me)
@@ -110,6 +113,20 @@ def bodies_viewed(*, viewer: Viewer, post_ids: Sequence[int]) -> list[PostJSON]:
             liked, saved = flags[post_id]
             items.append(bodies[post_id].viewed(liked=liked, saved=saved))
     return items
+
+
+def _viewed(out: PostOut) -> PostJSON:
+    body = fragment_decode(out.id, fragment_encode(out))
+    return body.viewed(liked=out.viewer_has_liked, saved=out.viewer_has_saved)
+
+
+def _bodies_sql(viewer: Viewer, post_ids: Sequence[int]) -> list[PostJSON]:
+    """The same page with Redis down: one shaped query (plus its two prefetches)."""
+    found = {
+        post.pk: _viewed(PostOut.of(post))
+        for post in selectors.post_queryset(viewer=viewer).filter(pk__in=post_ids)
+    }
+    return [found[post_id] for post_id in post_ids if post_id in found]
 
 
 def _detail_fill(conn: Any, viewer: Viewer, post_id: int) -> PostJSON:
@@ -156,7 +173,9 @@ def post_detail(*, viewer: Viewer, post_id: int) -> PostJSON:
     """GET /api/posts/{id} for ``viewer``: a private author's post is shown only to the
     author and their followers, and is a 404 for anyone else, exactly as the SQL selector
     decides. Warm: one Redis script call (body, privacy override, follow check and flags)
-    and no SQL."""
+    and no SQL. With Redis down, the SQL selector alone."""
+    if not degrade.redis_up():
+        return _viewed(PostOut.of(selectors.post_detail(viewer=viewer, post_id=post_id)))
     conn = store.connection()
     me = selectors.viewer_id(viewer)
     keys = [

@@ -11,6 +11,7 @@ from django.db import connection
 
 from app.accounts.models import Follow, User
 from app.accounts.usercache import privacy_key
+from app.core import degrade
 from app.feed import selectors as feed_selectors
 from app.feed import store as feed_store
 from app.feed.following import following_fill
@@ -91,7 +92,12 @@ def allowed_posts(*, viewer: User, post_ids: Sequence[int]) -> dict[int, bool]:
 def post_bodies(*, post_ids: Sequence[int]) -> dict[int, PostJSON]:
     """Viewer-neutral post bodies from the feed's fragment cache (shared with it, and
     invalidated by it); the missing ones in one shaped query plus its two prefetches, and
-    posts found gone are remembered as such."""
+    posts found gone are remembered as such. All from SQL while Redis is down."""
+    if not degrade.redis_up():
+        return {
+            post.pk: fragment_decode(post.pk, fragment_encode(PostOut.of(post)))
+            for post in post_queryset(viewer=AnonymousUser()).filter(pk__in=list(post_ids))
+        }
     conn = feed_store.connection()
     bodies, gone = feed_store.fragments_lookup(conn, post_ids)
     missing = [post_id for post_id in post_ids if post_id not in bodies and post_id not in gone]
@@ -111,6 +117,8 @@ def _allowed_bodies(*, viewer: User, post_ids: list[int], want: int) -> dict[int
     viewer's saved flag: picked inside Redis (app/recs/pick.py) once the bodies, the
     following set and the viewer's flags for these posts are cached; each of those is
     loaded from SQL the first time it is missing."""
+    if not degrade.redis_up():
+        return _allowed_bodies_sql(viewer=viewer, post_ids=post_ids, want=want)
     conn = feed_store.connection()
     keys = (
         feed_store.following_key(viewer.pk),
@@ -141,6 +149,10 @@ def _allowed_bodies(*, viewer: User, post_ids: list[int], want: int) -> dict[int
             gone = set(outcome.unknown) - set(learned)
             feed_store.fragments_set(conn, dict.fromkeys(gone, feed_store.TOMBSTONE))
     # Still undecided (Redis evicting as fast as we fill): SQL decides this window.
+    return _allowed_bodies_sql(viewer=viewer, post_ids=post_ids, want=want)
+
+
+def _allowed_bodies_sql(*, viewer: User, post_ids: list[int], want: int) -> dict[int, PostJSON]:
     allowed = allowed_posts(viewer=viewer, post_ids=post_ids)
     bodies = post_bodies(post_ids=[post_id for post_id in post_ids if post_id in allowed])
     chosen = [post_id for post_id in post_ids if post_id in bodies][:want]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from django_redis import get_redis_connection
 
+from app.core import degrade
 from app.lab.cache import raw_key
 from app.recs import data, rank
 from app.recs.models import ModelVersion
@@ -367,6 +368,9 @@ def popular_ids() -> list[int]:
     """The popular list: time-decayed engagement, recomputed at most every five minutes."""
     from app.recs.selectors import popular_compute
 
+    if not degrade.redis_up():
+        # Redis down: computed per request (one query, ~5 ms at small) until it is back.
+        return popular_compute(limit=POPULAR_SIZE)
     raw = cached_with_lock(
         popular_key(),
         lambda: pack(popular_compute(limit=POPULAR_SIZE)),

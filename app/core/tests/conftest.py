@@ -1,0 +1,85 @@
+"""A private Redis that a test may stop, restart or turn read-only: a real outage, while the
+suite's shared Redis keeps running for everyone else."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import override_settings
+
+from app.core import degrade
+from app.lab import services
+
+
+class PrivateRedis:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket = directory / "redis.sock"
+        self.url = f"unix://{self.socket}?db=0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                services._redis_binary(),
+                "--port", "0",
+                "--unixsocket", str(self.socket),
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.client().ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.02)
+        raise RuntimeError("private Redis did not start")
+
+    def stop(self) -> None:
+        """Gone, with its data (nothing is saved): a crash or a restart."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket))
+
+    def read_only(self, on: bool) -> None:
+        """A replica of a master that is not there refuses every write, but still reads."""
+        if on:
+            self.client().execute_command("REPLICAOF", "127.0.0.1", "1")
+        else:
+            self.client().execute_command("REPLICAOF", "NO", "ONE")
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """The app's caches, sessions and job queues on a Redis of this test's own; the breaker
+    reset, and its window short so that recovery takes milliseconds in a test."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    caches = {
+        alias: {**config, "LOCATION": server.url} for alias, config in settings.CACHES.items()
+    }
+    queues = {name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()}
+    degrade.breaker.reset()
+    previous = degrade.breaker.open_for
+    degrade.breaker.open_for = 0.05
+    try:
+        with override_settings(CACHES=caches, RQ_QUEUES=queues):
+            yield server
+    finally:
+        degrade.breaker.open_for = previous
+        degrade.breaker.reset()
+        server.stop()
