@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from app.accounts.api import auth_router, users_router
 from app.chat.api import router as chat_router
 from app.chat.api import share_router as chat_share_router
+from app.core.ratelimit import Throttled
 from app.feed.api import router as feed_router
 from app.lab.api import ApiError
 from app.posts.api import router as posts_router
@@ -39,6 +40,13 @@ def error_response(request: HttpRequest, status: int, code: str, message: str) -
 @api.exception_handler(ApiError)
 def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
     return error_response(request, exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(Throttled)
+def on_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = error_response(request, exc.status, exc.code, exc.message)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)

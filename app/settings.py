@@ -213,7 +213,38 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 MAX_UPLOAD_BYTES = 12 * 1024 * 1024
-MAX_UPLOAD_PIXELS = 40_000_000
+
+# --- Abuse limits (docs/reliability.md, "Abuse limits") ---------------------------------
+# Any request body: over this by Content-Length is a 413 before a byte is read, and a body
+# streamed without one is cut off here too (app/core/bodylimit.py).
+MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(32 * 1024 * 1024)))
+# Decoding and rendering cost about 65 ms of CPU per megapixel (a 40 MP image in a 38 KB file
+# took 2.7 s) and a few bytes of memory per pixel, however small the file. Each image's size
+# is read from its header, and every image of a request is checked, before any is decoded.
+# Per image 4096 x 4096 (a 12 MP phone photo fits), and per request 40 MP: about 2.4 s of
+# CPU at most, where ten 40 MP images used to be allowed (27 s).
+MAX_UPLOAD_PIXELS = int(os.environ.get("MAX_UPLOAD_PIXELS", str(4096 * 4096)))
+UPLOAD_PIXEL_BUDGET = int(os.environ.get("UPLOAD_PIXEL_BUDGET", "40000000"))
+# CPU seconds a request may spend on its images; checked before each image is decoded.
+UPLOAD_CPU_SECONDS = float(os.environ.get("UPLOAD_CPU_SECONDS", "3.0"))
+# Image decodes at once per process, and how long a request waits for a turn before a 503.
+IMAGE_PROCESSING_SLOTS = int(os.environ.get("IMAGE_PROCESSING_SLOTS", "1"))
+IMAGE_SLOT_WAIT = float(os.environ.get("IMAGE_SLOT_WAIT", "1.0"))
+# Fixed windows per identity, "count/window" with s, m, h or d; each overridable from the
+# environment as RATE_LIMIT_<NAME> (RATE_LIMIT_LOGIN_ACCOUNT=20/15m). Login counts attempts
+# and gives back the ones that succeed, so these bound wrong passwords (app/core/ratelimit.py).
+RATE_LIMITS = {
+    name: os.environ.get("RATE_LIMIT_" + name.upper().replace(".", "_"), default)
+    for name, default in {
+        "login.account": "10/15m",
+        "login.address": "30/5m",
+        "signup.account": "5/h",
+        "signup.address": "20/h",
+    }.items()
+}
+# Proxies in front that append to X-Forwarded-For; the client is the address the outermost
+# of ours saw. 0 (no proxy): REMOTE_ADDR, and X-Forwarded-For is ignored (anyone can send it).
+TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -33,6 +33,7 @@ from app.accounts.schemas import (
     SignupIn,
     UserSummary,
 )
+from app.core.ratelimit import client_address
 from app.lab.api import ApiError, auth, decode_cursor, json_response, page, parse_limit
 
 auth_router = Router()
@@ -63,8 +64,13 @@ def _require_json(request: HttpRequest) -> None:
 
 def _auth_body(request: HttpRequest, user: User) -> dict[str, Any]:
     login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+    if request.session.session_key is None:
+        # Signed in as someone else before: login() flushed that session (deleting it, so the
+        # old token dies) and leaves the new one unsaved until the response. The token is its
+        # key, so save it now.
+        request.session.save()
     token = request.session.session_key
-    assert token is not None  # login() saves a fresh session
+    assert token is not None
     return {"token": token, "user": MeOut.of(user)}
 
 
@@ -87,7 +93,10 @@ def csrf(request: HttpRequest) -> dict[str, str]:
 def signup(request: HttpRequest, payload: SignupIn) -> Status[dict[str, Any]]:
     _require_json(request)
     user = services.user_signup(
-        username=payload.username, email=payload.email, password=payload.password
+        username=payload.username,
+        email=payload.email,
+        password=payload.password,
+        address=client_address(request),
     )
     return Status(201, _auth_body(request, user))
 
@@ -95,10 +104,12 @@ def signup(request: HttpRequest, payload: SignupIn) -> Status[dict[str, Any]]:
 @auth_router.post("/login", response=AuthOut)
 def login_(request: HttpRequest, payload: LoginIn) -> dict[str, Any]:
     _require_json(request)
-    username = User.normalize_username(payload.username)
-    user = authenticate(request, username=username, password=payload.password)
-    if user is None:
-        raise ApiError(401, "invalid_credentials", "wrong username or password")
+    user = services.user_login_check(
+        request=request,
+        username=payload.username,
+        password=payload.password,
+        address=client_address(request),
+    )
     return _auth_body(request, user)
 
 

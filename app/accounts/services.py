@@ -1,18 +1,22 @@
-"""Writes for accounts: signup, profile edits, and the follow graph with exact counters."""
+"""Writes for accounts: signup and login (throttled), profile edits, and the follow graph with
+exact counters."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
+from django.http import HttpRequest
 
 from app.accounts.models import Follow, FollowRequest, User, username_validator
 from app.accounts.usercache import privacy_changed, user_changed
+from app.core import ratelimit
 from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 
@@ -23,9 +27,20 @@ def _messages(error: ValidationError) -> list[str]:
     return [str(message) for message in error.messages]
 
 
-def user_signup(*, username: str, email: str, password: str) -> User:
-    """Create an account; 400 listing every problem, 409 ``username_taken``."""
+def user_signup(*, username: str, email: str, password: str, address: str | None = None) -> User:
+    """Create an account; 400 listing every problem, 409 ``username_taken``.
+
+    From a client ``address`` (the API), 429 ``too_many_signups`` once that address or that
+    username has used up its attempts (settings.RATE_LIMITS), checked before any password is
+    hashed. Every attempt counts: each one that passes validation costs a hash.
+    """
     username = User.normalize_username(username)
+    if address is not None:
+        ratelimit.attempt(
+            {"signup.account": username, "signup.address": address},
+            code="too_many_signups",
+            what="signup attempts",
+        )
     email = User.objects.normalize_email(email.strip())
     problems: list[str] = []
     try:
@@ -52,6 +67,27 @@ def user_signup(*, username: str, email: str, password: str) -> User:
             return User.objects.create_user(username=username, email=email, password=password)
     except IntegrityError:
         raise taken from None  # lost a race with a concurrent signup of the same name
+
+
+def user_login_check(
+    *, request: HttpRequest | None, username: str, password: str, address: str
+) -> User:
+    """The user these credentials name, or 401 ``invalid_credentials``.
+
+    429 ``too_many_attempts`` before the password is hashed (the hash is the expensive part,
+    and what a flood of guesses would spend) once the account or the client address has used
+    up its attempts (settings.RATE_LIMITS). An attempt is counted when it starts, so parallel
+    guesses cannot all slip under a limit, and given back when it succeeds: the limits bound
+    wrong passwords, not logins.
+    """
+    username = User.normalize_username(username)
+    identities = {"login.account": username, "login.address": address}
+    ratelimit.attempt(identities, code="too_many_attempts", what="login attempts")
+    user = authenticate(request, username=username, password=password)
+    if not isinstance(user, User):
+        raise ApiError(401, "invalid_credentials", "wrong username or password")
+    ratelimit.refund(identities)
+    return user
 
 
 def user_update_profile(

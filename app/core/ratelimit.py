@@ -1,0 +1,268 @@
+"""Abuse limits: fixed-window counters in Redis (one script call per check), the client address
+they are keyed by, and a per-process in-memory fallback for while Redis is unreachable.
+
+A limit is a :class:`Rule` (``"login.account"``, 10 per 15 minutes) applied to an identity (a
+username, an address). :func:`attempt` checks every rule of an action at once and, only if none
+is exhausted, counts the attempt in each: one Redis round trip, atomic, so 32 parallel attempts
+cannot all slip under a limit of 10. :func:`refund` takes an attempt back (a login that
+succeeded is not held against its account or its address).
+
+Fallback: when Redis cannot be reached, each process counts in its own memory with the same
+rules. The limits then hold per process rather than per server (a few times looser with several
+workers), but they still hold: no limit fails open, and no limit fails closed (an outage never
+locks everyone out of logging in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_redis import get_redis_connection
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.lab.api import ApiError
+from app.lab.cache import raw_key
+
+logger = logging.getLogger(__name__)
+
+# Unreachable, timed out, or a replica refusing writes: the in-memory fallback takes over. Any
+# other Redis error is a bug in the script and stays one.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    ConnectionInterrupted,
+)
+# The in-memory fallback forgets expired windows once it holds this many, and everything if
+# they are all live (a flood of distinct identities must not grow a worker without bound).
+MEMORY_MAX_KEYS = 50_000
+WARN_EVERY = 60.0
+# The cache alias whose Redis holds the counters. A module constant, so a test can aim the
+# limiter at a server that is not there.
+REDIS_ALIAS = "default"
+_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# KEYS: one counter per rule; ARGV: limit and window (ms) per key, in the same order.
+# Refuses (and counts nothing) when any counter is at its limit, returning the longest wait in
+# ms; otherwise counts the attempt in every counter and returns 0. A counter's window starts at
+# its first attempt (PEXPIRE on the INCR that created it), so a refused client never extends it.
+_ATTEMPT_LUA = """
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count >= tonumber(ARGV[2 * i - 1]) then
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then
+      redis.call('PEXPIRE', key, ARGV[2 * i])
+      ttl = tonumber(ARGV[2 * i])
+    end
+    if ttl > wait then wait = ttl end
+  end
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+end
+return 0
+"""
+# Takes one attempt back from each counter that still exists; never creates one.
+_REFUND_LUA = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 and tonumber(redis.call('DECR', key)) <= 0 then
+    redis.call('DEL', key)
+  end
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """At most ``limit`` attempts per identity in any ``window``-second fixed window."""
+
+    name: str
+    limit: int
+    window: int
+
+    @classmethod
+    def parse(cls, name: str, spec: str) -> Rule:
+        """``"10/15m"``, ``"30/m"``, ``"5/h"``: a count, then a window in s, m, h or d."""
+        match = _SPEC.match(spec)
+        if not match:
+            raise ValueError(f"{name}: {spec!r} is not a rate like '10/15m'")
+        count, amount, unit = match.groups()
+        window = int(amount or "1") * _UNIT_SECONDS[unit]
+        if int(count) < 1 or window < 1:
+            raise ValueError(f"{name}: {spec!r} must allow at least 1 per second or longer")
+        return cls(name=name, limit=int(count), window=window)
+
+
+class Throttled(ApiError):
+    """A refusal the client may retry later: 429 (you, slow down) or 503 (we are busy), sent
+    with ``Retry-After`` in whole seconds (app/api.py)."""
+
+    def __init__(self, status: int, code: str, message: str, *, retry_after: float) -> None:
+        super().__init__(status, code, message)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+def rule(name: str) -> Rule:
+    """The rule called ``name`` in ``settings.RATE_LIMITS``."""
+    return Rule.parse(name, settings.RATE_LIMITS[name])
+
+
+def _identity_key(rule: Rule, identity: str) -> str:
+    # Hashed: a username may be any length and any bytes; the key stays short and printable.
+    digest = hashlib.blake2b(identity.encode("utf-8", "surrogatepass"), digest_size=12)
+    return raw_key("rl", rule.name, digest.hexdigest())
+
+
+class MemoryCounters:
+    """The fallback: the same fixed windows, in this process only."""
+
+    def __init__(self, *, max_keys: int = MEMORY_MAX_KEYS) -> None:
+        self.max_keys = max_keys
+        self._windows: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def attempt(self, keys: Sequence[tuple[str, Rule]], *, now: float) -> float:
+        with self._lock:
+            wait = 0.0
+            for key, limit_rule in keys:
+                count, ends = self._windows.get(key, (0, 0.0))
+                if ends > now and count >= limit_rule.limit:
+                    wait = max(wait, ends - now)
+            if wait:
+                return wait
+            if len(self._windows) >= self.max_keys:
+                self._forget_expired(now)
+            for key, limit_rule in keys:
+                count, ends = self._windows.get(key, (0, 0.0))
+                if ends <= now:
+                    count, ends = 0, now + limit_rule.window
+                self._windows[key] = (count + 1, ends)
+            return 0.0
+
+    def refund(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                count, ends = self._windows.get(key, (0, 0.0))
+                if count > 1:
+                    self._windows[key] = (count - 1, ends)
+                else:
+                    self._windows.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+    def _forget_expired(self, now: float) -> None:
+        self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+        if len(self._windows) >= self.max_keys:
+            self._windows.clear()
+
+
+memory = MemoryCounters()
+_scripts: dict[str, Any] = {}
+_last_warning = 0.0
+
+
+def _script(name: str, source: str) -> Any:
+    conn = get_redis_connection(REDIS_ALIAS)
+    script = _scripts.get(name)
+    if script is None:
+        script = _scripts[name] = conn.register_script(source)
+    return script, conn
+
+
+def _redis_failed(exc: BaseException) -> None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARN_EVERY:
+        _last_warning = now
+        logger.warning(
+            "rate limits: redis unavailable (%s); counting in memory", type(exc).__name__
+        )
+
+
+def attempt(
+    identities: Mapping[str, str], *, code: str = "rate_limited", what: str = "attempts"
+) -> None:
+    """Count one attempt against every rule named in ``identities`` (rule name -> identity);
+    raise 429 ``Throttled`` with the wait, counting nothing, if any of them is exhausted."""
+    keys = [(_identity_key(rule(name), ident), rule(name)) for name, ident in identities.items()]
+    try:
+        script, conn = _script("attempt", _ATTEMPT_LUA)
+        args: list[int] = []
+        for _, limit_rule in keys:
+            args += [limit_rule.limit, limit_rule.window * 1000]
+        wait = int(script(keys=[key for key, _ in keys], args=args, client=conn)) / 1000
+    except REDIS_ERRORS as exc:
+        _redis_failed(exc)
+        wait = memory.attempt(keys, now=time.monotonic())
+    if wait > 0:
+        raise Throttled(
+            429, code, f"too many {what}; try again in {math.ceil(wait)} s", retry_after=wait
+        )
+
+
+def refund(identities: Mapping[str, str]) -> None:
+    """Take back the attempt :func:`attempt` counted for each rule named in ``identities``."""
+    keys = [_identity_key(rule(name), ident) for name, ident in identities.items()]
+    try:
+        script, conn = _script("refund", _REFUND_LUA)
+        script(keys=keys, args=[], client=conn)
+    except REDIS_ERRORS as exc:
+        _redis_failed(exc)
+    # The attempt may have been counted here while Redis was away.
+    memory.refund(keys)
+
+
+# --- the client's address -----------------------------------------------------------------
+
+
+def client_ip(request: HttpRequest) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address: ``REMOTE_ADDR``, or with ``TRUSTED_PROXY_HOPS`` = n > 0 the n-th
+    address from the right of ``X-Forwarded-For`` (the one our first proxy saw). None when
+    neither parses."""
+    raw = request.META.get("REMOTE_ADDR", "")
+    hops: int = settings.TRUSTED_PROXY_HOPS
+    if hops > 0:
+        chain = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        chain = [part for part in chain if part]
+        if chain:
+            # A client can prepend anything; only the entries our own proxies appended count.
+            raw = chain[-hops] if len(chain) >= hops else chain[0]
+    try:
+        return ipaddress.ip_address(raw.strip())
+    except ValueError:
+        return None
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address a per-address limit counts: IPv4 as is, IPv6 by its /64 (one subscriber
+    usually holds a whole /64 and could rotate through it)."""
+    ip = client_ip(request)
+    if ip is None:
+        return "unknown"
+    if ip.version == 6:
+        mapped = ip.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
