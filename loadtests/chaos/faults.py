@@ -111,6 +111,40 @@ class PrivateServices:
             stderr=subprocess.DEVNULL,
         )
 
+    def pg_socket_dir(self) -> Path:
+        """Line 5 of postmaster.pid: where the running server listens."""
+        lines = (self.pg_dir / "postmaster.pid").read_text().splitlines()
+        return Path(lines[4])
+
+    def pg_start(self, *, socket_dir: Path) -> None:
+        """pg_ctl start as app/lab/services.py starts it, without a Python start-up around it
+        (seconds on a busy box, which would count as outage)."""
+        argv = [services._pg_bin("pg_ctl"), "-D", str(self.pg_dir), "-w", "-t", "60"]
+        argv += ["-l", str(self.var_dir / "postgres.log"), "-o", f"-h '' -k {socket_dir}"]
+        subprocess.run(
+            [*argv, "start"],
+            check=True,
+            user=services._pg_user(),
+            cwd="/",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def redis_start(self) -> int:
+        """redis-server on the configuration services.py wrote, on the same socket."""
+        conf = self.var_dir / "redis" / "redis.conf"
+        for stale in (self.redis_socket, self.redis_pidfile):
+            stale.unlink(missing_ok=True)
+        subprocess.run([services._redis_binary(), str(conf)], check=True)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.exceptions.RedisError):
+                pid = self.redis_pid()
+                if pid and self.redis_client().ping():
+                    return pid
+            time.sleep(0.02)
+        raise FaultError(f"Redis did not answer on {self.redis_socket}")
+
     def pg_running(self) -> bool:
         try:
             pid = int((self.pg_dir / "postmaster.pid").read_text().splitlines()[0])
@@ -153,8 +187,7 @@ class RedisOutage(Fault):
         return {"killed_redis_pid": pid}
 
     def restore(self) -> dict[str, Any]:
-        self.private.start()
-        return {"redis_pid": self.private.redis_pid()}
+        return {"redis_pid": self.private.redis_start()}
 
 
 class RedisReadonly(Fault):
@@ -186,13 +219,14 @@ class PostgresOutage(Fault):
     name = "postgres-outage"
 
     def inject(self) -> dict[str, Any]:
+        self.socket_dir = self.private.pg_socket_dir()
         self.private.pg_stop_immediate()
         if self.private.pg_running():
             raise FaultError("PostgreSQL is still running after pg_ctl stop")
         return {"pg_ctl": "stop -m immediate"}
 
     def restore(self) -> dict[str, Any]:
-        self.private.start()
+        self.private.pg_start(socket_dir=self.socket_dir)
         return {"postgres": "started"}
 
 
