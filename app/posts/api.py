@@ -11,6 +11,7 @@ from pydantic import BeforeValidator
 from app.accounts.models import User
 from app.lab.api import PathId, auth, json_response
 from app.posts import cached, selectors, services
+from app.posts.images import upload_budget
 from app.posts.schemas import (
     CommentIn,
     CommentOut,
@@ -41,10 +42,15 @@ def post_create(
     caption: Form[str] = "",
     place: PlaceField = None,
 ) -> Status[PostOut]:
-    """Multipart: 1-10 ``images`` (JPEG, PNG or WebP), ``caption``, optional ``place`` id."""
-    post = services.post_create(
-        author=_me(request), uploads=images or [], caption=caption, place_id=place
-    )
+    """Multipart: 1-10 ``images`` (JPEG, PNG or WebP), ``caption``, optional ``place`` id.
+
+    413 past the request's pixel or CPU budget, 503 ``busy`` (with Retry-After) when every
+    image-processing slot of the process is taken (app/posts/images.py)."""
+    uploads = images or []
+    with upload_budget(uploads=uploads):
+        post = services.post_create(
+            author=_me(request), uploads=uploads, caption=caption, place_id=place
+        )
     return Status(201, PostOut.of(selectors.post_detail(viewer=_me(request), post_id=post.pk)))
 
 
