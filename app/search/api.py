@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
 from app.accounts.models import User
+from app.core import degrade
+from app.core.text import CleanStr
 from app.lab.api import PathId, auth, bad_request, json_response, parse_limit
+from app.posts.schemas import PostOut
 from app.search import selectors, services
 from app.search.normalize import search_text_parse
 from app.search.schemas import (
@@ -46,9 +50,9 @@ def _me(request: HttpRequest) -> User:
 @router.get("", response=SearchOut)
 def search(
     request: HttpRequest,
-    q: str | None = None,
+    q: CleanStr | None = None,
     type: SearchType = "all",
-    cursor: str | None = None,
+    cursor: CleanStr | None = None,
     limit: int | None = None,
 ) -> HttpResponse:
     """``type=all``: the first page of each kind; one kind: keyset pages, best first."""
@@ -65,7 +69,7 @@ def search(
 
 
 @router.get("/suggest", response=SuggestList)
-def search_suggest(request: HttpRequest, q: str | None = None) -> HttpResponse:
+def search_suggest(request: HttpRequest, q: CleanStr | None = None) -> HttpResponse:
     """Typeahead: the top 8 users, hashtags and places whose name starts with ``q``."""
     rows = selectors.search_suggest(query=search_text_parse(q))
     return json_response({"items": [SuggestOut.of(row) for row in rows]})
@@ -79,7 +83,7 @@ def search_trending(request: HttpRequest) -> dict[str, Any]:
 
 @router.get("/history", auth=auth, response=HistoryPage)
 def history_list(
-    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest, cursor: CleanStr | None = None, limit: int | None = None
 ) -> dict[str, Any]:
     """The signed-in user's recent searches and clicks, deduplicated, newest first."""
     result = selectors.history_page(user=_me(request), cursor=cursor, limit=limit)
@@ -105,18 +109,28 @@ def history_delete(request: HttpRequest, entry_id: PathId) -> Status[None]:
     return Status(204, None)
 
 
+def _shaped(read: Callable[..., tuple[Any, dict[str, Any]]]) -> Callable[..., Any]:
+    """A page read from SQL alone, with its posts as the response schema."""
+
+    def shaped(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        header, result = read(**kwargs)
+        return header, {**result, "items": [PostOut.of(post) for post in result["items"]]}
+
+    return shaped
+
+
 @pages_router.get("/hashtags/{name}", response=HashtagPageOut)
 def hashtag_page(
     request: HttpRequest,
-    name: str,
+    name: CleanStr,
     order: PageOrder = "top",
-    cursor: str | None = None,
+    cursor: CleanStr | None = None,
     limit: int | None = None,
 ) -> HttpResponse:
     """The hashtag's header and its top (by likes, among the newest 500) or recent posts."""
-    tag, result = selectors.hashtag_page(
-        viewer=request.user, name=name, order=order, cursor=cursor, limit=limit
-    )
+    # With Redis down, the all-SQL twin serves the same page (docs/reliability.md).
+    read = selectors.hashtag_page if degrade.redis_up() else _shaped(selectors.hashtag_page_shaped)
+    tag, result = read(viewer=request.user, name=name, order=order, cursor=cursor, limit=limit)
     return json_response({**result, "hashtag": HashtagHeader.of(tag), "order": order})
 
 
@@ -125,11 +139,12 @@ def place_page(
     request: HttpRequest,
     place_id: PathId,
     order: PageOrder = "top",
-    cursor: str | None = None,
+    cursor: CleanStr | None = None,
     limit: int | None = None,
 ) -> HttpResponse:
     """The place's header and its top (by likes, among the newest 500) or recent posts."""
-    place, result = selectors.place_page(
+    read = selectors.place_page if degrade.redis_up() else _shaped(selectors.place_page_shaped)
+    place, result = read(
         viewer=request.user, place_id=place_id, order=order, cursor=cursor, limit=limit
     )
     return json_response({**result, "place": PlaceHeader.of(place), "order": order})
