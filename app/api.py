@@ -89,6 +89,15 @@ def on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpRespons
     return error_response(request, 400, "bad_request", "malformed request")
 
 
+@api.exception_handler(Exception)
+def on_server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The catch-all, picked only when no handler above matches the exception's class. Never a
+    # traceback in the response, whatever DEBUG says (ninja's default sends one when it is on):
+    # the log has it.
+    logger.exception("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+    return error_response(request, 500, "server_error", "internal server error")
+
+
 api.add_router("/auth", auth_router, tags=["auth"])
 api.add_router("/", users_router, tags=["users"])
 api.add_router("/posts", posts_router, tags=["posts"])

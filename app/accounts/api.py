@@ -34,6 +34,7 @@ from app.accounts.schemas import (
     UserSummary,
 )
 from app.core.ratelimit import client_address
+from app.core.text import CleanStr
 from app.lab.api import ApiError, auth, decode_cursor, json_response, page, parse_limit
 
 auth_router = Router()
@@ -138,7 +139,7 @@ def me_update(request: HttpRequest, payload: ProfilePatchIn) -> MeOut:
 
 @users_router.get("/me/follow-requests", response=FollowRequestPage, auth=auth)
 def follow_requests(
-    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest, cursor: CleanStr | None = None, limit: int | None = None
 ) -> dict[str, Any]:
     size = parse_limit(limit)
     rows = selectors.follow_requests_page(
@@ -155,7 +156,7 @@ def follow_requests(
 @users_router.post(
     "/me/follow-requests/{username}/approve", response=FollowRequestDecisionOut, auth=auth
 )
-def follow_request_approve(request: HttpRequest, username: str) -> dict[str, str]:
+def follow_request_approve(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     requester = selectors.user_get(username=username)
     services.follow_request_approve(owner=_me(request), requester=requester)
     return {"status": "approved"}
@@ -164,7 +165,7 @@ def follow_request_approve(request: HttpRequest, username: str) -> dict[str, str
 @users_router.post(
     "/me/follow-requests/{username}/decline", response=FollowRequestDecisionOut, auth=auth
 )
-def follow_request_decline(request: HttpRequest, username: str) -> dict[str, str]:
+def follow_request_decline(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     requester = selectors.user_get(username=username)
     services.follow_request_decline(owner=_me(request), requester=requester)
     return {"status": "declined"}
@@ -174,7 +175,7 @@ def follow_request_decline(request: HttpRequest, username: str) -> dict[str, str
 
 
 @users_router.get("/users/{username}", response=ProfileOut)
-def profile(request: HttpRequest, username: str) -> HttpResponse:
+def profile(request: HttpRequest, username: CleanStr) -> HttpResponse:
     user = selectors.user_for_viewer(viewer=_viewer(request), username=username)
     return json_response(ProfileOut.of(user))
 
@@ -198,25 +199,31 @@ def _edge_list(
 
 @users_router.get("/users/{username}/followers", response=FollowUserPage)
 def followers(
-    request: HttpRequest, username: str, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest,
+    username: CleanStr,
+    cursor: CleanStr | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     return _edge_list(request, username=username, cursor=cursor, limit=limit, side="follower")
 
 
 @users_router.get("/users/{username}/following", response=FollowUserPage)
 def following(
-    request: HttpRequest, username: str, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest,
+    username: CleanStr,
+    cursor: CleanStr | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     return _edge_list(request, username=username, cursor=cursor, limit=limit, side="followee")
 
 
 @users_router.post("/users/{username}/follow", response=FollowStateOut, auth=auth)
-def follow(request: HttpRequest, username: str) -> dict[str, str]:
+def follow(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     target = selectors.user_get(username=username)
     return {"status": services.follow_create(follower=_me(request), followee=target)}
 
 
 @users_router.delete("/users/{username}/follow", response=FollowStateOut, auth=auth)
-def unfollow(request: HttpRequest, username: str) -> dict[str, str]:
+def unfollow(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     target = selectors.user_get(username=username)
     return {"status": services.follow_delete(follower=_me(request), followee=target)}

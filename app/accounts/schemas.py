@@ -8,6 +8,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 
 from app.accounts.models import User
+from app.core.text import CleanStr, CleanText
 
 # Generous bounds so an absurd body is a 400 before it reaches a validator or the hasher.
 PASSWORD_MAX = 256
@@ -39,21 +40,21 @@ USER_SUMMARY_FIELDS = ("id", "username", "name", "avatar", "is_private")
 
 
 class SignupIn(Schema):
-    username: str = Field(min_length=1, max_length=USERNAME_INPUT_MAX)
-    email: str = Field(min_length=3, max_length=EMAIL_MAX)
-    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+    username: CleanStr = Field(min_length=1, max_length=USERNAME_INPUT_MAX)
+    email: CleanStr = Field(min_length=3, max_length=EMAIL_MAX)
+    password: CleanStr = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
 class LoginIn(Schema):
-    username: str = Field(min_length=1, max_length=USERNAME_INPUT_MAX)
-    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+    username: CleanStr = Field(min_length=1, max_length=USERNAME_INPUT_MAX)
+    password: CleanStr = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
 class ProfilePatchIn(Schema):
     """Only the fields sent are changed; ``null`` means "leave as is"."""
 
-    name: str | None = Field(default=None, max_length=64)
-    bio: str | None = Field(default=None, max_length=150)
+    name: CleanStr | None = Field(default=None, max_length=64)
+    bio: CleanText | None = Field(default=None, max_length=150)
     is_private: bool | None = None
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
 from app.accounts.models import User
 from app.chat import selectors, services
@@ -23,6 +23,7 @@ from app.chat.schemas import (
     ShareOut,
 )
 from app.chat.strategies import InboxEntry
+from app.core.text import CleanStr
 from app.lab.api import PathId, auth, bad_request, json_response
 
 router = Router()
@@ -35,7 +36,7 @@ def _me(request: HttpRequest) -> User:
 
 @router.get("/rooms", auth=auth, response=RoomPage)
 def room_inbox(
-    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest, cursor: CleanStr | None = None, limit: int | None = None
 ) -> HttpResponse:
     """The inbox, newest activity first, with other members (and their presence), last
     message and unread."""
@@ -64,7 +65,7 @@ def _user_ids(raw: str) -> list[int]:
 
 
 @router.get("/presence", auth=auth, response=PresenceList)
-def presence_list(request: HttpRequest, users: str) -> dict[str, Any]:
+def presence_list(request: HttpRequest, users: CleanStr) -> dict[str, Any]:
     """Online and last seen for ``?users=1,2`` (at most 50), of those who share a room with
     you; other ids are left out."""
     found = selectors.presence_visible(user=_me(request), user_ids=_user_ids(users))
@@ -87,8 +88,8 @@ def room_open(request: HttpRequest, payload: RoomOpenIn) -> Status[RoomOpenOut]:
 def message_history(
     request: HttpRequest,
     room_id: PathId,
-    before: int | None = None,
-    cursor: str | None = None,
+    before: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    cursor: CleanStr | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Newest first; page with ``cursor`` (or ``before``, a message id)."""

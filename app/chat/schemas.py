@@ -14,12 +14,13 @@ from app.accounts.schemas import UserSummary
 from app.chat.events import ID_MAX, PostPreview, SenderOut
 from app.chat.models import MAX_GROUP_MEMBERS, MESSAGE_MAX, Message
 from app.chat.presence import Presence
+from app.core.text import CleanStr, CleanText
 
 if TYPE_CHECKING:
     from app.chat.strategies import InboxEntry
 
 PREVIEW_CHARS = 100
-Username = Annotated[str, Field(min_length=1, max_length=30)]
+Username = Annotated[CleanStr, Field(min_length=1, max_length=30)]
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]
 
 
@@ -85,7 +86,7 @@ class RoomOpenIn(Schema):
     """One other username opens (or finds) the DM; several create a group."""
 
     users: list[Username] = Field(min_length=1, max_length=MAX_GROUP_MEMBERS)
-    title: str = Field("", max_length=80)
+    title: CleanStr = Field("", max_length=80)
 
 
 class RoomOpenOut(Schema):
@@ -114,14 +115,14 @@ class MessagePage(Schema):
 
 class MessageSendIn(Schema):
     client_id: UUID
-    text: str = Field("", max_length=MESSAGE_MAX)
+    text: CleanText = Field("", max_length=MESSAGE_MAX)
     post: Id | None = None
 
 
 class ShareIn(Schema):
     users: list[Username] = Field(default_factory=list, max_length=20)
     rooms: list[Id] = Field(default_factory=list, max_length=20)
-    text: str = Field("", max_length=MESSAGE_MAX)
+    text: CleanText = Field("", max_length=MESSAGE_MAX)
     client_id: UUID | None = None
 
 

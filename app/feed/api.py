@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from app.accounts.models import User
+from app.core.text import CleanStr
 from app.feed.strategies import feed_page
 from app.lab.api import auth, json_response
 from app.posts.schemas import PostPage
@@ -16,7 +17,9 @@ router = Router()
 
 
 @router.get("/feed", auth=auth, response=PostPage)
-def feed(request: HttpRequest, cursor: str | None = None, limit: int | None = None) -> HttpResponse:
+def feed(
+    request: HttpRequest, cursor: CleanStr | None = None, limit: int | None = None
+) -> HttpResponse:
     """Posts of the accounts you follow and your own, newest first, keyset on (created_at, id).
     ``X-Lab-Strategy: feed=naive|optimized|cached`` picks the implementation."""
     viewer = cast(User, request.auth)  # type: ignore[attr-defined]

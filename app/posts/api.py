@@ -9,6 +9,7 @@ from ninja import File, Form, Router, Status, UploadedFile
 from pydantic import BeforeValidator
 
 from app.accounts.models import User
+from app.core.text import CleanStr, CleanText
 from app.lab.api import PathId, auth, json_response
 from app.posts import cached, selectors, services
 from app.posts.images import upload_budget
@@ -39,7 +40,7 @@ def _me(request: HttpRequest) -> User:
 def post_create(
     request: HttpRequest,
     images: File[list[UploadedFile] | None] = None,
-    caption: Form[str] = "",
+    caption: Annotated[CleanText, Form("")] = "",
     place: PlaceField = None,
 ) -> Status[PostOut]:
     """Multipart: 1-10 ``images`` (JPEG, PNG or WebP), ``caption``, optional ``place`` id.
@@ -90,7 +91,7 @@ def post_unsave(request: HttpRequest, post_id: PathId) -> SaveStateOut:
 
 @router.get("/{post_id}/comments", response=CommentPage)
 def comment_list(
-    request: HttpRequest, post_id: PathId, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest, post_id: PathId, cursor: CleanStr | None = None, limit: int | None = None
 ) -> dict[str, Any]:
     """Oldest first, keyset on (created_at, id)."""
     result = selectors.comment_page(
@@ -113,7 +114,10 @@ def comment_delete(request: HttpRequest, post_id: PathId, comment_id: PathId) ->
 
 @users_posts_router.get("/users/{username}/posts", response=PostPage)
 def user_posts(
-    request: HttpRequest, username: str, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest,
+    username: CleanStr,
+    cursor: CleanStr | None = None,
+    limit: int | None = None,
 ) -> HttpResponse:
     """The profile grid, newest first, keyset on (created_at, id); 404 when hidden."""
     return json_response(

@@ -13,6 +13,7 @@ from typing import Literal
 from ninja import Field, Schema
 
 from app.accounts.schemas import UserSummary
+from app.core.text import CleanText
 from app.posts.models import COMMENT_MAX, Comment, Post, PostImage
 from app.posts.text import caption_entities
 
@@ -121,7 +122,7 @@ class CommentPage(Schema):
 
 
 class CommentIn(Schema):
-    text: str = Field(min_length=1, max_length=COMMENT_MAX)
+    text: CleanText = Field(min_length=1, max_length=COMMENT_MAX)
 
 
 class LikeStateOut(Schema):

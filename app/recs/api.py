@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from app.accounts.models import User
+from app.core.text import CleanStr
 from app.lab.api import auth, json_response
 from app.posts.schemas import PostPage
 from app.recs.selectors import explore_page
@@ -17,7 +18,7 @@ router = Router()
 
 @router.get("/explore", auth=auth, response=PostPage)
 def explore(
-    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest, cursor: CleanStr | None = None, limit: int | None = None
 ) -> HttpResponse:
     """Posts ranked for you from accounts you do not follow, never your own, liked or private
     ones; keyset on the rank. ``X-Lab-Strategy: explore=als|popular`` picks the ranking."""

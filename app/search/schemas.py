@@ -10,6 +10,7 @@ from django.core.files.storage import default_storage
 from ninja import Field, Schema
 
 from app.accounts.schemas import UserSummary
+from app.core.text import CleanStr
 from app.lab.api import RawJSON
 from app.posts.models import Hashtag, Place
 from app.posts.schemas import PlaceOut, PostOut
@@ -205,7 +206,7 @@ class SuggestList(Schema):
 class HistoryIn(Schema):
     """A committed search (``kind=query``) or a click on a result (``kind=click``)."""
 
-    query: str = Field(min_length=1, max_length=QUERY_MAX * 4)
+    query: CleanStr = Field(min_length=1, max_length=QUERY_MAX * 4)
     kind: Literal["query", "click"] = "query"
     target_type: Literal["user", "post", "hashtag", "place"] | None = None
     target_id: int | None = Field(default=None, ge=1, le=2**63 - 1)

@@ -198,7 +198,8 @@ def test_it_rejects_an_over_long_caption(alice_client):
 
 def test_it_rejects_a_caption_with_a_nul_byte(alice_client):
     response = create(alice_client, [imagedata.upload(imagedata.jpeg())], caption="a\x00b")
-    assert_error(response, 400, "invalid_text")
+    assert_error(response, 400, "invalid_request")
+    assert "caption" in response.json()["error"]["message"]
     assert not Post.objects.exists()
 
 
