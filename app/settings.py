@@ -68,6 +68,8 @@ MIDDLEWARE = [
     # Inside Server-Timing, whose per-request stats it reads for the SQL count.
     "app.lab.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body.
+    "app.core.bodylimit.RequestSizeMiddleware",
     "app.accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -44,7 +44,7 @@ def limits(settings: Any) -> dict[str, str]:
         "signup.account": "2/h",
         "signup.address": "3/h",
     }
-    return settings.RATE_LIMITS  # type: ignore[no-any-return]
+    return settings.RATE_LIMITS
 
 
 @pytest.fixture

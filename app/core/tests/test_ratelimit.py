@@ -23,7 +23,7 @@ BROKEN = "ratelimit-broken"
 def limits(settings: Any) -> dict[str, str]:
     settings.RATE_LIMITS = {"login.account": "3/m", "login.address": "5/m"}
     ratelimit.memory.clear()
-    return settings.RATE_LIMITS  # type: ignore[no-any-return]
+    return settings.RATE_LIMITS
 
 
 @pytest.fixture
