@@ -140,6 +140,18 @@ loadtest-compare: $(DEV_STAMP)  ## A/B on the same data and server: SCENARIO=fee
 silk-report: $(DEV_STAMP)  ## N+1 suspects from the last `SILK=1 make loadtest` profiling pass, by endpoint
 	$(BIN)/python -m loadtests.silk_report
 
+# --- chaos lab (docs/reliability.md) ----------------------------------------------------------
+# Its own PostgreSQL, Redis and app under var/chaos/; only what was given on the command line
+# (or in the environment) is passed, so the load test's defaults above do not apply here.
+chaos_arg = $(if $(filter command line environment,$(origin $(1))),$(2) $($(1)))
+
+.PHONY: chaos
+chaos: $(DEV_STAMP)  ## fault under load: SCENARIO=worker-kill|redis-outage|postgres-outage|redis-readonly [DURATION=short|full|90s USERS=]
+	$(BIN)/python -m loadtests.chaos --scenario $(SCENARIO) $(if $(CHAOS_SHORT),--duration short) \
+		$(call chaos_arg,DURATION,--duration) $(call chaos_arg,USERS,--users) \
+		$(call chaos_arg,THINK,--think) $(call chaos_arg,PERSONAS,--personas-per-tier) \
+		$(if $(KEEP_SERVICES),--keep-services)
+
 .PHONY: train recs-evaluate
 train: migrate  ## train the recommender (implicit ALS) and publish top-200 lists to Redis
 	$(BIN)/python manage.py recs_train

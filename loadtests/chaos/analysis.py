@@ -174,6 +174,13 @@ def recovery_seconds(records: list[dict[str, Any]], *, restored: float, end: flo
     return None
 
 
+def last_failure_seconds(records: list[dict[str, Any]], *, restored: float) -> float | None:
+    """Seconds from ``restored`` to the last failure after it (None: none failed after it);
+    what the report shows when the service did not recover within the run."""
+    failed = [float(r["t"]) for r in records if float(r["t"]) >= restored and error_kind(r)]
+    return round(max(failed) - restored, 2) if failed else None
+
+
 def max_wait_ms(records: list[dict[str, Any]], fault: Fault) -> float | None:
     """The longest HTTP request in flight at any moment of the fault's window."""
     waits = [
@@ -261,6 +268,7 @@ def analysis_of(
         "phases": phases,
         "timeline": timeline_of(records, start=start, end=end),
         "recovery_s": recovery_seconds(records, restored=fault.restored, end=end),
+        "last_failure_s": last_failure_seconds(records, restored=fault.restored),
         "max_wait_during_ms": max_wait_ms(records, fault),
         "readyz_503_s": first_status_after(
             [p for p in probes if p["endpoint"] == "GET /readyz"], at=fault.started, status=503

@@ -15,6 +15,7 @@ from loadtests.chaos.analysis import (
     chat_of,
     checks_of,
     first_status_after,
+    last_failure_seconds,
     max_wait_ms,
     phases_split,
     records_read,
@@ -153,6 +154,8 @@ def test_a_service_still_failing_near_the_end_has_not_recovered():
     # 37 s is the first good second, but fewer than STAYS_GOOD_SECONDS of run follow it.
     assert recovery_seconds(records, restored=T0 + 25, end=T0 + 40) is None
     assert recovery_seconds(records, restored=T0 + 25, end=T0 + 45) == 12.0
+    assert last_failure_seconds(records, restored=T0 + 25) == 11.0
+    assert last_failure_seconds(steady(range(25, 40)), restored=T0 + 25) is None
 
 
 def test_the_longest_wait_counts_http_requests_in_flight_during_the_fault():
@@ -323,6 +326,7 @@ def test_it_writes_the_load_test_report_with_the_fault_on_top(tmp_path, descript
     )
     assert "| GET /readyz | - | 1 / 1 | - | 20.0 | HTTP 503: 1 | - |" in markdown
     assert "| time to recover | 2 s |" in markdown
+    assert "| last failure after it | 1.2 s |" in markdown
     assert f"![{TIMELINE_PNG}]({TIMELINE_PNG})" in markdown
     assert "## Endpoints" in markdown  # the load test's own sections follow
     page = (run / "report.html").read_text()
