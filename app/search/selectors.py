@@ -11,6 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from app.accounts.models import Follow, User
@@ -144,11 +145,16 @@ def hashtag_page_shaped(
     normalized = hashtag_normalize(name.strip().lstrip("#"))
     tag = None
     if 0 < len(normalized) <= HASHTAG_MAX:
-        tag = Hashtag.objects.filter(name=normalized).first()
+        table = connection.ops.quote_name(Hashtag._meta.db_table)
+        public = RawSQL(f"{table}.public_post_count", ())
+        tag = Hashtag.objects.filter(name=normalized).annotate(public_count=public).first()
     if tag is None:
         raise not_found("hashtag")
+    tag.post_count = tag.public_count
     scope = Q(hashtags=tag)
-    return tag, _posts_page(viewer=viewer, scope=scope, order=order, cursor=cursor, limit=limit)
+    found = _posts_page(viewer=viewer, scope=scope, order=order, cursor=cursor, limit=limit)
+    _hidden_check(post_count=tag.post_count, cursor=cursor, shown=len(found["items"]))
+    return tag, found
 
 
 def place_page_shaped(
@@ -269,11 +275,20 @@ def _parameters_checked(order: str, cursor: str | None, limit: int | None, exist
     return size
 
 
+def _hidden_check(*, post_count: int, cursor: str | None, shown: int) -> None:
+    """404 for a hashtag that no public post carries when the viewer sees none of its posts
+    either: a tag used only in private posts is not revealed to whoever cannot see them."""
+    if post_count == 0 and cursor is None and shown == 0:
+        raise not_found("hashtag")
+
+
 def hashtag_page(
     *, viewer: Viewer, name: str, order: str, cursor: str | None, limit: int | None
 ) -> tuple[Hashtag, dict[str, Any]]:
-    """A hashtag's header and a page of its top or recent visible posts; 404 if unknown.
-    One SQL statement for the header and the page's keys; bodies and flags from Redis."""
+    """A hashtag's header and a page of its top or recent visible posts; 404 if unknown, or
+    if only private posts the viewer cannot see carry it. ``post_count`` counts public posts
+    (the count is shared by every viewer). One SQL statement for the header and the page's
+    keys; bodies and flags from Redis."""
     normalized = hashtag_normalize(name.strip().lstrip("#"))
     if not 0 < len(normalized) <= HASHTAG_MAX:
         raise not_found("hashtag")
@@ -293,7 +308,8 @@ def hashtag_page(
         found = _header_and_keys(
             viewer=viewer,
             header=(
-                f"(SELECT id, name, post_count, last_used_at FROM {table} WHERE name = %(name)s) h"
+                f"(SELECT id, name, public_post_count AS post_count, last_used_at FROM {table} "
+                "WHERE name = %(name)s) h"
             ),
             source=_HASHTAG_SOURCE,
             params={"name": normalized},
@@ -305,6 +321,7 @@ def hashtag_page(
             raise not_found("hashtag")
         keys = found[1]
     tag_id, tag_name, post_count, used = window.header
+    _hidden_check(post_count=post_count, cursor=cursor, shown=len(keys))
     last_used_at = None if used is None else store.created_at_of(used)
     tag = Hashtag(id=tag_id, name=tag_name, post_count=post_count, last_used_at=last_used_at)
     return tag, _page_of(viewer=viewer, keys=keys, size=size)

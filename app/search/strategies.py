@@ -91,7 +91,9 @@ INDEXED: Mapping[str, str] = {
 # hash join over a sequential scan of it.
 _COLUMNS = {
     "user_columns": "u.id, u.username, u.name, u.avatar, u.is_private, u.follower_count",
-    "hashtag_columns": "h.id, h.name, h.post_count, h.last_used_at",
+    # A hashtag's shown count is its public posts' (migration 0005): shared, so it counts
+    # only what every viewer may see.
+    "hashtag_columns": "h.id, h.name, h.public_post_count AS post_count, h.last_used_at",
     "place_columns": "pl.id, pl.name, pl.address, pl.post_count",
 }
 _AFTER = "WHERE (s.score < %(after_score)s OR (s.score = %(after_score)s AND s.id < %(after_id)s))"
@@ -129,10 +131,11 @@ SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 
 _HASHTAGS = """
 WITH candidates AS (
-    (SELECT {hashtag_columns} FROM posts_hashtag h WHERE h.name = %(text)s)
+    (SELECT {hashtag_columns} FROM posts_hashtag h
+     WHERE h.name = %(text)s AND h.public_post_count > 0)
     UNION
-    (SELECT {hashtag_columns} FROM posts_hashtag h WHERE {match}
-     ORDER BY h.post_count DESC, h.id DESC LIMIT %(cap)s)
+    (SELECT {hashtag_columns} FROM posts_hashtag h WHERE {match} AND h.public_post_count > 0
+     ORDER BY h.public_post_count DESC, h.id DESC LIMIT %(cap)s)
 ), scored AS (
     SELECT h.*,
            (1000000.0 * (h.name = %(text)s)::int
@@ -199,12 +202,12 @@ UNION ALL
  FROM accounts_user u WHERE {users}
  ORDER BY u.follower_count DESC, u.id DESC LIMIT %(limit)s)
 UNION ALL
-(SELECT 'hashtag', h.id, h.name, '', '', h.post_count, true
- FROM posts_hashtag h WHERE h.name = %(text)s)
+(SELECT 'hashtag', h.id, h.name, '', '', h.public_post_count, true
+ FROM posts_hashtag h WHERE h.name = %(text)s AND h.public_post_count > 0)
 UNION ALL
-(SELECT 'hashtag', h.id, h.name, '', '', h.post_count, h.name = %(text)s
- FROM posts_hashtag h WHERE {hashtags}
- ORDER BY h.post_count DESC, h.id DESC LIMIT %(limit)s)
+(SELECT 'hashtag', h.id, h.name, '', '', h.public_post_count, h.name = %(text)s
+ FROM posts_hashtag h WHERE {hashtags} AND h.public_post_count > 0
+ ORDER BY h.public_post_count DESC, h.id DESC LIMIT %(limit)s)
 UNION ALL
 (SELECT 'place', pl.id, pl.name, pl.address, '', pl.post_count, true
  FROM posts_place pl WHERE lower(pl.name) = %(text)s LIMIT %(limit)s)
@@ -376,7 +379,7 @@ class CachedStrategy:
     ) -> list[Row]:
         who = (viewer_id or 0) if kind in VIEWER_KINDS else 0
         where = "-" if after is None else f"{after[0]!r}:{after[1]}"
-        key = f"search:v1:{kind}:{who}:{_digest(query.text)}:{where}:{limit}"
+        key = f"search:v2:{kind}:{who}:{_digest(query.text)}:{where}:{limit}"
         rows: list[Row] | None = cache.get(key)
         if rows is None:
             rows = self.backend.search(
@@ -394,7 +397,7 @@ class CachedStrategy:
         of a warm typeahead's own CPU.
         """
         conn = get_redis_connection("default")
-        key = raw_key("search", "suggest", "v2", _digest(query.text))
+        key = raw_key("search", "suggest", "v3", _digest(query.text))
         raw: bytes | None = conn.get(key)
         stats.cache_count(hits=int(raw is not None), misses=int(raw is None))
         if raw is None:

@@ -35,7 +35,8 @@ from app.posts.models import Hashtag, Place, Post, PostHashtag
 TOP_CAP = 500
 SIZE = 600
 TTL = 3600
-_VERSION = "v2"
+# v3: a hashtag's header counts its public posts only (search migration 0005).
+_VERSION = "v3"
 # KEYS: window, scope generation, global generation, the window's private authors (a set).
 # ARGV: the two generations read before the SQL read, the window, its TTL, private authors.
 # Stored only while both generations are unchanged, window and set together.
@@ -126,7 +127,8 @@ def _hashtag_build(name: str) -> tuple[list[Any], list[tuple[Any, ...]]] | None:
     posts, users = q(Post._meta.db_table), q(User._meta.db_table)
     sql = (
         "SELECT h.id, h.name, h.post_count, h.last_used_at, k.id, k.created_at, k.like_count, "
-        f"k.author_id, k.is_private FROM (SELECT id, name, post_count, last_used_at FROM {tags} "
+        "k.author_id, k.is_private FROM (SELECT id, name, public_post_count AS post_count, "
+        f"last_used_at FROM {tags} "
         "WHERE name = %(name)s) h LEFT JOIN LATERAL (SELECT p.id, s.created_at, p.like_count, "
         f"p.author_id, a.is_private FROM {links} s JOIN {posts} p ON p.id = s.post_id "
         f"JOIN {users} a ON a.id = p.author_id WHERE s.hashtag_id = h.id "

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import F
 
 from app.accounts.models import User
@@ -42,6 +43,14 @@ def post_make(
     if place is not None:
         Place.objects.filter(pk=place.pk).update(post_count=F("post_count") + 1)
     return post
+
+
+def public_count_set(tag: Hashtag, count: int) -> Hashtag:
+    """Give a factory hashtag ``count`` public posts without creating them: the count the
+    triggers keep from real posts (search migration 0005), which alone is shown."""
+    with connection.cursor() as db:
+        db.execute("UPDATE posts_hashtag SET public_post_count = %s WHERE id = %s", [count, tag.pk])
+    return tag
 
 
 @pytest.fixture

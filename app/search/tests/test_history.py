@@ -12,6 +12,7 @@ from app.lab.testing import assert_queries
 from app.posts.tests.factories import HashtagFactory, PlaceFactory
 from app.search.models import SearchQuery
 from app.search.selectors import history_page
+from app.search.tests.conftest import public_count_set
 
 
 def record(client, query, **extra):
@@ -124,8 +125,8 @@ def test_it_trends_the_last_day_by_distinct_users_and_caches_it(db, anon_client)
 def test_it_suggests_from_one_character_across_kinds_exact_first(db, anon_client):
     for index in range(10):
         UserFactory(username=f"m{index}user", follower_count=100 + index)
-    HashtagFactory(name="맛집", post_count=1)
-    HashtagFactory(name="맛집투어", post_count=999)
+    public_count_set(HashtagFactory(name="맛집", post_count=1), 1)
+    public_count_set(HashtagFactory(name="맛집투어", post_count=999), 999)
     PlaceFactory(name="맛집골목", post_count=5)
     body = anon_client.get_json("/api/search/suggest", {"q": "m"}).json()
     assert len(body["items"]) == 8

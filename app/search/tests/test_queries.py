@@ -7,6 +7,7 @@ import pytest
 from app.accounts.tests.factories import UserFactory
 from app.lab.testing import assert_queries
 from app.posts.tests.factories import HashtagFactory, PlaceFactory
+from app.search.tests.conftest import public_count_set
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def many(charlie, make_post):
     def build(count: int) -> None:
         for index in range(count):
             UserFactory(username=f"kim{index}")
-            HashtagFactory(name=f"kimchi{index}", post_count=index)
+            public_count_set(HashtagFactory(name=f"kimchi{index}", post_count=index), index + 1)
             place = PlaceFactory(name=f"Kimbap {index}", post_count=index)
             make_post(charlie, f"kimchi {index} #kim{index}", place=place)
 

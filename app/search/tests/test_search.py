@@ -12,6 +12,7 @@ from app.accounts.models import Follow, User
 from app.accounts.tests.factories import UserFactory
 from app.posts.models import Post, PostHashtag
 from app.posts.tests.factories import HashtagFactory, PlaceFactory
+from app.search.tests.conftest import public_count_set
 
 SPECIALS = [
     "'",
@@ -102,8 +103,10 @@ def test_it_ranks_the_exact_username_first_then_followed_then_popular(db, charli
 
 
 def test_it_ranks_hashtags_by_post_count_and_places_by_post_count(db, anon_client):
-    HashtagFactory(name="travelgram", post_count=5)
-    HashtagFactory(name="travel_old", post_count=500, last_used_at=timezone.now())
+    public_count_set(HashtagFactory(name="travelgram", post_count=5), 5)
+    public_count_set(
+        HashtagFactory(name="travel_old", post_count=500, last_used_at=timezone.now()), 500
+    )
     PlaceFactory(name="Travel Cafe", post_count=1)
     PlaceFactory(name="Travel Hub", post_count=90)
     body = anon_client.get_json("/api/search", {"q": "trav"}).json()
