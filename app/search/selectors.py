@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -145,14 +145,17 @@ def hashtag_page_shaped(
     normalized = hashtag_normalize(name.strip().lstrip("#"))
     tag = None
     if 0 < len(normalized) <= HASHTAG_MAX:
-        table = connection.ops.quote_name(Hashtag._meta.db_table)
-        public = RawSQL(f"{table}.public_post_count", ())
-        tag = Hashtag.objects.filter(name=normalized).annotate(public_count=public).first()
+        tag = _hashtags_counted().filter(name=normalized).first()
     if tag is None:
         raise not_found("hashtag")
-    tag.post_count = tag.public_count
+    tag.post_count = tag.public_count  # type: ignore[attr-defined]
     scope = Q(hashtags=tag)
-    found = _posts_page(viewer=viewer, scope=scope, order=order, cursor=cursor, limit=limit)
+    try:
+        found = _posts_page(viewer=viewer, scope=scope, order=order, cursor=cursor, limit=limit)
+    except ApiError:
+        if tag.post_count == 0:
+            raise not_found("hashtag") from None  # as hashtag_page: existence is not told
+        raise
     _hidden_check(post_count=tag.post_count, cursor=cursor, shown=len(found["items"]))
     return tag, found
 
@@ -275,6 +278,13 @@ def _parameters_checked(order: str, cursor: str | None, limit: int | None, exist
     return size
 
 
+def _hashtags_counted() -> QuerySet[Hashtag]:
+    """Hashtags with ``public_count``: their public posts, the count every viewer is shown
+    (search migration 0005 keeps it; the model does not declare the column)."""
+    table = connection.ops.quote_name(Hashtag._meta.db_table)
+    return Hashtag.objects.annotate(public_count=RawSQL(f"{table}.public_post_count", ()))
+
+
 def _hidden_check(*, post_count: int, cursor: str | None, shown: int) -> None:
     """404 for a hashtag that no public post carries when the viewer sees none of its posts
     either: a tag used only in private posts is not revealed to whoever cannot see them."""
@@ -294,7 +304,11 @@ def hashtag_page(
         raise not_found("hashtag")
 
     def exists() -> None:
-        if not Hashtag.objects.filter(name=normalized).exists():
+        # A tag only private posts carry is not found here: the page would be a 404 to
+        # whoever cannot see them, so a 400 must not tell them it exists.
+        table = connection.ops.quote_name(Hashtag._meta.db_table)
+        public = RawSQL(f"{table}.public_post_count > 0", (), output_field=BooleanField())
+        if not Hashtag.objects.filter(public, name=normalized).exists():
             raise not_found("hashtag")
 
     size = _parameters_checked(order, cursor, limit, exists)

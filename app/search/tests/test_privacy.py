@@ -3,15 +3,17 @@ everyone may see (alice is private, bob follows her, charlie is a stranger)."""
 
 from __future__ import annotations
 
+import pytest
 from django.core.cache import cache
 from django.db import connection
 
 from app.accounts import services as accounts
 from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
+from app.lab.api import ApiError
 from app.posts import services as posts
 from app.search.models import SearchQuery
-from app.search.selectors import TRENDING_KEY
+from app.search.selectors import TRENDING_KEY, hashtag_page_shaped
 from app.search.services import search_documents_rebuild
 
 
@@ -117,3 +119,29 @@ def public_count(name: str) -> int:
         row = db.fetchone()
     assert row is not None
     return int(row[0])
+
+
+def test_bad_parameters_do_not_tell_a_private_only_hashtag_exists(alice, anon_client, make_post):
+    make_post(alice, "#hushhush")
+    for params in ({"cursor": "zz"}, {"limit": 51}):
+        response = anon_client.get_json("/api/hashtags/hushhush", params)
+        assert response.status_code == 404, params
+
+
+@pytest.mark.parametrize(("viewer", "sees"), [("alice", True), ("bob", True), ("charlie", False)])
+def test_the_all_sql_hashtag_page_applies_the_same_rule(request, make_post, viewer, sees):
+    """The twin the API serves while Redis is down."""
+    post = make_post(request.getfixturevalue("alice"), "#hushhush")
+    user = request.getfixturevalue(viewer)
+    for cursor in (None, "zz"):
+        if not sees:
+            with pytest.raises(ApiError) as refused:
+                hashtag_page_shaped(
+                    viewer=user, name="hushhush", order="recent", cursor=cursor, limit=None
+                )
+            assert refused.value.status == 404
+    if sees:
+        tag, page = hashtag_page_shaped(
+            viewer=user, name="hushhush", order="recent", cursor=None, limit=None
+        )
+        assert (tag.post_count, [item.pk for item in page["items"]]) == (0, [post.pk])
