@@ -15,8 +15,6 @@ file costs one Redis round trip and no SQL; a private one adds the viewer's foll
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import posixpath
 from pathlib import Path
 
@@ -24,15 +22,13 @@ from django.conf import settings
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.views.static import serve
-from redis.exceptions import RedisError
 
 from app.accounts.models import Follow, User
+from app.core import degrade
 from app.feed import following, store
 from app.lab.cache import raw_key
 from app.posts.models import Post, PostImage
 from app.search import windows
-
-logger = logging.getLogger(__name__)
 
 KINDS = frozenset({"original", "feed", "thumb"})
 POST_FOLDERS = frozenset({"posts", "seed-pool"})
@@ -78,36 +74,44 @@ def _decode(raw: bytes) -> Audience:
 
 def media_audience(*, name: str, kind: str) -> Audience:
     """Who may see the file ``name``: from Redis when its entry is of the current privacy
-    generation, else from SQL and kept. Without Redis, SQL answers every time."""
-    key = _key(name)
-    try:
-        conn = store.connection()
-        raw, generation = conn.mget([key, windows.privacy_generation_key()])
-        generation = generation or b"0"
-        if raw is not None:
-            stamp, _, payload = bytes(raw).partition(b"|")
-            if stamp == generation:
-                return _decode(payload)
-    except RedisError:
-        logger.warning("media: Redis unavailable, checking %s in SQL", name)
+    generation, else from SQL and kept. Without Redis (app/core/degrade.py), SQL answers."""
+    if not degrade.redis_up():
         return _audience_sql(name, kind)
+    key = _key(name)
+    conn = store.connection()
+    try:
+        raw, generation = conn.mget([key, windows.privacy_generation_key()])
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
+        return _audience_sql(name, kind)
+    generation = generation or b"0"
+    if raw is not None:
+        stamp, _, payload = bytes(raw).partition(b"|")
+        if stamp == generation:
+            return _decode(payload)
     audience = _audience_sql(name, kind)
     if not audience:
         # Not kept: a post being created writes its files before its row commits.
         return audience
     # Stamped with the generation read before the SQL: a privacy change committed meanwhile
     # bumps it, so this entry is never read as current.
-    with contextlib.suppress(RedisError):
+    try:
         conn.set(key, generation + b"|" + _encode(audience), ex=TTL)
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
     return audience
 
 
 def _follows_any(viewer_id: int, authors: frozenset[int]) -> bool:
-    try:
+    if degrade.redis_up():
         conn = store.connection()
-        return any(following.follows(conn, user_id=viewer_id, author_id=a) for a in sorted(authors))
-    except RedisError:
-        return Follow.objects.filter(follower_id=viewer_id, followee_id__in=authors).exists()
+        try:
+            return any(
+                following.follows(conn, user_id=viewer_id, author_id=a) for a in sorted(authors)
+            )
+        except degrade.REDIS_ERRORS as exc:
+            degrade.redis_failed(exc)
+    return Follow.objects.filter(follower_id=viewer_id, followee_id__in=authors).exists()
 
 
 def media_visible(*, viewer: User | None, name: str) -> Audience | None:

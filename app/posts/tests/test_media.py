@@ -7,7 +7,10 @@ from django.test import Client
 
 from app.accounts import services as accounts
 from app.accounts.models import User
+from app.core import degrade
+from app.feed import store
 from app.lab.testing import assert_queries
+from app.posts import media
 from app.posts.tests import imagedata
 
 
@@ -86,3 +89,15 @@ def test_files_no_post_uses_and_paths_outside_media_are_404(alice_client, anon_c
     ):
         assert anon_client.get_json(url).status_code == 404, url
         assert alice_client.get_json(url).status_code == 404, url
+
+
+def test_without_redis_sql_decides_with_the_same_rule(
+    alice, alice_client, bob_client, charlie_client, anon_client, monkeypatch
+):
+    url = posted(alice_client)["url"]
+    monkeypatch.setattr(degrade, "redis_up", lambda: False)
+    assert status(alice_client, url) == 200
+    assert status(bob_client, url) == 200
+    assert status(charlie_client, url) == 404
+    assert status(anon_client, url) == 404
+    assert not store.connection().exists(media._key(url.removeprefix("/media/")))
