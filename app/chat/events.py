@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.core.files.storage import default_storage
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 from typing_extensions import TypedDict
 
 from app.accounts.models import User
 from app.chat.models import MESSAGE_MAX, Message
+from app.core.text import CleanText
 from app.posts.models import Post
 
 CAPTION_EXCERPT = 100
@@ -194,19 +194,9 @@ def error_event(
 # --- Client -> server -------------------------------------------------------------------
 
 RoomId = Annotated[StrictInt, Field(ge=1, le=ID_MAX)]
-# C0 and C1 control characters but tab, line feed and carriage return; DEL; lone surrogates.
-# PostgreSQL refuses NUL in text, and none of them belongs in a chat message.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _no_control_characters(text: str) -> str:
-    found = _CONTROL.search(text)
-    if found:
-        raise ValueError(f"control character U+{ord(found.group()):04X} is not allowed")
-    return text
-
-
-MessageText = Annotated[str, Field(max_length=MESSAGE_MAX), AfterValidator(_no_control_characters)]
+# The rule every API text field follows (app/core/text.py): no NUL, no C0 control but tab and
+# line breaks, no DEL, no lone surrogate. PostgreSQL refuses NUL, which used to kill the socket.
+MessageText = Annotated[CleanText, Field(max_length=MESSAGE_MAX)]
 
 
 class _Frame(BaseModel):

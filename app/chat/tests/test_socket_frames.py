@@ -110,14 +110,15 @@ def test_it_names_the_depth_limit() -> None:
 
 @pytest.mark.parametrize(
     "char",
-    ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\x9f"],
+    ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x7f"],
     ids=lambda c: f"U+{ord(c):04X}",
 )
 def test_it_refuses_a_control_character_in_text(char: str) -> None:
     error = frame_parse(json.dumps({**VALID["message.send"], "text": f"a{char}b"}))
     assert isinstance(error, dict)
     assert error["code"] == "bad_frame"
-    assert f"U+{ord(char):04X}" in error["message"]
+    assert error["message"].startswith("message.send.text:")
+    assert "control characters" in error["message"]
 
 
 @pytest.mark.parametrize(
