@@ -165,3 +165,10 @@ class ChaosChatUser(chat_scenario.ChatUser):
             super().mark_read()
         except (OSError, websocket.WebSocketException):
             self.ws = None
+
+
+# Locust gives a subclass its base classes' tasks as well as its own: without this, ChatUser's
+# send_message (which reconnects without a sync) would run as often as the override.
+ChaosChatUser.tasks = [
+    getattr(ChaosChatUser, getattr(t, "__name__", ""), t) for t in chat_scenario.ChatUser.tasks
+]

@@ -3,7 +3,11 @@ recover, the chat reply ledger, each scenario's checks, and the report."""
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -24,6 +28,7 @@ from loadtests.chaos.analysis import (
     timeline_of,
     unclean_write_refusals,
 )
+from loadtests.chaos.faults import ROOT
 from loadtests.chaos.ledger import ReplyLedger, error_kind, request_record
 from loadtests.chaos.report import TIMELINE_PNG, chaos_report_write
 from loadtests.chatledger import tallies_merge
@@ -335,3 +340,26 @@ def test_it_writes_the_load_test_report_with_the_fault_on_top(tmp_path, descript
     assert saved["chaos"]["recovery_s"] == 2.0
     assert saved["chaos"]["fault"]["started_s"] == 10.0
     assert saved["aggregate"]["requests"] == 4000
+
+
+# --- the locustfile ----------------------------------------------------------------------------
+
+
+def test_the_chat_user_runs_its_own_send_and_read_never_the_base_class_ones():
+    # In a child process: importing Locust gevent-patches the process that does it.
+    code = (
+        "import collections\n"
+        "from loadtests.scenarios.chaos import ChaosChatUser\n"
+        "print(dict(collections.Counter(t.__qualname__ for t in ChaosChatUser.tasks)))\n"
+    )
+    env = {**os.environ, "LAB_OUT": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert ast.literal_eval(out.strip().splitlines()[-1]) == {
+        "ChaosChatUser.send_message": 6,
+        "ChaosChatUser.mark_read": 2,
+        "ChatUser.inbox": 2,
+        "ChatUser.share_post": 1,
+        "ChatUser.history": 1,
+    }
