@@ -14,11 +14,10 @@ import pydantic
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db import InterfaceError, OperationalError
-from redis.exceptions import RedisError
 
 from app.accounts.models import User
 from app.chat import events, limits, presence, selectors, services
+from app.core import degrade
 from app.lab.api import ApiError
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ MAX_JSON_DEPTH = 1024
 # An error frame quotes at most this much of a validation message (which may echo input).
 MAX_ERROR_CHARS = 200
 # A server the frame needs is down: the frame is refused with ``unavailable``.
-OUTAGES = (RedisError, OperationalError, InterfaceError)
+OUTAGES = (*degrade.REDIS_ERRORS, *degrade.DB_ERRORS)
 T = TypeVar("T")
 
 user_group = events.user_group
@@ -81,8 +80,8 @@ def _leave(user_id: int, socket: str, *, online: bool) -> None:
     if online:
         try:
             presence.presence_offline(user_id=user_id, socket=socket)
-        except RedisError as exc:
-            log.warning("chat socket closed: presence not updated, Redis unreachable (%s)", exc)
+        except degrade.REDIS_ERRORS as exc:
+            degrade.redis_failed(exc)
     limits.socket_release(user_id=user_id, socket=socket)
 
 
@@ -147,8 +146,8 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         try:
             await self.channel_layer.group_add(self.group, self.channel_name)
             await self._presence_refresh()
-        except RedisError as exc:
-            log.warning("chat socket refused: Redis unreachable (%s)", exc)
+        except degrade.REDIS_ERRORS as exc:
+            degrade.redis_failed(exc)
             await self.accept()
             await self._refuse(limits.Unavailable())
             await self.close(code=CLOSE_TRY_AGAIN)
@@ -179,8 +178,8 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         if group:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
-            except RedisError as exc:
-                log.warning("chat socket closed: group not left, Redis unreachable (%s)", exc)
+            except degrade.REDIS_ERRORS as exc:
+                degrade.redis_failed(exc)
         if getattr(self, "user", None) is not None:
             await in_thread(_leave)(self.user.pk, self.channel_name, online=bool(group))
 
@@ -206,9 +205,9 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         if time.monotonic() - self.presence_at >= presence.refresh_seconds():
             try:
                 await self._presence_refresh()
-            except RedisError as exc:
+            except degrade.REDIS_ERRORS as exc:
                 self.presence_at = 0.0
-                log.warning("chat heartbeat: presence not written, Redis unreachable (%s)", exc)
+                degrade.redis_failed(exc)
         await self.send_json(events.pong())
 
     async def event_forward(self, event: dict[str, Any]) -> None:

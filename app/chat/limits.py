@@ -11,13 +11,13 @@ unreachable.
   on disconnect; a process that dies without disconnecting loses its sockets' slots when their
   leases run out (``SOCKET_LEASE_SECONDS``), so a crash never locks a user out for long.
 
-While Redis is unreachable the per-user limits fall back to this process's own buckets and
-lease table: the same caps, enforced per process instead of across them.
+While Redis is unreachable (an error, or this process's breaker in app/core/degrade.py is
+open) the per-user limits fall back to this process's own buckets and lease table: the same
+caps, enforced per process instead of across them.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
@@ -27,12 +27,10 @@ from functools import cache
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis.commands.core import Script
-from redis.exceptions import RedisError
 
+from app.core import degrade
 from app.lab.api import ApiError
 from app.lab.cache import raw_key
-
-log = logging.getLogger(__name__)
 
 FRAME_RATE = 20.0
 FRAME_BURST = 60
@@ -210,15 +208,18 @@ def sync_admit(*, user_id: int) -> None:
     rate = _setting("CHAT_SYNC_PER_MINUTE", SYNC_PER_MINUTE) / 60
     burst = int(_setting("CHAT_SYNC_BURST", SYNC_BURST))
     now = time.time()
-    try:
-        allowed, tokens = script(_TAKE)(
-            keys=[raw_key("chat", "sync-rate", user_id)],
-            args=[rate, burst, f"{now:.6f}"],
-            client=get_redis_connection("default"),
-        )
-        wait = 0.0 if allowed else (1 - float(tokens)) / rate
-    except RedisError as exc:
-        log.warning("chat sync limit: Redis unreachable (%s); this process's bucket", exc)
+    wait = None
+    if degrade.redis_up():
+        try:
+            allowed, tokens = script(_TAKE)(
+                keys=[raw_key("chat", "sync-rate", user_id)],
+                args=[rate, burst, f"{now:.6f}"],
+                client=get_redis_connection("default"),
+            )
+            wait = 0.0 if allowed else (1 - float(tokens)) / rate
+        except degrade.REDIS_ERRORS as exc:
+            degrade.redis_failed(exc)
+    if wait is None:
         wait = _local_sync_take(user_id=user_id, rate=rate, burst=burst, now=now)
     if wait > 0:
         per_minute = rate * 60
@@ -236,36 +237,41 @@ def socket_cap() -> int:
 def socket_admit(*, user_id: int, socket: str) -> bool:
     """Take a lease for a new socket; False when the user already has the cap open."""
     now, cap = time.time(), socket_cap()
-    try:
-        admitted = script(_SOCKET_ADMIT)(
-            keys=[_sockets_key(user_id)],
-            args=[f"{now:.6f}", socket, SOCKET_LEASE_SECONDS, cap],
-            client=get_redis_connection("default"),
-        )
-        return bool(admitted)
-    except RedisError as exc:
-        log.warning("chat socket cap: Redis unreachable (%s); this process's leases", exc)
-        return _local_socket_admit(user_id=user_id, socket=socket, cap=cap, now=now)
+    if degrade.redis_up():
+        try:
+            admitted = script(_SOCKET_ADMIT)(
+                keys=[_sockets_key(user_id)],
+                args=[f"{now:.6f}", socket, SOCKET_LEASE_SECONDS, cap],
+                client=get_redis_connection("default"),
+            )
+            return bool(admitted)
+        except degrade.REDIS_ERRORS as exc:
+            degrade.redis_failed(exc)
+    return _local_socket_admit(user_id=user_id, socket=socket, cap=cap, now=now)
 
 
 def socket_renew(*, user_id: int, socket: str) -> None:
     """Extend an open socket's lease; it keeps its slot even if the cap filled meanwhile."""
     now = time.time()
-    try:
-        pipe = get_redis_connection("default").pipeline(transaction=False)
-        pipe.zadd(_sockets_key(user_id), {socket: now + SOCKET_LEASE_SECONDS})
-        pipe.pexpire(_sockets_key(user_id), math.ceil(SOCKET_LEASE_SECONDS * 1000))
-        pipe.execute()
-    except RedisError as exc:
-        log.warning("chat socket lease: Redis unreachable (%s); renewed in this process", exc)
-        with _local_lock:
-            _local_sockets.setdefault(user_id, {})[socket] = now + SOCKET_LEASE_SECONDS
+    if degrade.redis_up():
+        try:
+            pipe = get_redis_connection("default").pipeline(transaction=False)
+            pipe.zadd(_sockets_key(user_id), {socket: now + SOCKET_LEASE_SECONDS})
+            pipe.pexpire(_sockets_key(user_id), math.ceil(SOCKET_LEASE_SECONDS * 1000))
+            pipe.execute()
+            return
+        except degrade.REDIS_ERRORS as exc:
+            degrade.redis_failed(exc)
+    with _local_lock:
+        _local_sockets.setdefault(user_id, {})[socket] = now + SOCKET_LEASE_SECONDS
 
 
 def socket_release(*, user_id: int, socket: str) -> None:
     """Give the socket's slot back (on disconnect)."""
     _local_socket_release(user_id=user_id, socket=socket)
+    if not degrade.redis_up():
+        return  # its Redis lease, if it has one, expires on its own
     try:
         get_redis_connection("default").zrem(_sockets_key(user_id), socket)
-    except RedisError as exc:
-        log.warning("chat socket release: Redis unreachable (%s); the lease will expire", exc)
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)

@@ -18,12 +18,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
 
 from app.accounts.models import User
 from app.chat import events, limits, selectors
 from app.chat.inboxcache import inbox_forget_on_commit, inbox_forget_queue
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
+from app.core import degrade
 from app.lab.api import ApiError, bad_request, not_found
 from app.lab.cache import raw_key
 from app.posts.selectors import post_visible_get
@@ -268,7 +268,8 @@ def _admit(*, user_id: int, room_id: int) -> tuple[float, RoomLock | None]:
     """Take a rate-limit token and, if granted, the room's order lock: one round trip.
 
     Returns (0, the lock or None) when admitted, else (seconds until a token is due, None).
-    Raises Unavailable when Redis is unreachable: without the limiter nothing is admitted.
+    Raises Unavailable when Redis is unreachable (or the process's breaker, app/core/degrade.py,
+    says it is): without the limiter nothing is admitted.
 
     Ids are assigned in insert order, but two sends publish in whatever order their threads
     run, so members could see 198 before 197. Holding a per-room lock from before the insert
@@ -276,6 +277,8 @@ def _admit(*, user_id: int, room_id: int) -> tuple[float, RoomLock | None]:
     A busy lock is waited for (bounded); should it stay unavailable, the send goes ahead
     unordered: clients order by id, and ``sync`` fills gaps.
     """
+    if not degrade.redis_up():
+        raise limits.Unavailable()
     conn = get_redis_connection("default")
     lock = RoomLock(key=_key("room-order", room_id), token=secrets.token_hex(8))
     ttl_ms = ROOM_ORDER_LOCK_SECONDS * 1000
@@ -292,8 +295,8 @@ def _admit(*, user_id: int, room_id: int) -> tuple[float, RoomLock | None]:
         while not locked and time.monotonic() < deadline:
             time.sleep(0.001)
             locked = conn.set(lock.key, lock.token, nx=True, px=ttl_ms)
-    except RedisError as exc:
-        log.warning("chat send refused: Redis unreachable (%s)", exc)
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
         raise limits.Unavailable() from exc
     return 0.0, lock if locked else None
 
@@ -310,8 +313,8 @@ def _release(lock: RoomLock | None, *, refund_user_id: int | None = None) -> Non
         pipe.eval(_REFUND, 1, _key("rate", refund_user_id), _rate_settings()[1])
     try:
         pipe.execute()
-    except RedisError as exc:
-        log.warning("chat send: lock release failed, Redis unreachable (%s)", exc)
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
 
 
 def _message_by_client_id(*, sender: User, client_id: uuid.UUID) -> Message | None:
@@ -410,10 +413,9 @@ def _message_broadcast(
     """
     try:
         _message_publish(message=message, member_ids=member_ids, unlock=unlock)
-    except RedisError as exc:
-        log.warning(
-            "chat message %s stored, not published: Redis unreachable (%s)", message.pk, exc
-        )
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
+        log.warning("chat message %s stored, not published (%s)", message.pk, type(exc).__name__)
 
 
 def _message_publish(*, message: Message, member_ids: list[int], unlock: RoomLock | None) -> None:

@@ -25,6 +25,7 @@ from app.chat.tests.sockets import (
     session_cookie,
     user_socket,
 )
+from app.core import degrade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -193,11 +194,15 @@ def test_an_open_socket_renews_its_lease(alice: User) -> None:
 
 
 @pytest.fixture
-def redis_unreachable(settings: Any, tmp_path: Any) -> None:
-    """The cache's Redis at a unix socket nobody listens on."""
+def redis_unreachable(settings: Any, tmp_path: Any) -> Iterator[None]:
+    """The cache's Redis at a unix socket nobody listens on; the breaker forgets the outage
+    afterwards (it is per process, and the next test has Redis again)."""
     caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
     caches["default"]["LOCATION"] = f"unix://{tmp_path}/nobody.sock"
     settings.CACHES = caches
+    degrade.breaker.reset()
+    yield
+    degrade.breaker.reset()
 
 
 def test_sync_limit_falls_back_to_this_process_without_redis(
@@ -206,6 +211,7 @@ def test_sync_limit_falls_back_to_this_process_without_redis(
     settings.CHAT_SYNC_BURST = 2
     settings.CHAT_SYNC_PER_MINUTE = 1
     limits.sync_admit(user_id=alice.pk)
+    assert not degrade.redis_up(), "the Redis error did not trip the breaker"
     limits.sync_admit(user_id=alice.pk)
     with pytest.raises(limits.RateLimited) as refused:
         limits.sync_admit(user_id=alice.pk)

