@@ -152,6 +152,12 @@ chaos: $(DEV_STAMP)  ## fault under load: SCENARIO=worker-kill|redis-outage|post
 		$(call chaos_arg,THINK,--think) $(call chaos_arg,PERSONAS,--personas-per-tier) \
 		$(if $(KEEP_SERVICES),--keep-services)
 
+# --- API fuzzer (docs/reliability.md, Bad input) -----------------------------------------------
+BUDGET ?= 40
+.PHONY: fuzz
+fuzz: $(DEV_STAMP) services  ## schemathesis on every API operation of a live production-mode server: [BUDGET=40 cases/operation SEED=42]; fails on a 5xx or schema violation, report under reports/
+	$(BIN)/python -m benchmarks.fuzz --budget $(BUDGET) --seed $(SEED)
+
 .PHONY: train recs-evaluate
 train: migrate  ## train the recommender (implicit ALS) and publish top-200 lists to Redis
 	$(BIN)/python manage.py recs_train

@@ -14,9 +14,11 @@ takes is declared with one of these types, and a bad value is a 400 naming its f
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 # C0 controls and DEL. C1 controls (U+0080-U+009F) are valid text to PostgreSQL and to JSON,
 # and search normalisation turns every control character into a space anyway.
@@ -43,5 +45,22 @@ def text_check(value: str) -> str:
     return _checked(value, _TEXT_CONTROLS)
 
 
-CleanStr = Annotated[str, AfterValidator(line_check)]
-CleanText = Annotated[str, AfterValidator(text_check)]
+class _Documented:
+    """Puts the rule in the OpenAPI schema as a ``pattern``, so clients (and the API fuzzer,
+    which generates valid values from it) know it; the check itself is the validator's."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema: dict[str, Any] = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
+
+
+CleanStr = Annotated[str, AfterValidator(line_check), _Documented(r"^[^\x00-\x1F\x7F]*$")]
+CleanText = Annotated[
+    str, AfterValidator(text_check), _Documented(r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$")
+]

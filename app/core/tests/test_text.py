@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -64,3 +66,11 @@ def test_a_schema_names_the_field_that_failed():
         Form(title="fine", body="a\x00")
     assert [error["loc"] for error in caught.value.errors()] == [("body",)]
     assert Form(title="fine", body="two\nlines").body == "two\nlines"
+
+
+def test_the_schema_documents_the_rule_as_a_pattern():
+    properties = Form.model_json_schema()["properties"]
+    assert properties["title"]["pattern"] == r"^[^\x00-\x1F\x7F]*$"
+    assert properties["body"]["pattern"] == r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
+    assert re.fullmatch(properties["title"]["pattern"], "tab\tno") is None
+    assert re.fullmatch(properties["body"]["pattern"], "tab\tyes")
