@@ -85,6 +85,7 @@ def test_files_no_post_uses_and_paths_outside_media_are_404(alice_client, anon_c
         "/media/posts/feed/missing.jpg",
         "/media/notes.txt",
         "/media/../app/settings.py",
+        "/media/posts/feed/orphan.jpg%00.png",
         "/media/",
     ):
         assert anon_client.get_json(url).status_code == 404, url
