@@ -257,6 +257,8 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         except ApiError as exc:
             await self._refuse(exc, **context)
         except OUTAGES as exc:
+            if isinstance(exc, degrade.REDIS_ERRORS):
+                degrade.redis_failed(exc)
             log.warning("chat %s refused: a server is unreachable (%s)", frame.type, exc)
             await self._refuse(limits.Unavailable(), **context)
         except Exception:

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 
 from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
@@ -214,3 +215,23 @@ def test_a_deeply_nested_frame_is_refused_and_the_socket_stays_open(
     deep = '{"type": "sync", "since": ' + "[" * 3000 + "]" * 3000 + "}"
     (error,) = asyncio.run(_error_then_alive(alice, session_cookie(alice), [deep]))
     assert error["code"] == "bad_json"
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [(RuntimeError("a bug"), "internal_error"), (OperationalError("db gone"), "unavailable")],
+    ids=["bug", "database-down"],
+)
+def test_a_failing_frame_costs_that_frame_not_the_socket(
+    pair: tuple[User, User, Room], monkeypatch: pytest.MonkeyPatch, failure: Exception, code: str
+) -> None:
+    alice, _, room = pair
+
+    def fail(**kwargs: Any) -> bool:
+        raise failure
+
+    monkeypatch.setattr(services, "typing_send", fail)
+    frame = json.dumps({"type": "typing", "room": room.pk})
+    (error,) = asyncio.run(_error_then_alive(alice, session_cookie(alice), [frame]))
+    assert error["code"] == code
+    assert error["room"] == room.pk
