@@ -249,3 +249,24 @@ def test_a_send_refused_by_the_rate_limit_says_when_to_retry(alice: User, settin
         services.message_send(sender=alice, room_id=room.pk, client_id=uuid.uuid4(), text="2")
     assert refused.value.status == 429
     assert 1.5 < refused.value.retry_after <= 2.01
+
+
+def test_an_open_socket_keeps_renewing_its_lease(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "SOCKET_RENEW_SECONDS", 0.05)
+    cookie = session_cookie(alice)
+    conn = get_redis_connection("default")
+    key = limits._sockets_key(alice.pk)
+
+    async def scenario() -> tuple[float, float]:
+        socket = await user_socket(alice, cookie)
+        ((_, first),) = await asyncio.to_thread(conn.zrange, key, 0, -1, withscores=True)
+        await asyncio.sleep(0.3)
+        ((_, later),) = await asyncio.to_thread(conn.zrange, key, 0, -1, withscores=True)
+        await socket.disconnect()
+        return first, later
+
+    first, later = asyncio.run(scenario())
+    assert later > first + 0.1, "the lease was not renewed while the socket stayed open"
+    assert conn.zcard(key) == 0
