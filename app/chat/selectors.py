@@ -152,8 +152,8 @@ def room_inbox(
     member_ids = list(dict.fromkeys(uid for entry in result["items"] for uid in entry.member_ids))
     if name != "cached":
         accepted = accepted_peer_ids(user=user, user_ids=member_ids)
-        found = presence.presence_get(user_ids=member_ids)
-        result["presence"] = {uid: found[uid] for uid in member_ids if uid in accepted}
+        shown = [uid for uid in member_ids if uid in accepted]
+        result["presence"] = presence.presence_get(user_ids=shown)
         return result
     summaries, found, accepted = inboxcache.members_get(
         user_ids=member_ids,
