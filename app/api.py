@@ -6,15 +6,19 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from app.accounts.api import auth_router, users_router
 from app.chat.api import router as chat_router
 from app.chat.api import share_router as chat_share_router
+from app.core import degrade
+from app.core.middleware import unavailable
 from app.core.ratelimit import Throttled
 from app.feed.api import router as feed_router
 from app.lab.api import ApiError
+from app.lab.views import docs_in_lab_only
 from app.posts.api import router as posts_router
 from app.posts.api import users_posts_router
 from app.recs.api import router as recs_router
@@ -28,6 +32,9 @@ api = NinjaAPI(
     version="1",
     description="Instagram-style photo community, built as a performance lab.",
     urls_namespace="api",
+    # The interactive docs only in the lab (LAB_EXPERIMENTS); /api/openapi.json stays, for
+    # clients and the API fuzzer.
+    docs_decorator=docs_in_lab_only,
 )
 
 
@@ -87,6 +94,24 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(SuspiciousOperation)
 def on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
     return error_response(request, 400, "bad_request", "malformed request")
+
+
+@api.exception_handler(MultiPartParserError)
+def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    # A multipart content type without a boundary, or a body that does not follow it.
+    return error_response(request, 400, "bad_request", f"malformed multipart body: {exc}")
+
+
+def on_outage(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Redis or PostgreSQL unreachable: a 503 with Retry-After; a read is then served again
+    # from PostgreSQL alone by DegradeMiddleware (docs/reliability.md).
+    response = unavailable(request, exc)
+    assert response is not None  # registered for outage errors only
+    return response
+
+
+for _outage in (*degrade.REDIS_ERRORS, *degrade.DB_ERRORS):
+    api.add_exception_handler(_outage, on_outage)
 
 
 @api.exception_handler(Exception)

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     # Inside Server-Timing, whose per-request stats it reads for the SQL count.
     "app.lab.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "app.lab.middleware.ContentSecurityPolicyMiddleware",
     # Before anything reads the body.
     "app.core.bodylimit.RequestSizeMiddleware",
     "app.accounts.middleware.SessionMiddleware",
@@ -169,6 +170,42 @@ SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Production security (docs/reliability.md, "Production mode") -----------------------
+# A deployment behind TLS turns these on; `make run` serves plain HTTP on loopback, so the
+# defaults leave them off (`manage.py check --deploy` names each one that is missing).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Probes and scrapes come from inside, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Only behind a proxy that sets (and overwrites) these headers; trusted otherwise, a client
+# could claim HTTPS or any host.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
+# /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback clients only.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# The pages load one module script and one stylesheet from /static/ and inline no script, so
+# no nonce is needed. Inline style *attributes* are allowed (app.js sets one on a spacer), not
+# <style> elements. The WebSocket origin, which may be another port, is added per request
+# (app/lab/middleware.py). JSON responses carry no policy: they run nothing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        # blob: the upload form previews the chosen files.
+        "img-src": ["'self'", "blob:", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Plain PUBLISH/SUBSCRIBE: measured against RedisChannelLayer in docs/experiments/chat.md
 # (group round trip p50 1.6 ms vs 11.1 ms; at 100 msg/s the core layer silently dropped 2,826

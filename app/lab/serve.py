@@ -529,7 +529,18 @@ def banner(*, config: ServeConfig) -> str:
     specs = serve_commands(config=config)
     jobs = job_commands(config=config)
     mode = "on (development)" if config.debug else "off (production settings)"
+    if config.debug:
+        headline = (
+            "DEVELOPMENT mode (DEBUG=1): tracebacks on error pages and a demo login with a "
+            "public password; do not expose it"
+        )
+    else:
+        headline = (
+            "PRODUCTION mode (DEBUG=0): no tracebacks, no demo login, /metrics to loopback "
+            "or METRICS_TOKEN only"
+        )
     lines = [
+        headline,
         f"instalab serving with SERVER={config.setup}",
         f"  HTTP       {http_url}",
         f"  WebSocket  {ws_url}",

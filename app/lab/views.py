@@ -1,15 +1,22 @@
-"""Health, readiness, metrics, a hello-world baseline view, and JSON error pages for /api/."""
+"""Health, readiness, metrics (for operators only), a hello-world baseline view, the lab-only
+gate for the API docs, and JSON error pages for /api/."""
 
 from __future__ import annotations
 
+import functools
+import hmac
 import time
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django_redis import get_redis_connection
 
+from app.accounts.middleware import bearer_token
+from app.core.ratelimit import client_ip
 from app.lab.metrics import render_metrics
 
 # What /readyz probes. Module constants, so a test can aim a probe at a server that is not there.
@@ -57,10 +64,50 @@ def _ping_redis(alias: str) -> None:
     get_redis_connection(alias).ping()
 
 
+def metrics_allowed(request: HttpRequest) -> bool:
+    """With METRICS_TOKEN set, only a request bearing it; without, only loopback clients."""
+    expected: str = settings.METRICS_TOKEN
+    if expected:
+        token = bearer_token(request) or ""
+        return hmac.compare_digest(token.encode(), expected.encode())
+    ip = client_ip(request)
+    return ip is not None and ip.is_loopback
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition, summed over every worker process."""
+    """Prometheus exposition, summed over every worker process; 403 to anyone else."""
+    if not metrics_allowed(request):
+        refusal = {
+            "error": {
+                "code": "forbidden",
+                "message": "metrics need the METRICS_TOKEN bearer token, or a loopback client",
+            }
+        }
+        return JsonResponse(refusal, status=403)
     body, content_type = render_metrics()
     return HttpResponse(body, content_type=content_type)
+
+
+def lab_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view that exists only with LAB_EXPERIMENTS on (the API docs); a 404 otherwise."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.LAB_EXPERIMENTS:
+            return not_found(request)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def docs_in_lab_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """ninja's ``docs_decorator``, which it applies to both its docs page and the schema: the
+    interactive page exists only in the lab, /api/openapi.json always (clients and the API
+    fuzzer read it; it says no more than the API itself)."""
+    target = getattr(view, "func", view)  # ninja passes a functools.partial
+    if getattr(target, "__name__", "") == "openapi_view":
+        return lab_only(view)
+    return view
 
 
 def hello(request: HttpRequest) -> HttpResponse:

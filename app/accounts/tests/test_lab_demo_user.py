@@ -1,4 +1,5 @@
-"""The ``lab_demo_user`` command that ``make run`` calls: idempotent, and its login works."""
+"""The ``lab_demo_user`` command that ``make run`` calls: idempotent, its login works, and in
+production mode it creates nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from app.accounts.models import Follow, User
 from app.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _development_mode(settings: Any) -> None:
+    # pytest-django runs tests with DEBUG off; `make run`'s default is on.
+    settings.DEBUG = True
 
 
 def run() -> str:
@@ -95,3 +102,17 @@ def test_it_lists_seeded_lab_accounts_once_a_seed_completed(settings: Any, tmp_p
     assert "Seeded lab accounts (tiny scale), all with password instalab-lab:" in text
     assert "star.one, star.two" in text
     assert "quiet.one" in text
+
+
+def test_in_production_mode_it_creates_no_account_and_says_why(settings: Any) -> None:
+    settings.DEBUG = False
+
+    output = run()
+
+    assert "No demo account: DEBUG is off (production mode)" in output
+    assert DEMO_PASSWORD not in output
+    assert not User.objects.exists()
+    response = ApiClient().post_json(
+        "/api/auth/login", {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 401

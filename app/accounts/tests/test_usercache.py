@@ -86,7 +86,8 @@ def test_a_new_and_a_deleted_post_move_post_count_at_once(alice_client):
     assert alice_client.get_json("/api/me").json()["post_count"] == 0
 
 
-def test_a_password_reset_by_the_demo_command_ends_old_sessions(db):
+def test_a_password_reset_by_the_demo_command_ends_old_sessions(db, settings):
+    settings.DEBUG = True  # the demo account exists in development mode only
     call_command("lab_demo_user", stdout=io.StringIO())
     demo = User.objects.get(username=DEMO_USERNAME)
     demo.set_password("something-else-entirely")

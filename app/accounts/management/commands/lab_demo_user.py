@@ -1,9 +1,11 @@
-"""``manage.py lab_demo_user``: make sure the demo login exists and print how to use it."""
+"""``manage.py lab_demo_user``: make sure the demo login exists and print how to use it; in
+production mode (DEBUG off) it creates nothing."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
@@ -39,6 +41,14 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            # Its password is printed here and in the README: on a real server it would be
+            # a known login. `make run` goes on without it.
+            self.stdout.write(
+                "No demo account: DEBUG is off (production mode), and a demo login's password "
+                "is public. Sign up at /signup, or run with DEBUG=1 for the demo."
+            )
+            return
         with transaction.atomic():
             demo, created = _ensure_user(
                 username=DEMO_USERNAME, name="Demo User", bio="The instalab demo account."
