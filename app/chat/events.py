@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from django.core.files.storage import default_storage
@@ -236,7 +236,10 @@ class PingFrame(_Frame):
 
 
 ClientFrame = SendFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame
-CLIENT_FRAME_TYPES = ("message.send", "typing", "read", "sync", "ping")
+# Each client frame's ``type`` tag, in the union's order: what an unknown type is told.
+CLIENT_FRAME_TYPES: tuple[str, ...] = tuple(
+    get_args(frame.model_fields["type"].annotation)[0] for frame in get_args(ClientFrame)
+)
 CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(
     Annotated[ClientFrame, Field(discriminator="type")]
 )

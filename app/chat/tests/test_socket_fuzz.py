@@ -32,7 +32,7 @@ from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
 from app.chat import services
 from app.chat.consumers import MAX_FRAME_CHARS
-from app.chat.events import ID_MAX, SERVER_FRAME
+from app.chat.events import CLIENT_FRAME_TYPES, ID_MAX, SERVER_FRAME
 from app.chat.models import MESSAGE_MAX
 from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
 
@@ -130,9 +130,7 @@ WRONG: dict[str, st.SearchStrategy[Any]] = {
     "text": json_values.filter(lambda v: not isinstance(v, str))
     | st.builds(lambda a, c, b: a + c + b, plain_text, controls, plain_text)
     | st.integers(MESSAGE_MAX + 1, MESSAGE_MAX + 50).map(lambda n: "y" * n),
-    "type": json_values.filter(
-        lambda v: v not in ("message.send", "typing", "read", "sync", "ping")
-    ),
+    "type": json_values.filter(lambda v: v not in CLIENT_FRAME_TYPES),
 }
 
 
