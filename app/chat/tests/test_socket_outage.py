@@ -21,6 +21,7 @@ from app.chat import limits, services
 from app.chat.events import SERVER_FRAME
 from app.chat.models import Message, Room
 from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
+from app.conftest import login_client
 from app.core import degrade
 from app.core.tests.conftest import PrivateRedis
 
@@ -147,3 +148,17 @@ def test_a_send_stored_before_redis_fails_is_acknowledged_and_synced(
     assert answer["id"] == message.pk
     synced = [m.pk for m in services.selectors.message_sync(user=bob, since=0)]
     assert synced == [message.pk], "the member's sync does not bring the message"
+
+
+def test_an_http_send_during_a_redis_outage_is_a_clean_503(
+    own_redis: PrivateRedis, pair: tuple[User, User, Room]
+) -> None:
+    alice, _, room = pair
+    client = login_client(alice)
+    own_redis.stop()
+    response = client.post_json(
+        f"/api/chat/rooms/{room.pk}/messages", {"client_id": str(uuid.uuid4()), "text": "hi"}
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert not Message.objects.filter(room=room).exists()
