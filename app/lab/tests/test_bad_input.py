@@ -306,3 +306,22 @@ def test_an_unexpected_error_is_the_json_envelope_without_a_traceback(anon_clien
     }
     assert b"Traceback" not in response.content
     assert b"secret internals" not in response.content
+
+
+# --- regressions the API fuzzer found (benchmarks/fuzz.py) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"--x\r\n"),
+        ("multipart/form-data", b"caption=x"),
+        ("multipart/form-data; boundary=", b"--\r\n"),
+    ],
+)
+def test_a_multipart_body_without_a_usable_boundary_is_a_400(client, content_type, body):
+    response = client.generic(
+        "POST", "/api/posts", body, content_type, HTTP_AUTHORIZATION=f"Bearer {client.token}"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "bad_request"
