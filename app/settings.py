@@ -281,6 +281,11 @@ RATE_LIMITS = {
         "signup.address": "20/h",
     }.items()
 }
+# Password hashes (about a second of CPU each) at once per process, how many more may wait
+# for a turn, and for how long; past that, 503 busy with Retry-After (app/core/ratelimit.py).
+PASSWORD_HASH_SLOTS = int(os.environ.get("PASSWORD_HASH_SLOTS", "1"))
+PASSWORD_HASH_QUEUE = int(os.environ.get("PASSWORD_HASH_QUEUE", "1"))
+PASSWORD_HASH_WAIT = float(os.environ.get("PASSWORD_HASH_WAIT", "10"))
 # Proxies in front that append to X-Forwarded-For; the client is the address the outermost
 # of ours saw. 0 (no proxy): REMOTE_ADDR, and X-Forwarded-For is ignored (anyone can send it).
 TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))

@@ -63,7 +63,7 @@ def user_signup(*, username: str, email: str, password: str, address: str | None
     if User.objects.filter(username=username).exists():
         raise taken
     try:
-        with transaction.atomic():
+        with ratelimit.password_slot(), transaction.atomic():
             return User.objects.create_user(username=username, email=email, password=password)
     except IntegrityError:
         raise taken from None  # lost a race with a concurrent signup of the same name
@@ -78,12 +78,18 @@ def user_login_check(
     and what a flood of guesses would spend) once the account or the client address has used
     up its attempts (settings.RATE_LIMITS). An attempt is counted when it starts, so parallel
     guesses cannot all slip under a limit, and given back when it succeeds: the limits bound
-    wrong passwords, not logins.
+    wrong passwords, not logins. 503 ``busy`` when this process is already hashing as many
+    passwords as it may (:func:`ratelimit.password_slot`); that attempt is not counted.
     """
     username = User.normalize_username(username)
     identities = {"login.account": username, "login.address": address}
     ratelimit.attempt(identities, code="too_many_attempts", what="login attempts")
-    user = authenticate(request, username=username, password=password)
+    try:
+        with ratelimit.password_slot():
+            user = authenticate(request, username=username, password=password)
+    except ratelimit.Throttled:
+        ratelimit.refund(identities)  # busy: the password was never checked
+        raise
     if not isinstance(user, User):
         raise ApiError(401, "invalid_credentials", "wrong username or password")
     ratelimit.refund(identities)

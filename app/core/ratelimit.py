@@ -1,5 +1,6 @@
 """Abuse limits: fixed-window counters in Redis (one script call per check), the client address
-they are keyed by, and a per-process in-memory fallback for while Redis is unreachable.
+they are keyed by, a per-process in-memory fallback for while Redis is unreachable, and
+per-process slots for work too expensive to run on every thread at once (password hashes).
 
 A limit is a :class:`Rule` (``"login.account"``, 10 per 15 minutes) applied to an identity (a
 username, an address). :func:`attempt` checks every rule of an action at once and, only if none
@@ -15,6 +16,8 @@ locks everyone out of logging in).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -22,7 +25,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,6 +234,56 @@ def refund(identities: Mapping[str, str]) -> None:
         _redis_failed(exc)
     # The attempt may have been counted here while Redis was away.
     memory.refund(keys)
+
+
+# --- slots for expensive work -------------------------------------------------------------
+
+
+class Slots:
+    """At most ``running`` holders at once in this process, and at most ``waiting`` more
+    queued for a turn; anyone past that is refused at once. Each waiter holds a server thread
+    (granian runs 4 per worker), so the queue is short on purpose: a burst of expensive
+    requests must leave threads free for everything else."""
+
+    def __init__(self, *, running: int, waiting: int) -> None:
+        self._turns = threading.BoundedSemaphore(running)
+        self._admitted = 0
+        self._capacity = running + waiting
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, *, timeout: float, refused: Throttled) -> Iterator[None]:
+        with self._lock:
+            if self._admitted >= self._capacity:
+                raise refused
+            self._admitted += 1
+        try:
+            if not self._turns.acquire(timeout=timeout):
+                raise refused
+            try:
+                yield
+            finally:
+                self._turns.release()
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
+@functools.cache
+def _slots(name: str, running: int, waiting: int) -> Slots:
+    return Slots(running=running, waiting=waiting)
+
+
+def password_slot() -> contextlib.AbstractContextManager[None]:
+    """Around one password hash (login, signup): ``PASSWORD_HASH_SLOTS`` at once per process,
+    ``PASSWORD_HASH_QUEUE`` more waiting up to ``PASSWORD_HASH_WAIT`` seconds; beyond that,
+    503 ``busy`` with Retry-After. A hash is about a second of CPU; unbounded, a burst of
+    logins took every thread of a worker, and requests of every other kind queued behind."""
+    slots = _slots("password", settings.PASSWORD_HASH_SLOTS, settings.PASSWORD_HASH_QUEUE)
+    busy = Throttled(
+        503, "busy", "the server is checking as many passwords as it can; try again", retry_after=1
+    )
+    return slots.hold(timeout=settings.PASSWORD_HASH_WAIT, refused=busy)
 
 
 # --- the client's address -----------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Login and signup throttling per account and per address (checked before any password hash),
-and a login that replaces another user's session."""
+the per-process bound on password hashes at once, and a login that replaces another user's
+session."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from django.contrib.auth.hashers import MD5PasswordHasher
 from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
 from app.conftest import ApiClient
+from app.core import ratelimit
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +167,39 @@ def test_a_bearer_client_logging_in_as_another_user_gets_a_fresh_token(
     assert response.status_code == 200, response.content
     assert ApiClient(token=response.json()["token"]).get_json("/api/me").json()["id"] == frank.pk
     assert ApiClient(token=token).get_json("/api/me").status_code == 401
+
+
+def test_when_the_process_is_hashing_all_it_may_a_login_is_503_and_not_counted(
+    limits: dict[str, str], erin: User, settings: Any, hasher: type[CountingHasher]
+) -> None:
+    settings.PASSWORD_HASH_SLOTS = 1
+    settings.PASSWORD_HASH_QUEUE = 0
+    with ratelimit.password_slot():  # another request of this process is hashing
+        responses = [login("erin", "wrong-password") for _ in range(5)]
+
+    for response in responses:
+        assert response.status_code == 503, response.content
+        assert response.json()["error"]["code"] == "busy"
+        assert response["Retry-After"] == "1"
+    assert hasher.checks == 0
+    # None of the five counted against the account (3 per window): three wrong ones still 401.
+    for _ in range(3):
+        assert login("erin", "wrong-password").status_code == 401
+    assert_throttled(login("erin", GOOD_PASSWORD), "too_many_attempts")
+
+
+def test_a_waiting_login_gets_its_turn(
+    erin: User, settings: Any, hasher: type[CountingHasher]
+) -> None:
+    settings.PASSWORD_HASH_SLOTS = 1
+    settings.PASSWORD_HASH_QUEUE = 1
+    settings.PASSWORD_HASH_WAIT = 5.0
+    holder = ratelimit.password_slot()
+    holder.__enter__()
+    releaser = threading.Timer(0.2, holder.__exit__, args=(None, None, None))
+    releaser.start()
+
+    response = login("erin", GOOD_PASSWORD)
+
+    releaser.join()
+    assert response.status_code == 200, response.content

@@ -63,9 +63,7 @@ def test_a_malformed_length_is_refused() -> None:
 
 @pytest.mark.django_db
 def test_a_body_under_the_cap_goes_through(anon_client: ApiClient) -> None:
-    response = anon_client.post_json(
-        "/api/auth/login", {"username": "nobody", "password": "wrong"}
-    )
+    response = anon_client.post_json("/api/auth/login", {"username": "nobody", "password": "wrong"})
     assert response.status_code == 401
 
 
