@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
@@ -46,7 +48,12 @@ def error_response(request: HttpRequest, status: int, code: str, message: str) -
 
 @api.exception_handler(ApiError)
 def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return error_response(request, exc.status, exc.code, exc.message)
+    response = error_response(request, exc.status, exc.code, exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        # A refusal that says when to retry (chat's rate limits): whole seconds, never 0.
+        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
 
 
 @api.exception_handler(Throttled)
@@ -102,7 +109,7 @@ def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpRes
     return error_response(request, 400, "bad_request", f"malformed multipart body: {exc}")
 
 
-def on_outage(request: HttpRequest, exc: Exception) -> HttpResponse:
+def on_outage(request: HttpRequest, exc: Any) -> HttpResponse:
     # Redis or PostgreSQL unreachable: a 503 with Retry-After; a read is then served again
     # from PostgreSQL alone by DegradeMiddleware (docs/reliability.md).
     response = unavailable(request, exc)
@@ -111,7 +118,7 @@ def on_outage(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 for _outage in (*degrade.REDIS_ERRORS, *degrade.DB_ERRORS):
-    api.add_exception_handler(_outage, on_outage)
+    api.add_exception_handler(cast(type[Exception], _outage), on_outage)
 
 
 @api.exception_handler(Exception)

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "channels",
     "django_rq",
     "ninja",
+    "app.core",
     "app.lab",
     "app.accounts",
     "app.posts",
@@ -67,14 +68,19 @@ MIDDLEWARE = [
     "app.lab.middleware.ServerTimingMiddleware",
     # Inside Server-Timing, whose per-request stats it reads for the SQL count.
     "app.lab.metrics.MetricsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "app.lab.middleware.ContentSecurityPolicyMiddleware",
     # Before anything reads the body.
     "app.core.bodylimit.RequestSizeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "app.lab.middleware.ContentSecurityPolicyMiddleware",
+    # Outside sessions and auth, which read Redis: a read that met a Redis outage is served
+    # again from PostgreSQL, and a database outage is a fast 503 (docs/reliability.md).
+    "app.core.middleware.DegradeMiddleware",
     "app.accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A create request's Idempotency-Key, stored with its write (docs/reliability.md).
+    "app.core.idempotency.IdempotencyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "app.lab.middleware.StrategyMiddleware",
 ]
@@ -109,6 +115,7 @@ REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
 
 _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
 _db["CONN_MAX_AGE"] = 0  # pooled below; CONN_MAX_AGE leaks under ASGI (Django #33497)
+_db["CONN_HEALTH_CHECKS"] = True
 _db["OPTIONS"] = {
     **_db.get("OPTIONS", {}),
     # Per connection, so they cost no query per request:
@@ -123,11 +130,22 @@ _db["OPTIONS"] = {
         "-c pg_trgm.similarity_threshold=0.2 -c random_page_cost=1.1"
         " -c max_parallel_workers_per_gather=0"
     ),
+    # libpq gives up on an unanswered connect after this long (its floor is 2 s); a stopped
+    # server refuses at once.
+    "connect_timeout": 2,
     # Per process. Keep workers x max_size under PostgreSQL's max_connections (200 embedded).
+    # A request waits at most DB_POOL_TIMEOUT for a connection, then fails fast with 503:
+    # during an outage, requests must not pile up behind the pool (docs/reliability.md).
+    # With CONN_HEALTH_CHECKS (above) the pool tests a connection before handing it out, so
+    # connections a database restart killed are replaced instead of failing one request each.
     "pool": {
         "min_size": int(os.environ.get("DB_POOL_MIN", "1")),
         "max_size": int(os.environ.get("DB_POOL_MAX", "8")),
-        "timeout": 10,
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "1.5")),
+        # The pool retries a failed connect with backoff (1, 2, 4, 8 s...); after a 15 s outage
+        # the next try could come 16 s after the server is back. Giving up a retry series
+        # after 3 s lets the next request start a fresh one at once: recovery within seconds.
+        "reconnect_timeout": 3.0,
     },
 }
 # Several checkouts or helpers can test on one server at once without sharing a test database.

@@ -284,13 +284,15 @@ def test_it_sends_over_http_idempotently(bob_client, dm, charlie_client):
 def test_it_answers_429_when_http_sends_flood(bob_client, dm, settings):
     settings.CHAT_RATE_BURST = 2
     settings.CHAT_RATE_PER_SECOND = 0.01
-    codes = [
+    responses = [
         bob_client.post_json(
             f"/api/chat/rooms/{dm.pk}/messages", {"client_id": str(uuid.uuid4()), "text": "x"}
-        ).status_code
+        )
         for _ in range(3)
     ]
-    assert codes == [201, 201, 429]
+    assert [response.status_code for response in responses] == [201, 201, 429]
+    # A token comes back in 100 s at 0.01 a second: the client is told when to come back.
+    assert 1 <= int(responses[2]["Retry-After"]) <= 100
 
 
 def test_it_shares_a_post_to_users_and_rooms_at_once(alice, bob, charlie, dm):

@@ -137,7 +137,8 @@ def test_a_post_created_during_the_outage_is_whole_and_reaches_the_feed_after(
 
     assert response.status_code == 201, response.content
     created = response.json()["id"]
-    assert (media / Post.objects.get(pk=created).images.get().feed.name).exists()
+    stored = Post.objects.get(pk=created).images.get().feed.name
+    assert stored is not None and (media / stored).exists()
     assert created in [item["id"] for item in bob_client.get_json("/api/feed").json()["items"]]
 
     private_redis.start()

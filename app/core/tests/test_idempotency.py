@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -23,7 +24,7 @@ def media(settings, tmp_path: Path) -> Path:
     return settings.MEDIA_ROOT
 
 
-def create_post(client: ApiClient, key: str | None, caption: str = "once") -> object:
+def create_post(client: ApiClient, key: str | None, caption: str = "once") -> Any:
     headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"}
     if key is not None:
         headers["HTTP_IDEMPOTENCY_KEY"] = key

@@ -78,9 +78,9 @@ def test_it_folds_unknown_methods_into_other(client: Client) -> None:
 
 def test_it_observes_latency_and_sql_count_per_request(client: Client) -> None:
     before = scrape(client)
-    client.get("/readyz")  # exactly one SQL statement: SELECT 1
+    client.get("/api/users/nobody")  # exactly one SQL statement: the username lookup
     after = scrape(client)
-    route = {"route": "readyz"}
+    route = {"route": "api/users/{username}"}
     latency_count = "instalab_http_request_seconds_count"
     assert sample(after, latency_count, **route) - sample(before, latency_count, **route) == 1
     queries_sum = "instalab_http_db_queries_sum"
