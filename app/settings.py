@@ -328,6 +328,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # Django logs every 4xx; a flood of refused logins would write a line per attempt. The
+    # refusals are counted in /metrics (status 429, 413) instead.
+    "filters": {"not_refused": {"()": "app.core.ratelimit.NotRefused"}},
+    "loggers": {"django.request": {"filters": ["not_refused"]}},
 }
 
 # --- Profiling: django-silk, sampled, staff only, never in headline runs ---------------

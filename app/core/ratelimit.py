@@ -236,6 +236,14 @@ def refund(identities: Mapping[str, str]) -> None:
     memory.refund(keys)
 
 
+class NotRefused(logging.Filter):
+    """Drops Django's per-request warning for a refusal by a limit (429, 413): under a flood
+    it would be a log line per attempt. /metrics counts them by route and status."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "status_code", None) not in (413, 429)
+
+
 # --- slots for expensive work -------------------------------------------------------------
 
 

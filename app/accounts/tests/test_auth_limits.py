@@ -203,3 +203,18 @@ def test_a_waiting_login_gets_its_turn(
 
     releaser.join()
     assert response.status_code == 200, response.content
+
+
+def test_refusals_are_not_logged_one_line_each(
+    limits: dict[str, str], erin: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(3):
+        login("erin", "wrong-password")
+    caplog.clear()
+
+    for _ in range(20):
+        assert login("erin", "wrong-password").status_code == 429
+    login("someone-else", "wrong-password")
+
+    assert "Too Many Requests" not in caplog.text
+    assert "Unauthorized: /api/auth/login" in caplog.text  # other 4xx still are
