@@ -36,7 +36,7 @@ class FaultError(RuntimeError):
     """A fault could not be injected or restored (the run is then not a measurement)."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -197,7 +197,7 @@ class RedisReadonly(Fault):
     name = "redis-readonly"
 
     def inject(self) -> dict[str, Any]:
-        port = _free_port()
+        port = free_port()
         client = self.private.redis_client()
         client.execute_command("REPLICAOF", "127.0.0.1", str(port))
         try:

@@ -34,7 +34,7 @@ from loadtests.chaos.faults import (
     Fault,
     FaultError,
     PrivateServices,
-    _free_port,
+    free_port,
 )
 from loadtests.chaos.ledger import request_record
 from loadtests.chaos.report import chaos_report_write
@@ -93,8 +93,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.users < 1 or args.spawn <= 0:
         parser.error("USERS and SPAWN must be positive")
     args.before, args.after = args.duration
-    args.port = args.port or _free_port()
-    args.ws_port = args.ws_port or _free_port()
+    args.port = args.port or free_port()
+    args.ws_port = args.ws_port or free_port()
     if args.warmup is None:
         # The phase before the fault is the baseline; a short run spends no time on a warm-up.
         args.warmup = 0 if args.duration == DURATIONS["short"] else 10
