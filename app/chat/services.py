@@ -493,16 +493,25 @@ def message_read(*, user: User, room_id: int, message_id: int) -> bool:
         raise selectors.not_member()
     if not Message.objects.filter(room_id=room_id, pk=message_id).exists():
         raise not_found("message")
-    with transaction.atomic():
-        moved = Membership.objects.filter(
-            room_id=room_id, user_id=user.pk, last_read_message_id__lt=message_id
-        ).update(last_read_message_id=message_id)
-        if moved:
+    table = connection.ops.quote_name(Membership._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_read_message_id = %s "
+            "WHERE room_id = %s AND user_id = %s AND last_read_message_id < %s "
+            "RETURNING accepted_at IS NOT NULL",
+            [message_id, room_id, user.pk, message_id],
+        )
+        row = cursor.fetchone()
+        if row is not None:
             frame = events.read_event(room_id=room_id, user_id=user.pk, message_id=message_id)
-            deliveries = [(uid, frame) for uid in member_ids]
+            # A receipt tells the others what the reader does, as presence does: only once the
+            # reader has accepted the room (docs/reliability.md, privacy). The reader's own
+            # other sockets always learn it, to keep their unread counts in step.
+            audience = member_ids if row[0] else [user.pk]
+            deliveries = [(uid, frame) for uid in audience]
             # Only the reader's unread count changed.
             transaction.on_commit(partial(_broadcast, deliveries, forget=[user.pk]))
-    return bool(moved)
+    return row is not None
 
 
 def typing_send(*, user: User, room_id: int) -> bool:

@@ -4,6 +4,7 @@ GET /api/chat/presence and the inbox of every strategy, cached included."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.accounts.models import User
-from app.chat import presence, services
+from app.chat import events, presence, services
 from app.chat.models import Membership, Room
 from app.conftest import ApiClient, login_client
 
@@ -105,3 +106,63 @@ def test_the_database_records_who_accepted_on_every_write_path(alice, bob, charl
 
     assert accepted(group) == {"alice": True, "bob": False, "charlie": True}
     assert accepted(dm) == {"bob": True, "charlie": False}
+
+
+def test_read_receipts_reach_the_others_only_once_the_reader_accepted(
+    alice, bob, charlie, committed
+):
+    """Like presence: opening a group a stranger added you to must not tell him you read it.
+    The reader's own sockets still learn it (their unread counts)."""
+    from channels.layers import get_channel_layer
+    from django_redis import get_redis_connection
+
+    group = committed(
+        lambda: services.room_group_create(creator=charlie, others=[alice, bob], title="hi")
+    )
+    committed(lambda: say(charlie, group))
+    last = group.messages.order_by("-id").first()
+    layer = get_channel_layer()
+    prefix = services._pubsub_prefix()
+    assert layer is not None and prefix is not None
+    listener = get_redis_connection("default").pubsub(ignore_subscribe_messages=True)
+    channels = {
+        user.pk: services.group_channel(prefix, events.user_group(user.pk))
+        for user in (alice, charlie)
+    }
+    listener.subscribe(*channels.values())
+
+    def receipts() -> dict[int, list[dict[str, Any]]]:
+        got: dict[int, list[dict[str, Any]]] = {user_id: [] for user_id in channels}
+        # Until the channels stay quiet for a while (None also stands for an ignored
+        # subscribe confirmation, so one None is not the end).
+        quiet_until = time.monotonic() + 0.5
+        while time.monotonic() < quiet_until:
+            message = listener.get_message(timeout=0.1)
+            if message is None:
+                continue
+            quiet_until = time.monotonic() + 0.5
+            payload = layer.deserialize(message["data"])["payload"]
+            owner = next(
+                uid for uid, name in channels.items() if name.encode() == message["channel"]
+            )
+            if payload["type"] == "read":
+                got[owner].append(payload)
+        return got
+
+    try:
+        assert committed(
+            lambda: services.message_read(user=alice, room_id=group.pk, message_id=last.pk)
+        )
+        first = receipts()
+        assert first[charlie.pk] == []  # alice never accepted the group
+        assert [frame["user"] for frame in first[alice.pk]] == [alice.pk]
+
+        committed(lambda: say(alice, group))  # now she has
+        committed(lambda: say(charlie, group))
+        newest = group.messages.order_by("-id").first()
+        assert committed(
+            lambda: services.message_read(user=alice, room_id=group.pk, message_id=newest.pk)
+        )
+        assert [frame["user"] for frame in receipts()[charlie.pk]] == [alice.pk]
+    finally:
+        listener.close()

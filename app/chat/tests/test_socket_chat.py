@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from app.accounts.models import Follow, User
 from app.accounts.tests.factories import UserFactory
 from app.chat import services
 from app.chat.consumers import MAX_FRAME_CHARS
 from app.chat.events import SERVER_FRAME
-from app.chat.models import Message, Room
+from app.chat.models import Membership, Message, Room
 from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
 from app.conftest import login_client
 from app.posts.models import Post
@@ -357,6 +358,10 @@ def test_it_relays_typing_to_the_others_once_per_window(people, cookies, dm):
 
 
 def test_it_broadcasts_a_read_receipt_and_clears_the_unread_count(people, cookies, dm):
+    # Receipts go to the others once the reader has accepted the room (privacy rules in
+    # docs/reliability.md): bob has, as if he had written in it before.
+    Membership.objects.filter(room=dm, user=people["bob"]).update(accepted_at=timezone.now())
+
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         alice = await user_socket(people["alice"], cookies["alice"])
         bob = await user_socket(people["bob"], cookies["bob"])
