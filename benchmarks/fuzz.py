@@ -1,11 +1,12 @@
 """`make fuzz`: a property-based fuzzer of the JSON API, schemathesis driven by its OpenAPI schema.
 
-It starts a production-mode server (DEBUG=0, its own SECRET_KEY, free ports) on a database and
-a Redis key prefix of its own, recreated for every run so that a run is repeatable: the same
-seed and budget send the same requests to the same data. A few objects (two users, a post with
-an image, a comment, a DM with a message, a search) exist before it starts, so the boundary
-cases the schema implies (id 1, a username) reach real rows. Every operation is tried signed
-in, with a bearer token; ``POST /api/auth/logout`` is left out, since it would end that token.
+It starts a production-mode server (DEBUG=0, its own SECRET_KEY, free ports) on a database, a
+Redis key prefix and a media root of its own, recreated for every run so that a run is
+repeatable: the same seed and budget send the same requests to the same data. A few objects
+(two users, a post with an image, a comment, a DM with a message, a search) exist before it
+starts, so the boundary cases the schema implies (id 1, a username) reach real rows. Every
+operation is tried signed in, with a bearer token; ``POST /api/auth/logout`` is left out, since
+it would end that token.
 
 A run fails on any 5xx and on any response whose body does not match its documented schema.
 It writes ``reports/<UTC timestamp>-fuzz/`` with summary.json (case count, failures), report.md
@@ -20,6 +21,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -281,8 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     drive.services_ensure()
     url = fuzz_database_url()
     database_recreate(url)
-    # This process makes the data: the ORM and Redis of the fuzz database and prefix.
-    os.environ.update({"DATABASE_URL": url, "REDIS_KEY_PREFIX": FUZZ_PREFIX})
+    # This process makes the data: the ORM and Redis of the fuzz database and prefix, and
+    # uploads under a media root of its own (the server inherits all three).
+    media = ROOT / "var" / "fuzz-media"
+    shutil.rmtree(media, ignore_errors=True)
+    os.environ.update(
+        {"DATABASE_URL": url, "REDIS_KEY_PREFIX": FUZZ_PREFIX, "MEDIA_ROOT": str(media)}
+    )
     drive.django_setup()
     redis_clear(FUZZ_PREFIX)
     data_make()
