@@ -114,6 +114,8 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.database_url()
 REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
 
 _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
+# Django's PostgreSQL backend that fails fast while the server is down (app/core/postgres).
+_db["ENGINE"] = "app.core.postgres"
 _db["CONN_MAX_AGE"] = 0  # pooled below; CONN_MAX_AGE leaks under ASGI (Django #33497)
 _db["CONN_HEALTH_CHECKS"] = True
 _db["OPTIONS"] = {
@@ -164,6 +166,8 @@ CACHES = {
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {
             "CLIENT_CLASS": "app.lab.cache.CountingClient",
+            # A script a read-only replica refuses is an outage, not a bug (app/core/degrade.py).
+            "PARSER_CLASS": "app.core.degrade.OutageAwareParser",
             "SOCKET_CONNECT_TIMEOUT": 2,
             "SOCKET_TIMEOUT": 2,
         },
@@ -176,6 +180,8 @@ CACHES = {
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {
             "CLIENT_CLASS": "app.lab.cache.CountingClient",
+            # A script a read-only replica refuses is an outage, not a bug (app/core/degrade.py).
+            "PARSER_CLASS": "app.core.degrade.OutageAwareParser",
             "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
             "SOCKET_CONNECT_TIMEOUT": 2,
             "SOCKET_TIMEOUT": 2,

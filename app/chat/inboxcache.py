@@ -25,16 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django_redis import get_redis_connection
 
 from app.accounts import usercache
 from app.accounts.schemas import USER_SUMMARY_FIELDS
 from app.chat.presence import Presence, presence_parse, presence_queue
+from app.core import outbox
 from app.lab import stats
 from app.lab.cache import raw_key
 
@@ -112,6 +111,7 @@ def inbox_forget_queue(pipe: Any, *, user_ids: Iterable[int]) -> None:
         pipe.delete(_page_key(user_id))
 
 
+@outbox.effect("chat.inbox_forget")
 def inbox_forget(*, user_ids: Sequence[int]) -> None:
     pipe = get_redis_connection("default").pipeline(transaction=False)
     inbox_forget_queue(pipe, user_ids=user_ids)
@@ -119,8 +119,10 @@ def inbox_forget(*, user_ids: Sequence[int]) -> None:
 
 
 def inbox_forget_on_commit(*, user_ids: Sequence[int]) -> None:
-    """Call inside the transaction that changes these users' inboxes (or outside one)."""
-    transaction.on_commit(partial(inbox_forget, user_ids=list(user_ids)))
+    """Call inside the transaction that changes these users' inboxes (or outside one). An
+    outbox effect: with Redis down, the drop waits and runs before any inbox is read from
+    Redis again (app/core/outbox.py)."""
+    outbox.after_commit("chat.inbox_forget", user_ids=list(user_ids))
 
 
 # --- members -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from app.core import degrade
 from app.lab.cache import raw_key
 
 # A socket counts as online this long after its last heartbeat. Browsers ping every 25 s,
@@ -99,10 +100,20 @@ def presence_parse(*, user_ids: list[int], replies: list[Any]) -> dict[int, Pres
 
 
 def presence_get(*, user_ids: Iterable[int]) -> dict[int, Presence]:
-    """Each user's presence in one Redis round trip, whatever the count; never SQL."""
+    """Each user's presence in one Redis round trip, whatever the count; never SQL. Presence
+    lives in Redis only: while it is down (app/core/degrade.py), everyone reads as offline
+    with no last seen, and the page around it is served."""
     ids = list(dict.fromkeys(user_ids))
     if not ids:
         return {}
+    unknown = {user_id: Presence(online=False, last_seen=None) for user_id in ids}
+    if not degrade.redis_up():
+        return unknown
     pipe = get_redis_connection("default").pipeline(transaction=False)
     presence_queue(pipe, user_ids=ids)
-    return presence_parse(user_ids=ids, replies=pipe.execute())
+    try:
+        replies = pipe.execute()
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
+        return unknown
+    return presence_parse(user_ids=ids, replies=replies)

@@ -20,8 +20,9 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django_redis.exceptions import ConnectionInterrupted
+from redis._parsers import _HiredisParser
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,23 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionInterrupted,
 )
 DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+class OutageAwareParser(_HiredisParser):
+    """redis-py's hiredis reply parser (hiredis is pinned), except that a script refused by a
+    read-only replica raises ``ReadOnlyError`` as a plain command does. Redis reports that
+    refusal inside an ``ERR Error running script ... -READONLY ...`` reply, which redis-py
+    reads as a generic ``ResponseError``: a failover would then look like a bug (a 500)
+    instead of an outage. Set as the caches' ``PARSER_CLASS`` (app/settings.py)."""
+
+    @classmethod
+    def parse_error(cls, response: str) -> ResponseError:
+        error: ResponseError = super().parse_error(response)  # type: ignore[no-untyped-call]
+        if not isinstance(error, ReadOnlyError) and "READONLY" in response:
+            return ReadOnlyError(response)
+        return error
+
+
 OPEN_FOR = 1.0
 RETRY_AFTER = 1
 

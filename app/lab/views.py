@@ -66,6 +66,7 @@ def _ping_postgres(alias: str) -> None:
         # Straight from the pool, with a deadline below the 1 s a probe may take: with the
         # server gone, the pool would otherwise wait its whole timeout for a connection.
         pool = wrapper.pool  # type: ignore[attr-defined]  # PostgreSQL's wrapper only
+        pool.open()  # a no-op once open; a fresh worker's first query opens it otherwise
         with pool.connection(timeout=READY_DB_TIMEOUT) as conn:
             conn.execute("SELECT 1")
         return

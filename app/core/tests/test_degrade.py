@@ -190,3 +190,17 @@ def test_the_breaker_stays_open_while_the_probe_fails(private_redis: PrivateRedi
     private_redis.start()
     after_window()
     assert degrade.redis_up() is True
+
+
+def test_a_script_a_read_only_redis_refuses_is_an_outage_not_a_500(
+    private_redis: PrivateRedis, world: tuple[Post, ApiClient]
+) -> None:
+    """The post detail's script refreshes a TTL: on a read-only replica Redis refuses it as
+    "ERR Error running script ... READONLY", which must trip the breaker like any outage."""
+    post, bob_client = world
+    assert bob_client.get_json(f"/api/posts/{post.pk}").status_code == 200  # cached
+    private_redis.read_only(True)
+    degrade.breaker.reset()
+    response = bob_client.get_json(f"/api/posts/{post.pk}")
+    assert response.status_code == 200, response.content
+    assert degrade.redis_up() is False

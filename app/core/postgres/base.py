@@ -1,0 +1,80 @@
+"""Django's PostgreSQL backend with a gate in front of new connections.
+
+During a PostgreSQL outage every request that needs the database would wait the pool's whole
+timeout for a connection that cannot come, and on a few threads per worker those waits queue
+behind each other: seconds per request. So the first failure closes a gate for ``OPEN_FOR``
+seconds, during which connecting fails at once (a 503, app/core/middleware.py); then one
+request at a time probes. Requests that need no SQL (a warm cached read) never touch it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+from django.db.backends.postgresql import base
+
+OPEN_FOR = 0.5
+
+
+class Gate:
+    """Open (connect), shut until ``shut_until``, or probing (one caller tries; the others
+    are refused until it is back)."""
+
+    def __init__(self, *, open_for: float) -> None:
+        self.open_for = open_for
+        self.shut_until = 0.0
+        self.probing = False
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        if not self.shut_until:
+            return True
+        with self._lock:
+            if self.probing or time.monotonic() < self.shut_until:
+                return False
+            self.probing = True
+            return True
+
+    def succeeded(self) -> None:
+        if self.shut_until:
+            with self._lock:
+                self.shut_until = 0.0
+                self.probing = False
+
+    def failed(self) -> None:
+        with self._lock:
+            self.shut_until = time.monotonic() + self.open_for
+            self.probing = False
+
+    def reset(self) -> None:
+        self.succeeded()
+
+
+# One per database alias, shared by the threads of a process (each has its own wrapper).
+_gates: dict[str, Gate] = {}
+_gates_lock = threading.Lock()
+
+
+def gate_for(alias: str) -> Gate:
+    found = _gates.get(alias)
+    if found is None:
+        with _gates_lock:
+            found = _gates.setdefault(alias, Gate(open_for=OPEN_FOR))
+    return found
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        gate = gate_for(self.alias)
+        if not gate.admit():
+            raise psycopg.OperationalError("PostgreSQL is unavailable; retry shortly")
+        try:
+            connection = super().get_new_connection(conn_params)
+        except psycopg.OperationalError:
+            gate.failed()
+            raise
+        gate.succeeded()
+        return connection
