@@ -13,6 +13,7 @@ from django_redis import get_redis_connection
 
 from app.accounts.models import Follow, User
 from app.accounts.tests.factories import UserFactory
+from app.core import ratelimit
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +24,8 @@ def _clean_redis() -> Iterator[None]:
     keys = list(conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000))
     if keys:
         conn.delete(*keys)
+    # The limiter's in-process copies of what Redis refused, or counted while it was away.
+    ratelimit.forget_refusals()
 
 
 class ApiClient(Client):

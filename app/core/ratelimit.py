@@ -19,13 +19,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import ipaddress
+import json
 import logging
 import math
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +63,15 @@ _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # KEYS: one counter per rule; ARGV: limit and window (ms) per key, in the same order.
-# Refuses (and counts nothing) when any counter is at its limit, returning the longest wait in
-# ms; otherwise counts the attempt in every counter and returns 0. A counter's window starts at
+# Refuses (and counts nothing) when any counter is at its limit, returning a counter's wait in
+# ms for each key (0 for one with room); otherwise counts the attempt in every counter and
+# returns 0. A counter's window starts at
 # its first attempt (PEXPIRE on the INCR that created it), so a refused client never extends it.
 _ATTEMPT_LUA = """
-local wait = 0
+local waits = {}
+local refused = false
 for i, key in ipairs(KEYS) do
+  waits[i] = 0
   local count = tonumber(redis.call('GET', key) or '0')
   if count >= tonumber(ARGV[2 * i - 1]) then
     local ttl = redis.call('PTTL', key)
@@ -74,10 +79,11 @@ for i, key in ipairs(KEYS) do
       redis.call('PEXPIRE', key, ARGV[2 * i])
       ttl = tonumber(ARGV[2 * i])
     end
-    if ttl > wait then wait = ttl end
+    waits[i] = math.max(ttl, 1)
+    refused = true
   end
 end
-if wait > 0 then return wait end
+if refused then return waits end
 for i, key in ipairs(KEYS) do
   if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
 end
@@ -181,6 +187,10 @@ class MemoryCounters:
 
 
 memory = MemoryCounters()
+# Identities Redis refused, and until when (monotonic): while a window is used up, a refusal is
+# answered from here with no Redis round trip, and a login from a refused address before
+# Django runs at all (:func:`early_refusal`). Bounded like the fallback.
+_refused: dict[str, float] = {}
 _scripts: dict[str, Any] = {}
 _last_warning = 0.0
 
@@ -209,19 +219,51 @@ def attempt(
     """Count one attempt against every rule named in ``identities`` (rule name -> identity);
     raise 429 ``Throttled`` with the wait, counting nothing, if any of them is exhausted."""
     keys = [(_identity_key(rule(name), ident), rule(name)) for name, ident in identities.items()]
-    try:
-        script, conn = _script("attempt", _ATTEMPT_LUA)
-        args: list[int] = []
-        for _, limit_rule in keys:
-            args += [limit_rule.limit, limit_rule.window * 1000]
-        wait = int(script(keys=[key for key, _ in keys], args=args, client=conn)) / 1000
-    except REDIS_ERRORS as exc:
-        _redis_failed(exc)
-        wait = memory.attempt(keys, now=time.monotonic())
+    now = time.monotonic()
+    wait = max((_refused.get(key, 0.0) - now for key, _ in keys), default=0.0)
+    if wait <= 0:
+        try:
+            script, conn = _script("attempt", _ATTEMPT_LUA)
+            args: list[int] = []
+            for _, limit_rule in keys:
+                args += [limit_rule.limit, limit_rule.window * 1000]
+            answer = script(keys=[key for key, _ in keys], args=args, client=conn)
+        except REDIS_ERRORS as exc:
+            _redis_failed(exc)
+            wait = memory.attempt(keys, now=now)
+        else:
+            waits = [int(ms) / 1000 for ms in answer] if isinstance(answer, list) else []
+            _remember_refusals([key for key, _ in keys], waits, now=now)
+            wait = max(waits, default=0.0)
     if wait > 0:
         raise Throttled(
             429, code, f"too many {what}; try again in {math.ceil(wait)} s", retry_after=wait
         )
+
+
+def _remember_refusals(keys: Sequence[str], waits: Sequence[float], *, now: float) -> None:
+    if len(_refused) >= MEMORY_MAX_KEYS:
+        expired = [key for key, until in list(_refused.items()) if until <= now]
+        for key in expired:
+            _refused.pop(key, None)
+        if len(_refused) >= MEMORY_MAX_KEYS:
+            _refused.clear()
+    for key, wait in zip(keys, waits, strict=False):
+        if wait > 0:
+            _refused[key] = now + wait
+
+
+def forget_refusals() -> None:
+    """Tests: forget what Redis refused (each test starts with an empty Redis)."""
+    _refused.clear()
+    memory.clear()
+
+
+def refused_for(name: str, identity: str) -> float:
+    """Seconds left on this process's memory of Redis refusing ``identity`` under rule
+    ``name``; 0 when it has none."""
+    until = _refused.get(_identity_key(rule(name), identity), 0.0)
+    return max(0.0, until - time.monotonic())
 
 
 def refund(identities: Mapping[str, str]) -> None:
@@ -301,10 +343,16 @@ def client_ip(request: HttpRequest) -> ipaddress.IPv4Address | ipaddress.IPv6Add
     """The client's address: ``REMOTE_ADDR``, or with ``TRUSTED_PROXY_HOPS`` = n > 0 the n-th
     address from the right of ``X-Forwarded-For`` (the one our first proxy saw). None when
     neither parses."""
-    raw = request.META.get("REMOTE_ADDR", "")
+    return _client_ip(request.META)
+
+
+def _client_ip(
+    meta: Mapping[str, Any],
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    raw = str(meta.get("REMOTE_ADDR", ""))
     hops: int = settings.TRUSTED_PROXY_HOPS
     if hops > 0:
-        chain = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        chain = [part.strip() for part in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
         chain = [part for part in chain if part]
         if chain:
             # A client can prepend anything; only the entries our own proxies appended count.
@@ -318,7 +366,10 @@ def client_ip(request: HttpRequest) -> ipaddress.IPv4Address | ipaddress.IPv6Add
 def client_address(request: HttpRequest) -> str:
     """The address a per-address limit counts: IPv4 as is, IPv6 by its /64 (one subscriber
     usually holds a whole /64 and could rotate through it)."""
-    ip = client_ip(request)
+    return _address_of(client_ip(request))
+
+
+def _address_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> str:
     if ip is None:
         return "unknown"
     if ip.version == 6:
@@ -327,3 +378,50 @@ def client_address(request: HttpRequest) -> str:
             return str(mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+# --- refusing a known flood before Django runs --------------------------------------------
+
+LOGIN_PATH = "/api/auth/login"
+# A login body is a username and a password; anything longer goes the whole way.
+EARLY_BODY_MAX = 4096
+
+
+def early_refusal(
+    environ: dict[str, Any], *, normalize_username: Callable[[str], str]
+) -> tuple[float, bytes] | None:
+    """For a WSGI request: a login whose address or account this process already saw Redis
+    refuse, in a window that has not ended, is refused here, before the middleware stack and
+    the Redis round trip (a flood of guesses then costs a fraction of a refusal in the view).
+    The seconds left and the JSON body; None for everything else, which is checked in full
+    later. Reading the account means reading the body: it is put back for Django."""
+    if environ.get("PATH_INFO") != LOGIN_PATH or environ.get("REQUEST_METHOD") != "POST":
+        return None
+    if not _refused:
+        return None
+    wait = refused_for("login.address", _address_of(_client_ip(environ)))
+    if wait <= 0:
+        wait = _refused_account(environ, normalize_username)
+    if wait <= 0:
+        return None
+    message = f"too many login attempts; try again in {math.ceil(wait)} s"
+    body = json.dumps({"error": {"code": "too_many_attempts", "message": message}}).encode()
+    return wait, body
+
+
+def _refused_account(environ: dict[str, Any], normalize_username: Callable[[str], str]) -> float:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0.0
+    if not 0 < length <= EARLY_BODY_MAX:
+        return 0.0
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        username = json.loads(body)["username"]
+        if not isinstance(username, str):
+            return 0.0
+        return refused_for("login.account", normalize_username(username))
+    except (ValueError, KeyError, TypeError):
+        return 0.0

@@ -94,6 +94,13 @@ def _metrics_for(method: str, route: str, status: str) -> tuple[Any, Any, Any]:
     return found
 
 
+def request_count(*, method: str, route: str, status: int, seconds: float) -> None:
+    """Count a request answered before Django's middleware ran (app/wsgi.py)."""
+    requests, latency, _ = _metrics_for(method, route, str(status))
+    requests.inc()
+    latency.observe(seconds)
+
+
 class MetricsMiddleware:
     """Counts requests by method, route and status; times them; histograms their SQL count.
 

@@ -3,6 +3,7 @@ parallel attempts, the in-memory fallback without Redis, and the client address 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,6 @@ BROKEN = "ratelimit-broken"
 @pytest.fixture
 def limits(settings: Any) -> dict[str, str]:
     settings.RATE_LIMITS = {"login.account": "3/m", "login.address": "5/m"}
-    ratelimit.memory.clear()
     return settings.RATE_LIMITS
 
 
@@ -36,7 +36,6 @@ def no_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with override_settings(CACHES=caches):
         monkeypatch.setattr(ratelimit, "REDIS_ALIAS", BROKEN)
         yield
-    ratelimit.memory.clear()
 
 
 def counter_keys() -> list[bytes]:
@@ -170,3 +169,79 @@ def test_ipv6_clients_are_counted_by_their_64() -> None:
     assert client_address(one) == client_address(two) == "2001:db8:1:2::/64"
     assert client_address(factory.get("/", REMOTE_ADDR="::ffff:192.0.2.4")) == "192.0.2.4"
     assert client_address(factory.get("/", REMOTE_ADDR="not an address")) == "unknown"
+
+
+# --- a refusal remembered in the process ------------------------------------------------------
+
+
+def test_a_refusal_is_remembered_until_its_window_ends(limits: dict[str, str]) -> None:
+    for _ in range(3):
+        ratelimit.attempt({"login.account": "dave"})
+    with pytest.raises(Throttled):
+        ratelimit.attempt({"login.account": "dave"})
+    get_redis_connection("default").delete(*counter_keys())
+
+    # Redis has forgotten; this process still knows the window is used up.
+    with pytest.raises(Throttled) as refused:
+        ratelimit.attempt({"login.account": "dave"})
+
+    assert 1 <= refused.value.retry_after <= 60
+    assert 0 < ratelimit.refused_for("login.account", "dave") <= 60
+    assert ratelimit.refused_for("login.account", "erin") == 0
+    ratelimit.attempt({"login.account": "erin"})
+
+
+def environ_of(path: str, *, method: str = "POST", address: str = "192.0.2.1") -> dict[str, Any]:
+    factory = RequestFactory()
+    request = factory.generic(method, path, b"{}", "application/json", REMOTE_ADDR=address)
+    return dict(request.environ)
+
+
+def test_a_refused_address_is_refused_before_django_runs(limits: dict[str, str]) -> None:
+    from app.wsgi import application
+
+    for index in range(5):
+        ratelimit.attempt({"login.address": "192.0.2.1", "login.account": f"u{index}"})
+    with pytest.raises(Throttled):
+        ratelimit.attempt({"login.address": "192.0.2.1", "login.account": "u9"})
+    answered: list[Any] = []
+
+    body = b"".join(application(environ_of("/api/auth/login"), lambda *args: answered.append(args)))
+
+    status, headers = answered[0][:2]
+    assert status == "429 Too Many Requests"
+    assert 1 <= int(dict(headers)["Retry-After"]) <= 60
+    assert json.loads(body)["error"]["code"] == "too_many_attempts"
+    # Anything else goes to Django: another address, another path, another method.
+    for environ in (
+        environ_of("/api/auth/login", address="192.0.2.2"),
+        environ_of("/api/auth/signup"),
+        environ_of("/api/auth/login", method="GET"),
+    ):
+        assert ratelimit.early_refusal(environ, normalize_username=str.lower) is None
+
+
+def test_a_refused_account_is_refused_before_django_runs_and_others_pass(
+    limits: dict[str, str],
+) -> None:
+    from app.wsgi import application
+
+    for _ in range(3):
+        ratelimit.attempt({"login.account": "dave"})
+    with pytest.raises(Throttled):
+        ratelimit.attempt({"login.account": "dave"})
+
+    def login_environ(username: str) -> dict[str, Any]:
+        body = json.dumps({"username": username, "password": "x"}).encode()
+        request = RequestFactory().generic("POST", "/api/auth/login", body, "application/json")
+        return dict(request.environ)
+
+    answered: list[Any] = []
+    body = b"".join(application(login_environ(" DAVE "), lambda *a: answered.append(a)))
+
+    assert answered[0][0] == "429 Too Many Requests"  # normalised as the view does
+    assert json.loads(body)["error"]["code"] == "too_many_attempts"
+    # Another account goes on to Django, with the body it sent still there to read.
+    environ = login_environ("erin")
+    assert ratelimit.early_refusal(environ, normalize_username=str.lower) is None
+    assert json.loads(environ["wsgi.input"].read())["username"] == "erin"
