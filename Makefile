@@ -75,6 +75,10 @@ bench-endpoints: $(DEV_STAMP) services  ## each hot endpoint's req/s as a share 
 		$(if $(STRATEGY),--strategy "$(STRATEGY)") $(if $(ROUNDS),--rounds $(ROUNDS)) \
 		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(BASE_URL),--base-url $(BASE_URL))
 
+.PHONY: bench-login-flood
+bench-login-flood: $(DEV_STAMP) services  ## other endpoints' p95 under 32 wrong-password clients vs unloaded (issue 13: within 2x) [SECONDS=12]
+	$(BIN)/python -m benchmarks.login_flood $(if $(SECONDS),--seconds $(SECONDS))
+
 profile: $(DEV_STAMP) services  ## py-spy flame graph of one endpoint under wrk: ENDPOINT=/api/feed [STRATEGY= SECONDS=20 BASE_URL=]
 	@test -n "$(ENDPOINT)" || { echo 'usage: make profile ENDPOINT=/api/feed [STRATEGY=feed=optimized] [SECONDS=20]' >&2; exit 2; }
 	$(BIN)/python -m benchmarks.profile --endpoint "$(ENDPOINT)" $(if $(STRATEGY),--strategy "$(STRATEGY)") \

@@ -1,5 +1,6 @@
-"""WSGI entry point: HTTP under granian or gunicorn, with a login flood from an address already
-refused answered before Django runs (app/core/ratelimit.py)."""
+"""WSGI entry point: HTTP under granian or gunicorn, with logins that would be refused anyway
+(a refused address or account, no password slot free) answered before Django runs
+(app/core/ratelimit.early_refusal)."""
 
 import os
 import time
@@ -22,15 +23,18 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     refusal = early_refusal(environ, normalize_username=User.normalize_username)
     if refusal is None:
         return django_application(environ, start_response)
-    wait, body = refusal
+    status, wait, body = refusal
     start_response(
-        "429 Too Many Requests",
+        status,
         [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
             ("Retry-After", str(max(1, int(wait + 0.999)))),
+            # A client that keeps guessing must at least connect again for each guess.
+            ("Connection", "close"),
         ],
     )
     route = LOGIN_PATH.lstrip("/")
-    request_count(method="POST", route=route, status=429, seconds=time.perf_counter() - started)
+    code = int(status.split()[0])
+    request_count(method="POST", route=route, status=code, seconds=time.perf_counter() - started)
     return [body]

@@ -83,6 +83,7 @@ def user_login_check(
     """
     username = User.normalize_username(username)
     identities = {"login.account": username, "login.address": address}
+    ratelimit.password_slots_full()  # no Redis round trip for a login that could not run
     ratelimit.attempt(identities, code="too_many_attempts", what="login attempts")
     try:
         with ratelimit.password_slot():

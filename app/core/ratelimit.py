@@ -301,6 +301,10 @@ class Slots:
         self._capacity = running + waiting
         self._lock = threading.Lock()
 
+    def full(self) -> bool:
+        """Whether a newcomer would be refused right now (a cheap look, no reservation)."""
+        return self._admitted >= self._capacity
+
     @contextlib.contextmanager
     def hold(self, *, timeout: float, refused: Throttled) -> Iterator[None]:
         with self._lock:
@@ -324,16 +328,28 @@ def _slots(name: str, running: int, waiting: int) -> Slots:
     return Slots(running=running, waiting=waiting)
 
 
+def _password_slots() -> Slots:
+    return _slots("password", settings.PASSWORD_HASH_SLOTS, settings.PASSWORD_HASH_QUEUE)
+
+
+def _busy() -> Throttled:
+    return Throttled(
+        503, "busy", "the server is checking as many passwords as it can; try again", retry_after=1
+    )
+
+
+def password_slots_full() -> None:
+    """503 ``busy`` at once, before anything is counted, when no password slot is free."""
+    if _password_slots().full():
+        raise _busy()
+
+
 def password_slot() -> contextlib.AbstractContextManager[None]:
     """Around one password hash (login, signup): ``PASSWORD_HASH_SLOTS`` at once per process,
     ``PASSWORD_HASH_QUEUE`` more waiting up to ``PASSWORD_HASH_WAIT`` seconds; beyond that,
     503 ``busy`` with Retry-After. A hash is about a second of CPU; unbounded, a burst of
     logins took every thread of a worker, and requests of every other kind queued behind."""
-    slots = _slots("password", settings.PASSWORD_HASH_SLOTS, settings.PASSWORD_HASH_QUEUE)
-    busy = Throttled(
-        503, "busy", "the server is checking as many passwords as it can; try again", retry_after=1
-    )
-    return slots.hold(timeout=settings.PASSWORD_HASH_WAIT, refused=busy)
+    return _password_slots().hold(timeout=settings.PASSWORD_HASH_WAIT, refused=_busy())
 
 
 # --- the client's address -----------------------------------------------------------------
@@ -389,14 +405,18 @@ EARLY_BODY_MAX = 4096
 
 def early_refusal(
     environ: dict[str, Any], *, normalize_username: Callable[[str], str]
-) -> tuple[float, bytes] | None:
-    """For a WSGI request: a login whose address or account this process already saw Redis
-    refuse, in a window that has not ended, is refused here, before the middleware stack and
-    the Redis round trip (a flood of guesses then costs a fraction of a refusal in the view).
-    The seconds left and the JSON body; None for everything else, which is checked in full
-    later. Reading the account means reading the body: it is put back for Django."""
+) -> tuple[str, float, bytes] | None:
+    """For a WSGI login request that would be refused anyway, the refusal, made before the
+    middleware stack and any Redis round trip (a flood of guesses then costs a fraction of a
+    refusal in the view): 503 ``busy`` while this process's password slots are all taken, 429
+    for an address or (normalised) account this process already saw Redis refuse, in a window
+    that has not ended. The status line, the seconds to wait and the JSON body; None for
+    everything else, which is checked in full later. Reading the account means reading the
+    body: it is put back for Django."""
     if environ.get("PATH_INFO") != LOGIN_PATH or environ.get("REQUEST_METHOD") != "POST":
         return None
+    if _password_slots().full():
+        return "503 Service Unavailable", 1.0, _error_body(_busy())
     if not _refused:
         return None
     wait = refused_for("login.address", _address_of(_client_ip(environ)))
@@ -405,8 +425,12 @@ def early_refusal(
     if wait <= 0:
         return None
     message = f"too many login attempts; try again in {math.ceil(wait)} s"
-    body = json.dumps({"error": {"code": "too_many_attempts", "message": message}}).encode()
-    return wait, body
+    refusal = Throttled(429, "too_many_attempts", message, retry_after=wait)
+    return "429 Too Many Requests", wait, _error_body(refusal)
+
+
+def _error_body(error: ApiError) -> bytes:
+    return json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
 
 
 def _refused_account(environ: dict[str, Any], normalize_username: Callable[[str], str]) -> float:

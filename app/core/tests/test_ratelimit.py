@@ -210,6 +210,7 @@ def test_a_refused_address_is_refused_before_django_runs(limits: dict[str, str])
 
     status, headers = answered[0][:2]
     assert status == "429 Too Many Requests"
+    assert dict(headers)["Connection"] == "close"
     assert 1 <= int(dict(headers)["Retry-After"]) <= 60
     assert json.loads(body)["error"]["code"] == "too_many_attempts"
     # Anything else goes to Django: another address, another path, another method.
@@ -245,3 +246,20 @@ def test_a_refused_account_is_refused_before_django_runs_and_others_pass(
     environ = login_environ("erin")
     assert ratelimit.early_refusal(environ, normalize_username=str.lower) is None
     assert json.loads(environ["wsgi.input"].read())["username"] == "erin"
+
+
+def test_a_login_with_no_password_slot_free_is_refused_before_django_runs(
+    settings: Any,
+) -> None:
+    from app.wsgi import application
+
+    settings.PASSWORD_HASH_SLOTS = 1
+    settings.PASSWORD_HASH_QUEUE = 0
+    answered: list[Any] = []
+    with ratelimit.password_slot():
+        body = b"".join(application(environ_of("/api/auth/login"), lambda *a: answered.append(a)))
+
+    assert answered[0][0] == "503 Service Unavailable"
+    assert dict(answered[0][1])["Retry-After"] == "1"
+    assert json.loads(body)["error"]["code"] == "busy"
+    assert ratelimit.early_refusal(environ_of("/api/auth/login"), normalize_username=str) is None
