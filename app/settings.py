@@ -143,11 +143,11 @@ _db["OPTIONS"] = {
     "pool": {
         "min_size": int(os.environ.get("DB_POOL_MIN", "1")),
         "max_size": int(os.environ.get("DB_POOL_MAX", "8")),
-        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "1.5")),
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "1.0")),
         # The pool retries a failed connect with backoff (1, 2, 4, 8 s...); after a 15 s outage
         # the next try could come 16 s after the server is back. Giving up a retry series
-        # after 3 s lets the next request start a fresh one at once: recovery within seconds.
-        "reconnect_timeout": 3.0,
+        # after 2 s lets the next request start a fresh one at once: recovery within seconds.
+        "reconnect_timeout": 2.0,
     },
 }
 # Several checkouts or helpers can test on one server at once without sharing a test database.

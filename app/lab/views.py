@@ -11,20 +11,21 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django_redis import get_redis_connection
 
 from app.accounts.middleware import bearer_token
 from app.core.middleware import unavailable
+from app.core.postgres.base import gate_for
 from app.core.ratelimit import client_ip
 from app.lab.metrics import render_metrics
 
 # What /readyz probes. Module constants, so a test can aim a probe at a server that is not there.
 READY_DATABASE = "default"
 READY_CACHE = "default"
-READY_DB_TIMEOUT = 0.8
+READY_DB_TIMEOUT = 0.5
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -62,6 +63,9 @@ def _probe(ping: Callable[[], None]) -> dict[str, object]:
 
 def _ping_postgres(alias: str) -> None:
     wrapper = connections[alias]
+    if gate_for(alias).is_shut():
+        # A connection was just refused (app/core/postgres): down, without waiting.
+        raise OperationalError("PostgreSQL is unavailable")
     if wrapper.settings_dict["OPTIONS"].get("pool"):
         # Straight from the pool, with a deadline below the 1 s a probe may take: with the
         # server gone, the pool would otherwise wait its whole timeout for a connection.

@@ -38,6 +38,10 @@ class Gate:
             self.probing = True
             return True
 
+    def is_shut(self) -> bool:
+        """Refusing now (a read-only look: it never makes the caller the probe)."""
+        return bool(self.shut_until) and time.monotonic() < self.shut_until
+
     def succeeded(self) -> None:
         if self.shut_until:
             with self._lock:
