@@ -35,8 +35,12 @@ DEPLOYMENT_ENV = {
 }
 
 
+# Set by the test run itself (test mode; browser tests' live server), never by a deployment.
+TEST_ONLY_ENV = ("LAB_TESTING", "DJANGO_ALLOW_ASYNC_UNSAFE")
+
+
 def production_run(*argv: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "LAB_TESTING"}
+    env = {key: value for key, value in os.environ.items() if key not in TEST_ONLY_ENV}
     env.update(DEPLOYMENT_ENV, SECRET_KEY=secrets.token_urlsafe(50), **extra)
     return subprocess.run(
         [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
