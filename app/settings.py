@@ -237,7 +237,9 @@ CONTENT_SECURITY_POLICY = {
 # lost cancellations left consumers of closed sockets parked in Redis.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # channels_redis's RedisPubSubChannelLayer, telling sockets when its Redis
+        # connection came back, so they resend what an outage kept from them (app/chat/layer.py).
+        "BACKEND": "app.chat.layer.ResyncingPubSubChannelLayer",
         "CONFIG": {
             "hosts": [{"address": REDIS_URL}],
             "prefix": f"{REDIS_KEY_PREFIX}:asgi",

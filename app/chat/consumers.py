@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -36,6 +38,14 @@ MAX_JSON_DEPTH = 1024
 MAX_ERROR_CHARS = 200
 # A server the frame needs is down: the frame is refused with ``unavailable``.
 OUTAGES = (*degrade.REDIS_ERRORS, *degrade.DB_ERRORS)
+# After the layer re-subscribed: a moment for Redis to apply the SUBSCRIBE, so what is
+# published from then on arrives live and what came before is in the resend.
+RESYNC_SETTLE = 0.1
+# Messages written up to this long before the connection was last known good are resent
+# too: clocks of the writer and this process, and commit-to-publish delays.
+RESYNC_MARGIN = 2.0
+# Ids of the newest messages relayed to this socket, left out of a resend.
+RECENT_IDS = 256
 T = TypeVar("T")
 
 user_group = events.user_group
@@ -71,6 +81,21 @@ def _sync(user: User, since: int) -> list[dict[str, Any]]:
     ]
     last = frames[-1]["id"] if frames else since
     frames.append(dict(events.sync_done(last=last, more=more)))
+    return frames
+
+
+def _resync(user: User, since: float, skip: frozenset[int]) -> list[dict[str, Any]]:
+    """``message.new`` for what this socket may have missed (app/chat/layer.py), less what it
+    did get; then ``sync.done`` with ``more`` if there is more than a page, so the client asks
+    for the rest with its own ``sync``."""
+    at = datetime.fromtimestamp(since - RESYNC_MARGIN, tz=UTC)
+    rows = selectors.message_resync(user=user, at=at)
+    page = rows[: selectors.SYNC_LIMIT]
+    frames: list[dict[str, Any]] = [
+        dict(selectors.message_frame(m)) for m in page if m.pk not in skip
+    ]
+    if len(rows) > selectors.SYNC_LIMIT:
+        frames.append(dict(events.sync_done(last=page[-1].pk, more=True)))
     return frames
 
 
@@ -153,6 +178,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_TRY_AGAIN)
             return
         self.frames = limits.frame_bucket()
+        self.recent: deque[int] = deque(maxlen=RECENT_IDS)
         self.lease = asyncio.create_task(self._lease_renewal())
         self.admitted = True
         await self.accept()
@@ -212,7 +238,27 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def event_forward(self, event: dict[str, Any]) -> None:
         """Relay an event a service sent to this user's group."""
-        await self.send_json(event["payload"])
+        payload = event["payload"]
+        if payload.get("type") == "message.new":
+            self.recent.append(payload["id"])
+        await self.send_json(payload)
+
+    async def layer_reconnected(self, event: dict[str, Any]) -> None:
+        """This process's pub/sub connection came back (app/chat/layer.py): what was
+        published to this user meanwhile never arrived. Resend what was written since the
+        connection was last known good, less what this socket already got."""
+        if not self.admitted:
+            return
+        await asyncio.sleep(RESYNC_SETTLE)
+        try:
+            frames = await in_thread(_resync)(self.user, event["since"], frozenset(self.recent))
+        except OUTAGES as exc:
+            log.warning("chat resend after a layer reconnect failed (%s)", exc)
+            return
+        for frame in frames:
+            if frame.get("type") == "message.new":
+                self.recent.append(frame["id"])
+            await self.send_json(frame)
 
     async def _error(self, code: str, message: str, **context: Any) -> None:
         await self.send_json(events.error_event(code=code, message=message, **context))

@@ -117,6 +117,17 @@ def message_sync(*, user: User, since: int, limit: int = SYNC_LIMIT) -> list[Mes
     )
 
 
+def message_resync(*, user: User, at: datetime, limit: int = SYNC_LIMIT) -> list[Message]:
+    """What an open socket may have missed while its process's pub/sub connection was down:
+    messages of all its rooms written since ``at``, in id order, up to ``limit + 1``."""
+    rooms = Membership.objects.filter(user_id=user.pk).values("room_id")
+    return list(
+        message_queryset(viewer_id=user.pk)
+        .filter(room_id__in=rooms, created_at__gte=at)
+        .order_by("id")[: limit + 1]
+    )
+
+
 def post_share_audience(*, post: Post, member_ids: list[int]) -> set[int]:
     """Which members may see ``post`` (author loaded): at most one query."""
     if not post.author.is_private:

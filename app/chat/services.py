@@ -78,10 +78,15 @@ def _rate_settings() -> tuple[float, int]:
     )
 
 
+PUBSUB_LAYERS = frozenset(
+    {"channels_redis.pubsub.RedisPubSubChannelLayer", "app.chat.layer.ResyncingPubSubChannelLayer"}
+)
+
+
 def _pubsub_prefix() -> str | None:
     """The pub/sub layer's channel prefix when its one Redis is the cache's; else None."""
     layer: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
-    if layer.get("BACKEND") != "channels_redis.pubsub.RedisPubSubChannelLayer":
+    if layer.get("BACKEND") not in PUBSUB_LAYERS:
         return None
     config: dict[str, Any] = layer.get("CONFIG", {})
     hosts = config.get("hosts") or []

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.test import Client
 
@@ -21,8 +22,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_it_runs_on_the_redis_channel_layer() -> None:
     # Every other test here would pass on an in-memory layer too; this one pins the real one.
     layer = get_channel_layer()
-    assert type(layer).__module__.startswith("channels_redis.")
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis.")
+    assert isinstance(layer, RedisPubSubChannelLayer)
+    assert (
+        settings.CHANNEL_LAYERS["default"]["BACKEND"]
+        == "app.chat.layer.ResyncingPubSubChannelLayer"
+    )
 
 
 async def close_code_of(headers: list[tuple[bytes, bytes]]) -> Any:

@@ -162,3 +162,37 @@ def test_an_http_send_during_a_redis_outage_is_a_clean_503(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert not Message.objects.filter(room=room).exists()
+
+
+def test_a_message_published_while_the_layer_resubscribes_still_reaches_the_open_socket(
+    own_redis: PrivateRedis, pair: tuple[User, User, Room]
+) -> None:
+    """Redis comes back; bob's socket stayed open, but his process's subscription is not back
+    yet (the layer retries a second later), so alice's message is published to nobody. Once
+    the layer re-subscribes, it must still reach bob (app/chat/layer.py)."""
+    alice, bob, room = pair
+    cookie = session_cookie(bob)
+
+    async def scenario() -> dict[str, Any]:
+        socket = await user_socket(bob, cookie)
+        await asyncio.to_thread(own_redis.stop)
+        await asyncio.sleep(0.3)  # the layer's receive loop meets the dead connection
+        await asyncio.to_thread(own_redis.start)
+        degrade.breaker.reset()
+        await asyncio.to_thread(
+            services.message_send,
+            sender=alice,
+            room_id=room.pk,
+            client_id=uuid.uuid4(),
+            text="while you were away",
+        )
+        while True:
+            frame = await socket.receive_json_from(timeout=10)
+            if frame["type"] == "message.new":
+                break
+        await socket.disconnect()
+        return frame
+
+    frame = asyncio.run(scenario())
+    assert frame["text"] == "while you were away"
+    assert frame["room"] == room.pk
