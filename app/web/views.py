@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from app.accounts import selectors as account_selectors
 from app.accounts.models import User
 from app.chat import selectors as chat_selectors
+from app.core.text import line_check
 from app.lab.api import ApiError
 from app.posts import selectors as post_selectors
 
@@ -69,8 +70,9 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
     try:
-        owner = account_selectors.user_get(username=username)
-    except ApiError:
+        # A name PostgreSQL cannot store (a NUL) names no one: 404, not a database error.
+        owner = account_selectors.user_get(username=line_check(username))
+    except (ApiError, ValueError):
         raise Http404("no such user") from None
     return _page(request, "profile", owner=owner)
 

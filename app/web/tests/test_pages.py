@@ -121,8 +121,10 @@ def test_it_finds_profiles_case_insensitively(alice: User) -> None:
     assert browser().get("/u/Alice").status_code == 200
 
 
-def test_it_404s_an_unknown_profile(db: None) -> None:
-    response = browser().get("/u/nobody")
+@pytest.mark.parametrize("username", ["nobody", "a%00b", "a%1Bb"])
+def test_it_404s_an_unknown_profile(db: None, username: str) -> None:
+    # A name with a control character (a NUL reached PostgreSQL: a 500) names no one either.
+    response = browser().get(f"/u/{username}")
 
     assert response.status_code == 404
     assert "this page isn't available" in response.content.decode().lower()
