@@ -59,7 +59,8 @@ class SessionStore(CachedDBStore):
         cache: Any = self._cache  # type: ignore[attr-defined]
         if degrade.redis_up():
             try:
-                cache.set(self.cache_key, self._session, self.get_expiry_age())
+                session = self._session  # type: ignore[attr-defined]
+                cache.set(self.cache_key, session, self.get_expiry_age())
                 return
             except degrade.REDIS_ERRORS as exc:
                 degrade.redis_failed(exc)

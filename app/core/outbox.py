@@ -21,8 +21,8 @@ from django.db import transaction
 from django_redis import get_redis_connection
 
 from app.core import degrade
+from app.core.keys import raw_key
 from app.core.models import DeferredEffect
-from app.lab.cache import raw_key
 
 logger = logging.getLogger(__name__)
 

@@ -39,8 +39,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.lab.api import ApiError
-from app.lab.cache import raw_key
+from app.core.errors import ApiError
+from app.core.keys import raw_key
 
 logger = logging.getLogger(__name__)
 

@@ -18,28 +18,16 @@ from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 from pydantic import BaseModel
 
+# The error and its two common cases live in the shared core; they are imported from here
+# by every router.
+from app.core.errors import ApiError as ApiError
+from app.core.errors import bad_request as bad_request
+from app.core.errors import not_found as not_found
+
 DEFAULT_LIMIT = 20
 # A path id: a positive bigint. Larger values would overflow PostgreSQL's bigint (a 500).
 PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MAX_LIMIT = 50
-
-
-class ApiError(Exception):
-    """Raised anywhere below a view; rendered as ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def not_found(what: str = "object") -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
-
-
-def bad_request(code: str, message: str) -> ApiError:
-    return ApiError(400, code, message)
 
 
 class SessionOrBearer(AuthBase):

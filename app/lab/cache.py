@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django_redis.client import DefaultClient
 
 from app.core import degrade
+
+# Re-exported: where the apps have always imported it from.
+from app.core.keys import raw_key as raw_key
 from app.lab import stats
 
 _MISSING = object()
@@ -67,10 +69,3 @@ class CountingClient(DefaultClient):
         # Adds take locks: "not added" would read as "someone else holds it", so an outage
         # raises here instead, and the caller's fallback (or the request's retry) takes over.
         return bool(super().set(*args, nx=True, **kwargs))
-
-
-def raw_key(area: str, *parts: object) -> str:
-    """``<REDIS_KEY_PREFIX>:<area>:<part>:...`` for keys used without the Django cache (sorted
-    sets, scripts, pipelines): under the same prefix as the cache's own keys, so one prefix
-    isolates a lab database or a test run."""
-    return ":".join([settings.REDIS_KEY_PREFIX, area, *map(str, parts)])
