@@ -49,6 +49,10 @@ STOP_TIMEOUT = 15.0
 LOADTEST_SECRET = "loadtest-" + "k" * 48
 
 
+# Sign-in tries per persona before the run gives up on it.
+LOGIN_ATTEMPTS = 30
+
+
 class RunError(RuntimeError):
     """The run could not be made (services, seed, server or Locust failed)."""
 
@@ -281,11 +285,19 @@ class Server:
                 headers={"Content-Type": "application/json"},
                 method="POST",
             )
-            try:
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    return username, json.load(response)["token"]
-            except (OSError, urllib.error.URLError, ValueError, KeyError):
-                return username, None
+            for _ in range(LOGIN_ATTEMPTS):
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        return username, json.load(response)["token"]
+                except urllib.error.HTTPError as exc:
+                    # 503 busy: the server hashes one password at a time per process
+                    # (docs/reliability.md); come back when it says.
+                    if exc.code != 503:
+                        return username, None
+                    time.sleep(float(exc.headers.get("Retry-After") or 1))
+                except (OSError, ValueError, KeyError):
+                    return username, None
+            return username, None
 
         wanted = [(name, cached[name]) for name in usernames if name in cached]
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
@@ -359,6 +371,29 @@ class Sampler(threading.Thread):
             return float(process.memory_info().rss)
         except psutil.Error:
             return 0.0
+
+
+def locust_env(
+    args: argparse.Namespace, *, server: Any, manifest: Path, population: Any, scratch: Path
+) -> dict[str, str]:
+    """Sign the personas in on the running ``server`` (sessions cached beside the manifest)
+    and return the environment a Locust process of this run reads."""
+    tokens = server.login_all(
+        population.usernames(),
+        population.password,
+        cache=manifest.with_name(f"loadtest-sessions-{manifest.stem}.json"),
+    )
+    (scratch / "tokens.json").write_text(json.dumps(tokens))
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+        "LAB_MANIFEST": str(manifest),
+        "LAB_TOKENS": str(scratch / "tokens.json"),
+        "LAB_WS_URL": server.ws,
+        "LAB_THINK": str(args.think),
+        "LAB_PERSONAS_PER_TIER": str(args.personas_per_tier),
+        "LAB_API_PATHS": ",".join(server.api_paths()),
+    }
 
 
 def locust_run(
@@ -607,23 +642,9 @@ def main(argv: list[str] | None = None) -> int:
         manifest = data_ensure(scale=args.scale, seed=args.seed, reseed=not args.no_seed)
         population = population_load(manifest, per_tier=args.personas_per_tier)
         server.start()
-        paths = server.api_paths()
-        tokens = server.login_all(
-            population.usernames(),
-            population.password,
-            cache=manifest.with_name(f"loadtest-sessions-{manifest.stem}.json"),
+        env = locust_env(
+            args, server=server, manifest=manifest, population=population, scratch=scratch
         )
-        (scratch / "tokens.json").write_text(json.dumps(tokens))
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
-            "LAB_MANIFEST": str(manifest),
-            "LAB_TOKENS": str(scratch / "tokens.json"),
-            "LAB_WS_URL": server.ws,
-            "LAB_THINK": str(args.think),
-            "LAB_PERSONAS_PER_TIER": str(args.personas_per_tier),
-            "LAB_API_PATHS": ",".join(paths),
-        }
         base = description_base(args, manifest=manifest)
         if args.compare:
             summaries = []

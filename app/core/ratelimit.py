@@ -34,24 +34,16 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django_redis import get_redis_connection
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.core import degrade
 from app.core.errors import ApiError
 from app.core.keys import raw_key
 
 logger = logging.getLogger(__name__)
 
-# Unreachable, timed out, or a replica refusing writes: the in-memory fallback takes over. Any
-# other Redis error is a bug in the script and stays one.
-REDIS_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    ReadOnlyError,
-    ConnectionInterrupted,
-)
+# Unreachable, timed out, or a replica refusing writes (app/core/degrade.py): the in-memory
+# fallback takes over. Any other Redis error is a bug in the script and stays one.
+REDIS_ERRORS = degrade.REDIS_ERRORS
 # The in-memory fallback forgets expired windows once it holds this many, and everything if
 # they are all live (a flood of distinct identities must not grow a worker without bound).
 MEMORY_MAX_KEYS = 50_000

@@ -308,22 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         population = population_load(manifest, per_tier=args.personas_per_tier)
         server = ChaosServer(load, log=report_dir / "server.log", urls=private.urls())
         server.start()
-        tokens = server.login_all(
-            population.usernames(),
-            population.password,
-            cache=manifest.with_name(f"loadtest-sessions-{manifest.stem}.json"),
+        env = loadrun.locust_env(
+            args, server=server, manifest=manifest, population=population, scratch=scratch
         )
-        (scratch / "tokens.json").write_text(json.dumps(tokens))
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
-            "LAB_MANIFEST": str(manifest),
-            "LAB_TOKENS": str(scratch / "tokens.json"),
-            "LAB_WS_URL": server.ws,
-            "LAB_THINK": str(args.think),
-            "LAB_PERSONAS_PER_TIER": str(args.personas_per_tier),
-            "LAB_API_PATHS": ",".join(server.api_paths()),
-        }
         if args.warmup:
             say(f"warm-up {args.warmup} s")
             loadrun.locust_run(

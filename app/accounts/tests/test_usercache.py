@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 from django.core.cache import caches
 from django.core.management import call_command
@@ -15,6 +16,7 @@ from redis.client import Pipeline
 from app.accounts import usercache
 from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
 from app.accounts.models import User
+from app.accounts.tests.factories import UserFactory
 from app.conftest import ApiClient, login_client
 from app.lab.testing import assert_queries
 from app.posts.tests.imagedata import jpeg, upload
@@ -162,3 +164,24 @@ def test_the_session_read_brings_the_user_row_so_auth_is_one_round_trip(bob_clie
     monkeypatch.setattr(Pipeline, "execute", counted)
     assert bob_client.get_json("/api/me").json()["username"] == "bob"
     assert pipelines == []  # the user row came with the session, in the same script call
+
+
+def test_a_login_that_upgrades_the_password_hash_keeps_the_new_session(db):
+    """A seeded hash with a low-entropy salt is re-hashed by Django at login (its setter saves
+    the row); the cached row must follow, or the new session's auth hash, made from the new
+    password, does not match the stale row and the user is signed out at the next request."""
+    user = UserFactory(username="rehash")
+    User.objects.filter(pk=user.pk).update(
+        password=make_password("a-long-passphrase", salt="instalabseed42")
+    )
+    warm = login_client(User.objects.get(pk=user.pk))
+    assert warm.get_json("/api/me").status_code == 200  # the row is cached now
+
+    response = ApiClient().post_json(
+        "/api/auth/login", {"username": "rehash", "password": "a-long-passphrase"}
+    )
+    assert response.status_code == 200, response.content
+    assert User.objects.get(pk=user.pk).password.split("$")[2] != "instalabseed42"  # upgraded
+    fresh = ApiClient(token=response.json()["token"])
+    assert fresh.get_json("/api/me").status_code == 200
+    assert fresh.get_json("/api/me").status_code == 200
