@@ -629,6 +629,8 @@ function typeahead(input, list, onPick) {
       try {
         const data = await api(`/search/suggest${query({ q: text })}`);
         if (mine !== seq) return; // a later keystroke's answer wins
+        // An answer that lands after the user picked an option keeps that option picked.
+        const picked = active >= 0 ? list.children[active]?.querySelector("a")?.getAttribute("href") : null;
         list.replaceChildren(
           ...data.items.map((item, i) => {
             const label = item.kind === "hashtag" ? `#${item.text}` : item.text;
@@ -645,6 +647,8 @@ function typeahead(input, list, onPick) {
         list.hidden = !data.items.length;
         input.setAttribute("aria-expanded", String(!list.hidden));
         active = -1;
+        const again = [...list.children].findIndex((node) => node.querySelector("a")?.getAttribute("href") === picked);
+        if (picked && again >= 0) highlight(again);
       } catch (error) {
         close();
       }
