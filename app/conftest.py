@@ -61,13 +61,13 @@ def login_client(user: User) -> ApiClient:
 @pytest.fixture
 def alice(db: None) -> User:
     """The owner: a private account, so every privacy rule is exercised."""
-    return UserFactory(username="alice", is_private=True)
+    return UserFactory(username="alice", name="Alice", is_private=True)
 
 
 @pytest.fixture
 def bob(alice: User) -> User:
     """A follower of alice."""
-    bob = UserFactory(username="bob")
+    bob = UserFactory(username="bob", name="Bob")
     Follow.objects.create(follower=bob, followee=alice)
     User.objects.filter(pk=alice.pk).update(follower_count=1)
     User.objects.filter(pk=bob.pk).update(following_count=1)
@@ -77,7 +77,7 @@ def bob(alice: User) -> User:
 @pytest.fixture
 def charlie(db: None) -> User:
     """A stranger: follows nobody, followed by nobody."""
-    return UserFactory(username="charlie")
+    return UserFactory(username="charlie", name="Charlie")
 
 
 @pytest.fixture
