@@ -1,4 +1,4 @@
-"""Server-rendered page shells; the JS module (static/web/app.js) fills them from the JSON API.
+"""Server-rendered page shells; the JS modules (static/web/app.js, js/) fill them from the JSON API.
 
 Views stay thin: check access, resolve the one object a URL names (so an unknown or hidden
 profile or post is a real HTTP 404), and render. Everything else comes from /api/.
@@ -23,7 +23,10 @@ from app.posts import selectors as post_selectors
 
 
 def _page(request: HttpRequest, page: str, **context: Any) -> HttpResponse:
-    return render(request, f"web/{page}.html", {"page": page, **context})
+    # Every signed-in page opens the user's socket: the unread badges and notifications are
+    # live on all of them, not only in the inbox.
+    live = ws_url(request) if request.user.is_authenticated else ""
+    return render(request, f"web/{page}.html", {"page": page, "ws_url": live, **context})
 
 
 def ws_url(request: HttpRequest) -> str:
@@ -69,12 +72,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
-    try:
-        # A name PostgreSQL cannot store (a NUL) names no one: 404, not a database error.
-        owner = account_selectors.user_get(username=line_check(username))
-    except (ApiError, ValueError):
-        raise Http404("no such user") from None
-    return _page(request, "profile", owner=owner)
+    return _page(request, "profile", owner=_profile_owner(username), tab="posts")
 
 
 def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
@@ -98,8 +96,49 @@ def place(request: HttpRequest, place_id: int) -> HttpResponse:
 
 
 @login_required
+def explore(request: HttpRequest) -> HttpResponse:
+    return _page(request, "explore")
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    return _page(request, "notifications")
+
+
+@login_required
+def account_edit(request: HttpRequest) -> HttpResponse:
+    return _page(request, "account_edit")
+
+
+@login_required
+def follow_requests(request: HttpRequest) -> HttpResponse:
+    return _page(request, "follow_requests")
+
+
+def _profile_owner(username: str) -> User:
+    try:
+        # A name PostgreSQL cannot store (a NUL) names no one: 404, not a database error.
+        return account_selectors.user_get(username=line_check(username))
+    except (ApiError, ValueError):
+        raise Http404("no such user") from None
+
+
+@login_required
+def saved(request: HttpRequest, username: str) -> HttpResponse:
+    """The saved-posts tab: only ever the viewer's own."""
+    owner = _profile_owner(username)
+    if owner.pk != request.user.pk:
+        raise Http404("saved posts are private")
+    return _page(request, "profile", owner=owner, tab="saved")
+
+
+def follow_list(request: HttpRequest, username: str, side: str) -> HttpResponse:
+    return _page(request, "follow_list", owner=_profile_owner(username), side=side)
+
+
+@login_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    return _page(request, "inbox", ws_url=ws_url(request))
+    return _page(request, "inbox")
 
 
 @login_required
@@ -108,4 +147,4 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
         chat_selectors.room_member_check(user=cast(User, request.user), room_id=room_id)
     except ApiError:
         raise Http404("no such room") from None
-    return _page(request, "room", room_id=room_id, ws_url=ws_url(request))
+    return _page(request, "room", room_id=room_id)

@@ -15,17 +15,25 @@ from typing import Any, cast
 import pytest
 from django.conf import settings
 from django.db import connections
-from django.test import Client
 from django.urls import URLPattern
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, BrowserType, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    BrowserType,
+    ConsoleMessage,
+    Playwright,
+    Request,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from app import urls
 from app.accounts.models import User
 from app.lab.testing import database_url_for_tests
+from app.web.testing import CHROMIUM, session_cookie
 
-# Debian's package; LAB_CHROMIUM points elsewhere (a path that does not exist skips the tests).
-CHROMIUM = Path(os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,11 +51,6 @@ expect.set_options(timeout=15_000)
 # CI sets LAB_REQUIRE_BROWSER=1: there a missing chromium fails the run instead of skipping.
 if os.environ.get("LAB_REQUIRE_BROWSER") == "1" and not CHROMIUM.exists():
     raise pytest.UsageError(f"LAB_REQUIRE_BROWSER=1 but there is no chromium at {CHROMIUM}")
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"browser tests need chromium at {CHROMIUM} (Debian: apt-get install -y chromium)",
-)
 
 
 # pytest-playwright starts Playwright once per session. While its loop runs, Django keeps
@@ -128,14 +131,6 @@ def jpeg(tmp_path: Path) -> Path:
     return path
 
 
-def session_cookie(user: User, live_url: str) -> dict[str, Any]:
-    """A signed-in session for ``user``, as the cookie a browser would hold."""
-    client = Client()
-    client.force_login(user)
-    key = client.cookies["sessionid"].value
-    return {"name": "sessionid", "value": key, "url": live_url}
-
-
 @pytest.fixture
 def sign_in(live_server: Any) -> Any:
     """``sign_in(page, user)``: the page's browser context holds ``user``'s session."""
@@ -196,3 +191,60 @@ def ws_server(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+class PageProblems:
+    """What went wrong in the browser during a test: console errors, uncaught exceptions,
+    failed requests and HTTP errors. A clean page has none; tests that provoke an HTTP error
+    on purpose list its status with ``@pytest.mark.http_errors(400, ...)``."""
+
+    def __init__(self, allowed: set[int]) -> None:
+        self.allowed = allowed
+        self.found: list[str] = []
+
+    def watch(self, context: BrowserContext) -> BrowserContext:
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.found.append(f"uncaught: {error.error}"))
+        context.on("requestfailed", self._failed)
+        context.on("response", self._response)
+        return context
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        text = message.text
+        # Chromium logs every 4xx/5xx response as a console error too; the response itself
+        # is judged below, against the statuses the test allows.
+        if text.startswith("Failed to load resource: the server responded with a status of"):
+            return
+        self.found.append(f"console error: {text} ({message.location.get('url', '')})")
+
+    def _failed(self, request: Request) -> None:
+        failure = request.failure or ""
+        # A navigation cancels what the old page still had in flight; that is not a failure.
+        if "ERR_ABORTED" in failure or request.resource_type == "websocket":
+            return
+        self.found.append(f"request failed: {request.method} {request.url} ({failure})")
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 400 and response.status not in self.allowed:
+            self.found.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+
+@pytest.fixture
+def page_problems(request: pytest.FixtureRequest) -> Iterator[PageProblems]:
+    """Watches the ``page`` fixture's context (if the test has one); ``page_problems.watch``
+    takes any other context the test opens. The test fails on anything found."""
+    marker = request.node.get_closest_marker("http_errors")
+    problems = PageProblems(set(marker.args) if marker else set())
+    if "page" in request.fixturenames:
+        problems.watch(request.getfixturevalue("context"))
+    yield problems
+    assert not problems.found, "the browser reported:\n" + "\n".join(problems.found)
+
+
+@pytest.fixture(autouse=True)
+def _no_page_problems(request: pytest.FixtureRequest) -> None:
+    """Every browser test runs with ``page_problems`` watching its page."""
+    if request.node.get_closest_marker("browser") and "page" in request.fixturenames:
+        request.getfixturevalue("page_problems")

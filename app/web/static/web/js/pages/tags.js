@@ -1,0 +1,50 @@
+// Hashtag and place pages: a header and a Top / Recent grid.
+import { $, ApiError, api, body, plural, query, reportError } from "../core.js";
+import { gridPager } from "../render.js";
+
+function orderedGrid(path, header) {
+  const tabs = [...document.querySelectorAll(".tab")];
+  let order = "top";
+  const load = async () => {
+    $("#grid").replaceChildren();
+    $(".empty").hidden = true;
+    let first = true;
+    const more = gridPager(async (cursor) => {
+      const data = await api(`${path}${query({ order, cursor, limit: 12 })}`);
+      if (first) header(data);
+      first = false;
+      return data;
+    }, "No posts yet.");
+    try {
+      await more();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) throw error;
+      const empty = $(".empty");
+      empty.textContent = "Nothing here yet.";
+      empty.hidden = false;
+    }
+  };
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => {
+      order = tab.dataset.order;
+      tabs.forEach((t) => t.setAttribute("aria-pressed", String(t === tab)));
+      // A fresh "Load more" button drops the old order's listener and cursor.
+      const old = $('[data-action="more"]');
+      old.replaceWith(old.cloneNode(true));
+      load().catch(reportError);
+    });
+  }
+  return load();
+}
+
+export const hashtag = () =>
+  orderedGrid(`/hashtags/${encodeURIComponent(body.dataset.hashtag)}`, (data) => {
+    $('[data-role="summary"]').textContent = plural(data.hashtag.post_count, "post");
+  });
+
+export const place = () =>
+  orderedGrid(`/places/${body.dataset.place}`, (data) => {
+    $('[data-role="title"]').textContent = data.place.name;
+    document.title = `${data.place.name} · instalab`;
+    $('[data-role="summary"]').textContent = `${data.place.address} · ${plural(data.place.post_count, "post")}`;
+  });
