@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from app.accounts.models import User
 from app.chat import events, limits, presence, selectors, services
-from app.core import degrade
+from app.core import degrade, realtime
 from app.lab.api import ApiError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ RESYNC_MARGIN = 2.0
 RECENT_IDS = 256
 T = TypeVar("T")
 
-user_group = events.user_group
+user_group = realtime.user_group
 
 
 def in_thread(func: Callable[..., T]) -> Callable[..., Awaitable[T]]:

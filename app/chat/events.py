@@ -18,11 +18,6 @@ CAPTION_EXCERPT = 100
 ID_MAX = 2**63 - 1
 
 
-def user_group(user_id: int) -> str:
-    """The channel-layer group every socket of one user joins."""
-    return f"user.{user_id}"
-
-
 # --- Server -> client -------------------------------------------------------------------
 
 

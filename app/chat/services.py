@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -12,8 +11,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -23,7 +20,7 @@ from app.accounts.models import User
 from app.chat import events, limits, selectors
 from app.chat.inboxcache import inbox_forget_on_commit, inbox_forget_queue
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
-from app.core import degrade
+from app.core import degrade, realtime
 from app.lab.api import ApiError, bad_request, not_found
 from app.lab.cache import raw_key
 from app.posts.selectors import post_visible_get
@@ -78,30 +75,6 @@ def _rate_settings() -> tuple[float, int]:
     )
 
 
-PUBSUB_LAYERS = frozenset(
-    {"channels_redis.pubsub.RedisPubSubChannelLayer", "app.chat.layer.ResyncingPubSubChannelLayer"}
-)
-
-
-def _pubsub_prefix() -> str | None:
-    """The pub/sub layer's channel prefix when its one Redis is the cache's; else None."""
-    layer: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
-    if layer.get("BACKEND") not in PUBSUB_LAYERS:
-        return None
-    config: dict[str, Any] = layer.get("CONFIG", {})
-    hosts = config.get("hosts") or []
-    address = hosts[0].get("address") if len(hosts) == 1 and isinstance(hosts[0], dict) else None
-    if address != settings.CACHES["default"]["LOCATION"]:
-        return None
-    return str(config.get("prefix", "asgi"))
-
-
-def group_channel(prefix: str, group: str) -> str:
-    """The Redis channel the pub/sub layer subscribes a group to (``_get_group_channel_name``
-    in channels_redis; a test pins the two together)."""
-    return f"{prefix}__group__{group}"
-
-
 def _broadcast(
     deliveries: Sequence[tuple[int, Mapping[str, Any]]],
     *,
@@ -117,34 +90,9 @@ def _broadcast(
     event loop through ``async_to_sync`` (a worker thread's ``group_send`` costs both). Any
     other layer gets ``group_send``.
     """
-    conn = get_redis_connection("default")
-    layer = get_channel_layer()
-    assert layer is not None
-    prefix = _pubsub_prefix()
-    if prefix is not None:
-        pipe = conn.pipeline(transaction=False)
-        for user_id, payload in deliveries:
-            event = {"type": "event.forward", "payload": payload}
-            pipe.publish(group_channel(prefix, events.user_group(user_id)), layer.serialize(event))
-        if unlock is not None:
-            pipe.eval(_UNLOCK, 1, unlock.key, unlock.token)
-        inbox_forget_queue(pipe, user_ids=forget)
-        pipe.execute()
-        return
-
-    async def send_all() -> None:
-        await asyncio.gather(
-            *(
-                layer.group_send(
-                    events.user_group(user_id), {"type": "event.forward", "payload": payload}
-                )
-                for user_id, payload in deliveries
-            )
-        )
-
-    if deliveries:
-        async_to_sync(send_all)()
-    pipe = conn.pipeline(transaction=False)
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    if not realtime.queue(pipe, deliveries):
+        realtime.send(deliveries)
     if unlock is not None:
         pipe.eval(_UNLOCK, 1, unlock.key, unlock.token)
     inbox_forget_queue(pipe, user_ids=forget)

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from app.accounts.models import User
-from app.chat import events, presence, services
+from app.chat import presence, services
 from app.chat.models import Membership, Room
 from app.conftest import ApiClient, login_client
+from app.core import realtime
 
 Commit = Callable[[], Any]
 STRATEGIES = ("cached", "optimized", "naive")
@@ -122,11 +123,11 @@ def test_read_receipts_reach_the_others_only_once_the_reader_accepted(
     committed(lambda: say(charlie, group))
     last = group.messages.order_by("-id").first()
     layer = get_channel_layer()
-    prefix = services._pubsub_prefix()
+    prefix = realtime.pubsub_prefix()
     assert layer is not None and prefix is not None
     listener = get_redis_connection("default").pubsub(ignore_subscribe_messages=True)
     channels = {
-        user.pk: services.group_channel(prefix, events.user_group(user.pk))
+        user.pk: realtime.group_channel(prefix, realtime.user_group(user.pk))
         for user in (alice, charlie)
     }
     listener.subscribe(*channels.values())

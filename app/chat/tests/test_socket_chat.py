@@ -21,6 +21,7 @@ from app.chat.events import SERVER_FRAME
 from app.chat.models import Membership, Message, Room
 from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
 from app.conftest import login_client
+from app.core import realtime
 from app.posts.models import Post
 from app.posts.tests.factories import PostFactory, PostImageFactory
 
@@ -293,10 +294,10 @@ def test_it_publishes_on_the_channel_the_pubsub_layer_subscribes_groups_to():
         assert layer is not None
         return str(layer._get_layer()._get_group_channel_name("user.7"))
 
-    prefix = services._pubsub_prefix()
+    prefix = realtime.pubsub_prefix()
     assert prefix is not None
     assert prefix == f"{settings.REDIS_KEY_PREFIX}:asgi"
-    assert services.group_channel(prefix, "user.7") == run(layer_name)
+    assert realtime.group_channel(prefix, "user.7") == run(layer_name)
 
 
 @pytest.mark.parametrize(
