@@ -21,6 +21,7 @@ from app.chat.schemas import (
     RoomPage,
     ShareIn,
     ShareOut,
+    UnreadOut,
 )
 from app.chat.strategies import InboxEntry
 from app.core.text import CleanStr
@@ -48,6 +49,12 @@ def room_inbox(
     ]
     # Built from schemas (or, cached, from stored JSON): no second validation by ninja.
     return json_response({**result, "items": items})
+
+
+@router.get("/unread", auth=auth, response=UnreadOut)
+def unread_count(request: HttpRequest) -> dict[str, int]:
+    """How many rooms have unread messages (the Messages badge); no SQL when cached."""
+    return {"rooms": selectors.unread_room_count(user=_me(request))}
 
 
 def _user_ids(raw: str) -> list[int]:

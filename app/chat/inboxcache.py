@@ -19,6 +19,9 @@ shows on the next inbox without chat hearing of it. Presence is read live, in th
 trip, and shown only for the user's accepted peers (members who created or wrote in a room
 shared with them), kept as one more field of the same hash: whatever accepts a room (its
 creation, a message) drops every member's pages, so the field is never staler than a page.
+The count of the user's unread rooms (``GET /api/chat/unread``, the Messages badge) is one
+more field: whatever changes it (a message in one of their rooms, their read mark) drops it
+with the pages.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ _MICROSECOND = timedelta(microseconds=1)
 # The inbox hash's field for the user's accepted peers (never a page field: those are
 # "<limit>:<cursor>").
 _PEERS = "peers"
+# The field for how many of the user's rooms are unread (the Messages badge): every write
+# that changes an unread count drops the user's pages, and this with them.
+UNREAD = "unread"
 # Store a page only while the user's generation is the one read before the SQL read began.
 _FILL = """
 local gen = redis.call('GET', KEYS[2]) or '0'

@@ -108,9 +108,25 @@ class MessageOut(Schema):
     created_at: datetime
 
 
+class ReadMarkOut(Schema):
+    """A member's read mark: they have read ``message`` and everything before it."""
+
+    user: int
+    message: int
+
+
 class MessagePage(Schema):
+    """``reads``: the other members' read marks, of those who accepted the room."""
+
     items: list[MessageOut]
     next_cursor: str | None
+    reads: list[ReadMarkOut]
+
+
+class UnreadOut(Schema):
+    """How many of the viewer's rooms have unread messages."""
+
+    rooms: int
 
 
 class MessageSendIn(Schema):

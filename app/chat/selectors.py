@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db.models import BooleanField, Case, Exists, OuterRef, QuerySet, Subquery, When
+from django.db.models import BooleanField, Case, Exists, F, OuterRef, QuerySet, Subquery, When
 
 from app.accounts.models import Follow, User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
 from app.chat import events, inboxcache, presence, strategies
 from app.chat.models import Membership, Message
+from app.core import degrade
 from app.lab import strategies as lab_strategies
 from app.lab.api import ApiError, decode_cursor, page, parse_limit
 from app.posts.models import Post, PostImage
@@ -91,19 +92,66 @@ def room_member_check(*, user: User, room_id: int) -> None:
         raise not_member()
 
 
+def room_read_marks(*, user: User, room_id: int) -> list[dict[str, int]]:
+    """The other members' read marks (``{"user", "message"}``), the membership check in the
+    same query. Only members who accepted the room show theirs, as a live ``read`` frame
+    reaches the others only once the reader accepted (services.message_read)."""
+    rows = list(
+        Membership.objects.filter(room_id=room_id).values_list(
+            "user_id", "last_read_message_id", "accepted_at"
+        )
+    )
+    if not any(member_id == user.pk for member_id, _, _ in rows):
+        raise not_member()
+    return [
+        {"user": member_id, "message": mark}
+        for member_id, mark, accepted_at in sorted(rows)
+        if member_id != user.pk and mark and accepted_at is not None
+    ]
+
+
 def message_history_page(
     *, user: User, room_id: int, before: int | None, cursor: str | None, limit: int | None
 ) -> dict[str, Any]:
-    """A room's messages newest first, keyset on id (``cursor``, or a plain ``before`` id)."""
+    """A room's messages newest first, keyset on id (``cursor``, or a plain ``before`` id),
+    and the other members' read marks (what "Seen" is drawn from)."""
     size = parse_limit(limit)
     decoded = decode_cursor(cursor, (int,))
     below = decoded[0] if decoded else before
-    room_member_check(user=user, room_id=room_id)
+    reads = room_read_marks(user=user, room_id=room_id)
     messages = message_queryset(viewer_id=user.pk).filter(room_id=room_id)
     if below is not None:
         messages = messages.filter(id__lt=below)
     rows = list(messages.order_by("-id")[: size + 1])
-    return page(rows, size, lambda message: (message.pk,))
+    return {**page(rows, size, lambda message: (message.pk,)), "reads": reads}
+
+
+def _unread_room_count_read(*, user: User) -> int:
+    """One query. A room is unread while its last message is past the user's read mark: a
+    send moves the sender's own mark to it, so only others' messages count, as in the inbox."""
+    return Membership.objects.filter(
+        user_id=user.pk, room__last_message_id__gt=F("last_read_message_id")
+    ).count()
+
+
+def unread_room_count(*, user: User) -> int:
+    """How many of the user's rooms have unread messages (the Messages badge): kept in the
+    user's inbox hash, so whatever drops their inbox pages drops it too. No SQL when warm;
+    one query when cold or while Redis is down."""
+    if not degrade.redis_up():
+        return _unread_room_count_read(user=user)
+    try:
+        raw, generation = inboxcache.page_get(user_id=user.pk, field=inboxcache.UNREAD)
+        if raw is not None:
+            return int(raw)
+        count = _unread_room_count_read(user=user)
+        inboxcache.page_fill(
+            user_id=user.pk, field=inboxcache.UNREAD, generation=generation, body=b"%d" % count
+        )
+    except degrade.REDIS_ERRORS as exc:
+        degrade.redis_failed(exc)
+        return _unread_room_count_read(user=user)
+    return count
 
 
 def message_sync(*, user: User, since: int, limit: int = SYNC_LIMIT) -> list[Message]:

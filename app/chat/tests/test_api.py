@@ -237,6 +237,19 @@ def test_it_pages_history_newest_first_for_members_only(alice, bob, charlie, dm)
     assert hidden.json()["error"]["code"] == "not_member"
 
 
+def test_it_gives_history_with_the_read_marks_of_members_who_accepted(alice, bob, dm):
+    hello = say(alice, dm, "hello")
+    services.message_read(user=bob, room_id=dm.pk, message_id=hello.pk)
+    alices, bobs = login_client(alice), login_client(bob)
+    url = f"/api/chat/rooms/{dm.pk}/messages"
+    # Bob has not accepted the DM alice opened: his reading is not shown, as live.
+    assert alices.get_json(url).json()["reads"] == []
+    assert bobs.get_json(url).json()["reads"] == [{"user": alice.pk, "message": hello.pk}]
+    reply = say(bob, dm, "hi")
+    assert alices.get_json(url).json()["reads"] == [{"user": bob.pk, "message": reply.pk}]
+    assert bobs.get_json(url).json()["reads"] == [{"user": alice.pk, "message": hello.pk}]
+
+
 @pytest.mark.parametrize("size", [2, 20])
 def test_it_reads_a_history_page_in_two_queries(alice, bob, dm, size):
     post = PostFactory(author=alice)
@@ -246,7 +259,8 @@ def test_it_reads_a_history_page_in_two_queries(alice, bob, dm, size):
     services.message_send(
         sender=alice, room_id=dm.pk, client_id=uuid.uuid4(), text="", post_id=post.pk
     )
-    # 1. membership check; 2. messages JOIN sender, post, author, with thumb and visibility
+    # 1. memberships (the check and the read marks); 2. messages JOIN sender, post, author,
+    # with thumb and visibility
     with assert_queries(2):
         page = selectors.message_history_page(
             user=bob, room_id=dm.pk, before=None, cursor=None, limit=20

@@ -16,6 +16,7 @@ from app.accounts.tests.factories import UserFactory
 from app.chat import inboxcache, presence, selectors, services
 from app.chat.models import Message, Room
 from app.conftest import ApiClient, login_client
+from app.core import degrade
 from app.lab.testing import assert_queries
 from app.posts.tests.factories import PostFactory
 
@@ -264,3 +265,62 @@ def test_a_send_drops_every_members_inbox_in_its_publish_round_trip(monkeypatch)
     for user in (alice, bob):
         page = selectors.room_inbox(user=user, cursor=None, limit=20, strategy="cached")
         assert page["items"][0].row[5]["id"] == message.pk
+
+
+def test_it_counts_unread_rooms_for_the_badge_from_the_cache(alice, bob, charlie, committed):
+    dm = committed(lambda: services.room_dm_get_or_create(user=alice, other=bob)[0])
+    group = committed(
+        lambda: services.room_group_create(creator=charlie, others=[alice, bob], title="trio")
+    )
+    client = login_client(alice)
+
+    def unread() -> int:
+        response = client.get_json("/api/chat/unread")
+        assert response.status_code == 200
+        count: int = response.json()["rooms"]
+        return count
+
+    # 1. the memberships whose room's last message is past the read mark (then cached)
+    with assert_queries(1):
+        assert selectors.unread_room_count(user=alice) == 0
+    client.get_json("/api/chat/rooms")  # the session's user row, cached
+    # (auth from the session and user caches, the count from the inbox hash)
+    with assert_queries(0):
+        assert unread() == 0
+
+    # Others' messages raise it, once per room; alice's own reply reads its room.
+    hello = committed(lambda: say(bob, dm, "hello"))
+    committed(lambda: say(bob, dm, "again"))
+    assert unread() == 1
+    committed(lambda: say(charlie, group, "hi all"))
+    assert unread() == 2
+    committed(lambda: say(alice, group, "hi"))
+    assert unread() == 1
+
+    # Reading part of a room leaves it unread; reading to its last message does not.
+    committed(lambda: services.message_read(user=alice, room_id=dm.pk, message_id=hello.pk))
+    assert unread() == 1
+    last = Message.objects.filter(room=dm).latest("id")
+    committed(lambda: services.message_read(user=alice, room_id=dm.pk, message_id=last.pk))
+    with assert_queries(1):
+        assert unread() == 0
+    assert login_client(bob).get_json("/api/chat/unread").json() == {"rooms": 1}
+
+
+def test_it_counts_unread_rooms_in_sql_while_redis_is_down(
+    alice, bob, committed, settings, tmp_path
+):
+    dm = committed(lambda: services.room_dm_get_or_create(user=alice, other=bob)[0])
+    committed(lambda: say(bob, dm, "hello"))
+    caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
+    caches["default"]["LOCATION"] = f"unix://{tmp_path}/nobody.sock"
+    settings.CACHES = caches
+    degrade.breaker.reset()
+    try:
+        # The Redis error trips the breaker, and the count comes from SQL; then SQL at once.
+        for _ in range(2):
+            with assert_queries(1):
+                assert selectors.unread_room_count(user=alice) == 1
+            assert not degrade.redis_up()
+    finally:
+        degrade.breaker.reset()
