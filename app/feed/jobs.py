@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.cache import cache
 
+from app.core import realtime
 from app.feed import selectors, store
 
 # Timelines per Lua call: bounds the time Redis spends in one script.
@@ -31,22 +32,34 @@ def _is_pulled(conn: Any, author_id: int, followers: int) -> bool:
 
 def fanout_post(*, post_id: int) -> int:
     """Push a new post into the author's and their followers' existing timelines; for an
-    author above the threshold only into their pulled list. Returns the sets written."""
+    author above the threshold only into their pulled list. Returns the sets written.
+
+    Each follower whose timeline took the post is told on their open sockets (a
+    ``feed.post`` frame; the home page offers "New posts"), one pipeline of PUBLISHes per
+    batch. A follower without a timeline has not read the feed for days (or Redis evicted
+    it), and a pulled author's followers are never listed here at all: their posts show on
+    the next page load, not live. Telling a pulled author's audience would mean a publish
+    per follower, online or not, which is the very cost pulling exists to avoid.
+    """
     found = selectors.post_for_fanout(post_id=post_id)
     if found is None:
         return 0  # deleted before the job ran
-    author_id, created_at, followers = found
+    author_id, username, created_at, followers = found
     conn = store.connection()
     rows = [(post_id, created_at)]
-    written = store.add_if_exists(
-        conn, [store.timeline_key(author_id), store.author_key(author_id)], rows
-    )
+    own = [store.timeline_key(author_id), store.author_key(author_id)]
+    written = len(store.add_if_exists(conn, own, rows))
     if _is_pulled(conn, author_id, followers):
         return written
+    frame = {"type": "feed.post", "post": post_id, "author": username}
     ids = selectors.follower_ids(author_id=author_id).iterator(chunk_size=2000)
     for chunk in batched(ids, BATCH):
         keys = [store.timeline_key(follower) for follower in chunk]
-        written += store.add_if_exists(conn, keys, rows)
+        took = store.add_if_exists(conn, keys, rows)
+        if took:
+            # The job runs after the post committed, outside a transaction: delivered at once.
+            realtime.publish_on_commit([(chunk[position], frame) for position in took])
+        written += len(took)
     return written
 
 
@@ -71,7 +84,7 @@ def timeline_backfill(*, follower_id: int, followee_id: int) -> int:
     if followers is None or _is_pulled(conn, followee_id, followers):
         return 0  # unfollowed again before the job ran, or pulled at read time
     rows = selectors.author_post_keys(author_id=followee_id, limit=store.timeline_cap())
-    return store.add_if_exists(conn, [timeline], rows)
+    return len(store.add_if_exists(conn, [timeline], rows))
 
 
 def timeline_unmerge(*, follower_id: int, followee_id: int) -> None:

@@ -113,11 +113,12 @@ def viewer_flags(*, viewer_id: int, post_ids: Sequence[int]) -> dict[int, tuple[
     return {post_id: (liked, saved) for post_id, liked, saved in rows}
 
 
-def post_for_fanout(*, post_id: int) -> tuple[int, datetime, int] | None:
-    """(author id, created_at, author's follower count), or None once the post is gone."""
+def post_for_fanout(*, post_id: int) -> tuple[int, str, datetime, int] | None:
+    """(author id, author's username, created_at, author's follower count), or None once the
+    post is gone."""
     return (
         Post.objects.filter(pk=post_id)
-        .values_list("author_id", "created_at", "author__follower_count")
+        .values_list("author_id", "author__username", "created_at", "author__follower_count")
         .first()
     )
 

@@ -50,19 +50,20 @@ local function trim(key, cap)
 end
 """
 # KEYS: sorted sets; ARGV: cap, then score/member pairs. Adds to each set that exists; a
-# missing set stays missing, and its owner rebuilds it from SQL on the next read.
+# missing set stays missing, and its owner rebuilds it from SQL on the next read. Returns the
+# 0-based positions in KEYS of the sets that took the rows.
 _ADD_IF_EXISTS = (
     _TRIM
     + """
 local cap = tonumber(ARGV[1])
-local added = 0
-for _, key in ipairs(KEYS) do
+local added = {}
+for position, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then
     for i = 2, #ARGV, 2 do
       redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
     end
     trim(key, cap)
-    added = added + 1
+    added[#added + 1] = position - 1
   end
 end
 return added
@@ -206,15 +207,17 @@ def post_id_of(member: bytes) -> int:
     return int.from_bytes(member, "big")
 
 
-def add_if_exists(conn: Any, keys: Sequence[str], rows: Iterable[tuple[int, datetime]]) -> int:
-    """Add (post id, created_at) rows to every existing set among ``keys``; returns how many
-    sets took them."""
+def add_if_exists(
+    conn: Any, keys: Sequence[str], rows: Iterable[tuple[int, datetime]]
+) -> list[int]:
+    """Add (post id, created_at) rows to every existing set among ``keys``; returns the
+    positions in ``keys`` of the sets that took them (fan-out tells those owners)."""
     args: list[Any] = [timeline_cap()]
     for post_id, created_at in rows:
         args += [score_of(created_at), member_of(post_id)]
     if not keys or len(args) == 1:
-        return 0
-    return int(conn.register_script(_ADD_IF_EXISTS)(keys=list(keys), args=args))
+        return []
+    return [int(i) for i in conn.register_script(_ADD_IF_EXISTS)(keys=list(keys), args=args)]
 
 
 def remove(conn: Any, keys: Sequence[str], post_ids: Sequence[int]) -> None:

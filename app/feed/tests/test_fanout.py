@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from app.accounts import services as accounts
+from app.core import realtime
 from app.feed import jobs, store
 from app.feed.strategies import feed_page
 from app.feed.tests.conftest import follow, posts_make, user_make
@@ -64,6 +68,59 @@ def test_a_post_by_an_author_above_the_threshold_is_pulled_not_pushed(
     assert store.connection().sismember(store.celebs_key(), alice.pk)
     assert feed(bob)[0] == post_id
     assert feed(bob) == feed(bob, "optimized")
+
+
+def frames_published(users: list[Any], act: Any) -> dict[str, list[Any]]:
+    """What ``act()`` put on each user's socket group channel, by username, read straight
+    from the Redis channels the pub/sub layer subscribes sockets to."""
+    prefix = realtime.pubsub_prefix()
+    assert prefix is not None
+    channels = {realtime.group_channel(prefix, realtime.user_group(u.pk)): u for u in users}
+    pubsub = store.connection().pubsub()
+    pubsub.subscribe(*channels)
+    try:
+        for _ in channels:  # every subscription confirmed before anything is published
+            assert (pubsub.get_message(timeout=5) or {}).get("type") == "subscribe"
+        act()
+        layer = get_channel_layer()
+        assert layer is not None
+        heard: dict[str, list[Any]] = {u.username: [] for u in users}
+        while message := pubsub.get_message(timeout=0.5):
+            event = layer.deserialize(message["data"])
+            heard[channels[message["channel"].decode()].username].append(event["payload"])
+        return heard
+    finally:
+        pubsub.close()
+
+
+def test_fanout_tells_the_followers_whose_timeline_took_the_post(
+    alice, bob, charlie, alice_client, committed
+):
+    follow(charlie, alice)  # a follower with no timeline: nothing to show live
+    posts_make(alice, 1, hours_ago=1)
+    feed(bob)
+    feed(alice)
+    made: list[int] = []
+
+    def act() -> None:
+        with committed():
+            made.append(publish(alice_client))
+
+    heard = frames_published([alice, bob, charlie], act)
+    frame = {"type": "feed.post", "post": made[0], "author": "alice"}
+    # Not the author: their own post is no news to them.
+    assert heard == {"alice": [], "bob": [frame], "charlie": []}
+
+
+def test_fanout_of_a_pulled_author_tells_nobody(settings, alice, bob, alice_client, committed):
+    settings.FEED_FANOUT_THRESHOLD = 0
+    feed(bob)
+
+    def act() -> None:
+        with committed():
+            publish(alice_client)
+
+    assert frames_published([bob], act) == {"bob": []}
 
 
 def test_fanout_skips_followers_without_a_timeline(alice, bob):
