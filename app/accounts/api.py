@@ -11,12 +11,14 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import ensure_csrf_cookie
-from ninja import Router, Status
+from ninja import File, Router, Status, UploadedFile
 from ninja.decorators import decorate_view
 
-from app.accounts import selectors, services
+from app.accounts import avatar, selectors, services
 from app.accounts.models import Follow, User
 from app.accounts.schemas import (
+    BIO_MAX,
+    NAME_MAX,
     AuthOut,
     CsrfOut,
     FollowRequestDecisionOut,
@@ -28,6 +30,7 @@ from app.accounts.schemas import (
     LoginIn,
     MeOut,
     OkOut,
+    ProfileLimitsOut,
     ProfileOut,
     ProfilePatchIn,
     SignupIn,
@@ -36,6 +39,7 @@ from app.accounts.schemas import (
 from app.core.ratelimit import client_address
 from app.core.text import CleanStr
 from app.lab.api import ApiError, auth, decode_cursor, json_response, page, parse_limit
+from app.posts.images import ALLOWED_FORMATS
 
 auth_router = Router()
 users_router = Router()
@@ -135,6 +139,30 @@ def me_update(request: HttpRequest, payload: ProfilePatchIn) -> MeOut:
     _require_json(request)
     user = services.user_update_profile(user=_me(request), **payload.model_dump())
     return MeOut.of(user)
+
+
+@users_router.get("/me/limits", response=ProfileLimitsOut, auth=auth)
+def me_limits(request: HttpRequest) -> dict[str, Any]:
+    """What the edit-profile form may send, so the browser never hard-codes a limit."""
+    return {
+        "name_max": NAME_MAX,
+        "bio_max": BIO_MAX,
+        "avatar_types": [f"image/{name.lower()}" for name in ALLOWED_FORMATS],
+        "avatar_max_bytes": settings.MAX_UPLOAD_BYTES,
+        "avatar_max_pixels": settings.MAX_UPLOAD_PIXELS,
+    }
+
+
+@users_router.post("/me/avatar", response=MeOut, auth=auth)
+def me_avatar_set(request: HttpRequest, image: File[UploadedFile]) -> MeOut:
+    """Multipart: one JPEG, PNG or WebP ``image``, checked and rendered like a post's images;
+    the old avatar stays until the new one is stored (app/accounts/avatar.py)."""
+    return MeOut.of(avatar.avatar_set(user=_me(request), upload=image))
+
+
+@users_router.delete("/me/avatar", response=MeOut, auth=auth)
+def me_avatar_clear(request: HttpRequest) -> MeOut:
+    return MeOut.of(avatar.avatar_clear(user=_me(request)))
 
 
 @users_router.get("/me/follow-requests", response=FollowRequestPage, auth=auth)

@@ -14,6 +14,9 @@ from app.core.text import CleanStr, CleanText
 PASSWORD_MAX = 256
 EMAIL_MAX = 254
 USERNAME_INPUT_MAX = 30
+# What a profile may hold (the model's columns); GET /api/me/limits tells the browser.
+NAME_MAX = 64
+BIO_MAX = 150
 
 
 class UserSummary(Schema):
@@ -53,8 +56,8 @@ class LoginIn(Schema):
 class ProfilePatchIn(Schema):
     """Only the fields sent are changed; ``null`` means "leave as is"."""
 
-    name: CleanStr | None = Field(default=None, max_length=64)
-    bio: CleanText | None = Field(default=None, max_length=150)
+    name: CleanStr | None = Field(default=None, max_length=NAME_MAX)
+    bio: CleanText | None = Field(default=None, max_length=BIO_MAX)
     is_private: bool | None = None
 
 
@@ -86,6 +89,17 @@ class MeOut(_ProfileBase):
     def of(user: User) -> MeOut:
         # Values straight from typed model fields: no second validation (app/posts/schemas.py).
         return MeOut.model_construct(**_ProfileBase.fields_of(user), email=user.email)
+
+
+class ProfileLimitsOut(Schema):
+    """What the edit-profile form may send: text lengths in characters, and the avatar's
+    accepted types, bytes and pixels (the post image pipeline's limits)."""
+
+    name_max: int
+    bio_max: int
+    avatar_types: list[str]
+    avatar_max_bytes: int
+    avatar_max_pixels: int
 
 
 class AuthOut(Schema):

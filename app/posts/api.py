@@ -10,7 +10,7 @@ from pydantic import BeforeValidator
 
 from app.accounts.models import User
 from app.core.text import CleanStr, CleanText
-from app.lab.api import PathId, auth, json_response
+from app.lab.api import PathId, auth, json_response, page, parse_limit
 from app.posts import cached, selectors, services
 from app.posts.images import upload_budget
 from app.posts.schemas import (
@@ -123,3 +123,16 @@ def user_posts(
     return json_response(
         cached.user_posts_page(viewer=request.user, username=username, cursor=cursor, limit=limit)
     )
+
+
+@users_posts_router.get("/me/saved", auth=auth, response=PostPage)
+def saved_posts(
+    request: HttpRequest, cursor: CleanStr | None = None, limit: int | None = None
+) -> HttpResponse:
+    """The viewer's saved posts, newest save first, keyset on the save; only those the viewer
+    may still see. Keys in one SQL statement, bodies and flags from Redis when warm."""
+    size = parse_limit(limit)
+    keys = selectors.saved_post_keys(viewer=_me(request), cursor=cursor, limit=size + 1)
+    items = cached.bodies_viewed(viewer=_me(request), post_ids=[key[0] for key in keys[:size]])
+    next_cursor = page(keys, size, lambda key: (key[1], key[2]))["next_cursor"]
+    return json_response({"items": items, "next_cursor": next_cursor})

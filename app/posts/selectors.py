@@ -184,6 +184,33 @@ def user_post_keys(
     return [(post_id, created_at) for _, post_id, created_at in rows if post_id is not None]
 
 
+def saved_post_keys(
+    *, viewer: User, cursor: str | None, limit: int
+) -> list[tuple[int, datetime, int]]:
+    """The viewer's saved posts as (post id, saved at, save id), up to ``limit`` rows, newest
+    save first, keyset on the save's (created_at, id): one statement over save_user_recent.
+
+    Only posts the viewer may still see: a save of a private account's post drops out of the
+    list when the viewer stops following them, and comes back if they follow again."""
+    after = decode_cursor(cursor, (datetime, int))
+    q = connection.ops.quote_name
+    saves, posts, users = (q(m._meta.db_table) for m in (Save, Post, User))
+    keyset = "" if after is None else "AND (s.created_at, s.id) < (%(at)s, %(id)s)"
+    visible = visible_sql(author="a.id", private="a.is_private")
+    sql = (
+        f"SELECT s.post_id, s.created_at, s.id FROM {saves} s "
+        f"JOIN {posts} p ON p.id = s.post_id JOIN {users} a ON a.id = p.author_id "
+        f"WHERE s.user_id = %(viewer)s {keyset} AND {visible} "
+        "ORDER BY s.created_at DESC, s.id DESC LIMIT %(limit)s"
+    )
+    params: dict[str, Any] = {"viewer": viewer.pk, "limit": limit}
+    if after is not None:
+        params |= {"at": after[0], "id": after[1]}
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        return [(post_id, saved_at, save_id) for post_id, saved_at, save_id in db.fetchall()]
+
+
 def comment_page(
     *, viewer: User | AnonymousUser, post_id: int, cursor: str | None, limit: int | None
 ) -> dict[str, Any]:
