@@ -13,7 +13,6 @@ import json
 import os
 import random
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +137,3 @@ class LabUser(FastHttpUser):
         except ValueError:
             response.failure("response is not JSON")
             return None
-
-
-def now_ms() -> float:
-    return time.time() * 1000

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-# OpenBLAS threads inside ALS's own thread pool oversubscribe the CPU and slow fitting down
-# several times; implicit warns about it. Set before numpy loads in a training process.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import hashlib
 import resource
 import time

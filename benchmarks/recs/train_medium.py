@@ -1,6 +1,6 @@
 """Training cost at `medium` shape without seeding it: a synthetic community-structured matrix.
 
-100k users x 1M posts x 20M interactions (DESIGN.md's medium), posts spread over 180 days
+100k users x 1M posts x 20M interactions (the `medium` scale preset), posts spread over 180 days
 like the seeder's, users liking mostly inside one of 12 communities. Times the ALS fit with
 the production parameters and the top-200 precompute for every user, and reports peak RSS.
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import app.recs  # noqa: F401  (first: it limits OpenBLAS to one thread before numpy loads)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 
 import argparse

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_rq
 import numpy as np
 import pytest
 
@@ -109,8 +110,10 @@ def test_if_stale_republishes_when_redis_lost_the_lists(world):
 
 
 def test_the_training_job_runs_on_the_queue(world):
-    from app.recs.jobs import recs_train_enqueue
+    from app.recs.jobs import recs_train_job
 
-    job = recs_train_enqueue()  # the test settings run queues synchronously
+    # As the cron (app/recs/cron.py) queues it; the test settings run queues synchronously.
+    queue = django_rq.get_queue("training", commit_mode="auto")
+    job = queue.enqueue(recs_train_job, job_timeout=3600)
     assert job.origin == "training"
     assert serving.live_get() == job.return_value()

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-# Before numpy loads: OpenBLAS threads inside ALS's thread pool oversubscribe the CPU.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 from argparse import ArgumentParser
 from dataclasses import replace
 from typing import Any
