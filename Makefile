@@ -1,4 +1,4 @@
-# instalab: the Makefile is the interface (DESIGN.md). CI calls the same targets a person does.
+# instalab: the Makefile is the interface (docs/architecture.md). CI calls the same targets a person does.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv

@@ -1,7 +1,7 @@
 """The strategy switch: which variant of a hot path serves this request.
 
-The catalogue is the lab's contract (DESIGN.md). Each domain app implements its variants side
-by side in its own ``strategies.py`` and asks :func:`choose` which one to run.
+The catalogue is the lab's contract (docs/architecture.md). Each domain app implements its
+variants side by side in its own ``strategies.py`` and asks :func:`choose` which one to run.
 """
 
 from __future__ import annotations
