@@ -142,8 +142,9 @@ def celebs_key() -> str:
     return _key("celebs")
 
 
-# Versioned: v3 holds raw JSON bytes (app/posts/fragments.py), v2 held pickled PostOut.
-_FRAGMENT = "feed:post:v3:"
+# Versioned: v4 holds raw JSON bytes (app/posts/fragments.py) with each image's alt_text,
+# v3 the same without it, v2 pickled PostOut.
+_FRAGMENT = "feed:post:v4:"
 
 
 def fragment_key(post_id: int) -> str:

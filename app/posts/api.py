@@ -42,15 +42,21 @@ def post_create(
     images: File[list[UploadedFile] | None] = None,
     caption: Annotated[CleanText, Form("")] = "",
     place: PlaceField = None,
+    alt_text: Annotated[list[CleanText] | None, Form(None)] = None,
 ) -> Status[PostOut]:
-    """Multipart: 1-10 ``images`` (JPEG, PNG or WebP), ``caption``, optional ``place`` id.
+    """Multipart: 1-10 ``images`` (JPEG, PNG or WebP), ``caption``, optional ``place`` id,
+    and optional ``alt_text`` fields, one per image in order (each at most 500 characters).
 
     413 past the request's pixel or CPU budget, 503 ``busy`` (with Retry-After) when every
     image-processing slot of the process is taken (app/posts/images.py)."""
     uploads = images or []
     with upload_budget(uploads=uploads):
         post = services.post_create(
-            author=_me(request), uploads=uploads, caption=caption, place_id=place
+            author=_me(request),
+            uploads=uploads,
+            caption=caption,
+            place_id=place,
+            alt_texts=alt_text or [],
         )
     return Status(201, PostOut.of(selectors.post_detail(viewer=_me(request), post_id=post.pk)))
 

@@ -10,6 +10,7 @@ from django.db import models
 MAX_IMAGES = 10
 CAPTION_MAX = 2200
 COMMENT_MAX = 1000
+ALT_TEXT_MAX = 500
 
 
 class Place(models.Model):
@@ -102,6 +103,9 @@ class PostImage(models.Model):
     thumb = models.ImageField(upload_to="posts/thumb/%Y/%m/")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # What the photo shows, in the author's words, for screen readers (<img alt>); blank
+    # when they wrote none, and the card then describes the post instead.
+    alt_text = models.CharField(max_length=ALT_TEXT_MAX, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["position"]

@@ -40,6 +40,7 @@ class PostImageOut(Schema):
     original_url: str
     width: int
     height: int
+    alt_text: str
 
     @staticmethod
     def of(image: PostImage) -> PostImageOut:
@@ -50,6 +51,7 @@ class PostImageOut(Schema):
             original_url=image.original.url,
             width=image.width,
             height=image.height,
+            alt_text=image.alt_text,
         )
 
 

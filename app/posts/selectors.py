@@ -39,7 +39,7 @@ def post_prefetches() -> list[Prefetch[Any]]:
     """Images in order, and the two newest comments per post (a sliced prefetch, which
     Django runs as one ROW_NUMBER() window query over the whole page of posts)."""
     images = PostImage.objects.only(
-        "id", "post_id", "position", "original", "feed", "thumb", "width", "height"
+        "id", "post_id", "position", "original", "feed", "thumb", "width", "height", "alt_text"
     ).order_by("position")
     preview = (
         Comment.objects.select_related("author")

@@ -20,6 +20,7 @@ from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 from app.posts.images import Renditions, image_renditions
 from app.posts.models import (
+    ALT_TEXT_MAX,
     CAPTION_MAX,
     COMMENT_MAX,
     MAX_IMAGES,
@@ -87,11 +88,27 @@ def _mentions_attach(*, post: Post, usernames: Sequence[str]) -> None:
     Mention.objects.bulk_create([Mention(post=post, user_id=user_id) for user_id in user_ids])
 
 
+def _alt_texts_check(alt_texts: Sequence[str], *, count: int) -> None:
+    if len(alt_texts) > count:
+        raise bad_request("too_many_alt_texts", "alt_text has more entries than images")
+    for text in alt_texts:
+        if len(text) > ALT_TEXT_MAX:
+            raise bad_request("alt_text_too_long", f"alt text is over {ALT_TEXT_MAX} characters")
+        if not text_storable(text):
+            raise bad_request("invalid_text", "alt text contains NUL or unpaired surrogates")
+
+
 def post_create(
-    *, author: User, uploads: Sequence[UploadedFile[bytes]], caption: str, place_id: int | None
+    *,
+    author: User,
+    uploads: Sequence[UploadedFile[bytes]],
+    caption: str,
+    place_id: int | None,
+    alt_texts: Sequence[str] = (),
 ) -> Post:
     """All or nothing: every image is validated and rendered before anything is written, the
-    rows go in one transaction, and files already stored are removed if anything fails."""
+    rows go in one transaction, and files already stored are removed if anything fails.
+    ``alt_texts`` describe the images in order (fewer than the images: the rest have none)."""
     if len(caption) > CAPTION_MAX:
         raise bad_request("caption_too_long", f"caption is longer than {CAPTION_MAX} characters")
     if not text_storable(caption):
@@ -100,6 +117,7 @@ def post_create(
         raise bad_request("no_images", "a post needs at least one image")
     if len(uploads) > MAX_IMAGES:
         raise bad_request("too_many_images", f"a post has at most {MAX_IMAGES} images")
+    _alt_texts_check(alt_texts, count=len(uploads))
     if place_id is not None and not Place.objects.filter(pk=place_id).exists():
         raise bad_request("unknown_place", f"place {place_id} does not exist")
     renditions = [
@@ -111,8 +129,9 @@ def post_create(
         images = _images_store(renditions, written)
         with transaction.atomic():
             post = Post.objects.create(author=author, caption=caption, place_id=place_id)
-            for image in images:
+            for position, image in enumerate(images):
                 image.post = post
+                image.alt_text = alt_texts[position] if position < len(alt_texts) else ""
             PostImage.objects.bulk_create(images)
             _hashtags_attach(post=post, names=caption_hashtags(caption))
             _mentions_attach(post=post, usernames=caption_mentions(caption))
