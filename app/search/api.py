@@ -14,7 +14,7 @@ from app.core.text import CleanStr
 from app.lab.api import PathId, auth, bad_request, json_response, parse_limit
 from app.posts.schemas import PostOut
 from app.search import selectors, services
-from app.search.normalize import search_text_parse
+from app.search.normalize import search_text_parse, suggest_text_parse
 from app.search.schemas import (
     HashtagHeader,
     HashtagHitPage,
@@ -70,8 +70,11 @@ def search(
 
 @router.get("/suggest", response=SuggestList)
 def search_suggest(request: HttpRequest, q: CleanStr | None = None) -> HttpResponse:
-    """Typeahead: the top 8 users, hashtags and places whose name starts with ``q``."""
-    rows = selectors.search_suggest(query=search_text_parse(q))
+    """Typeahead: the top 8 users, hashtags and places whose name starts with ``q`` (hashtags
+    and places: or holds it, from three characters). `#q` suggests hashtags only, `@q` users
+    only; a sigil alone suggests nothing yet."""
+    query = suggest_text_parse(q)
+    rows = selectors.search_suggest(query=query) if query is not None else []
     return json_response({"items": [SuggestOut.of(row) for row in rows]})
 
 

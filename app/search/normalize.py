@@ -24,12 +24,18 @@ _SPACE = re.compile(r"\s+")
 _TERM = re.compile(r"[^\W_]+")
 
 
+# A leading sigil names the one kind a typeahead query looks for: `#sea` hashtags, `@al` users.
+SIGILS = {"#": "hashtag", "@": "user"}
+
+
 @dataclass(frozen=True)
 class SearchText:
-    """A normalised query: ``text`` for LIKE and trigram matching, ``terms`` for full text."""
+    """A normalised query: ``text`` for LIKE and trigram matching, ``terms`` for full text,
+    ``scope`` the one kind its sigil asked for (None: every kind)."""
 
     text: str
     terms: tuple[str, ...]
+    scope: str | None = None
 
     @property
     def short(self) -> bool:
@@ -118,4 +124,12 @@ def search_text_parse(raw: str | None) -> SearchText:
     if len(text) > QUERY_MAX:
         raise bad_request("query_too_long", f"q is longer than {QUERY_MAX} characters")
     terms = tuple(dict.fromkeys(_words(text)))[:TERMS_MAX]
-    return SearchText(text=text, terms=terms)
+    return SearchText(text=text, terms=terms, scope=SIGILS.get(raw.lstrip()[:1]))
+
+
+def suggest_text_parse(raw: str | None) -> SearchText | None:
+    """``q`` of the typeahead: as :func:`search_text_parse`, except that a sigil alone (the
+    first key of `#sea`) is None, nothing to suggest yet, rather than a 400."""
+    if raw and len(raw) <= RAW_MAX and raw.strip() and not raw.strip().strip("#@").strip():
+        return None
+    return search_text_parse(raw)

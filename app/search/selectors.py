@@ -15,6 +15,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from app.accounts.models import Follow, User
+from app.core import degrade
 from app.feed import store
 from app.lab import strategies as lab
 from app.lab.api import ApiError, decode_cursor, not_found, page, parse_limit
@@ -384,6 +385,21 @@ def place_page(
         post_count=post_count,
     )
     return place, _page_of(viewer=viewer, keys=keys, size=size)
+
+
+def hashtag_page_check(*, viewer: Viewer, name: str) -> None:
+    """``not_found`` when the API's hashtag page is a 404 for ``viewer`` (unknown, or carried
+    only by posts they cannot see): the web page's check, by the API's own rule."""
+    read = hashtag_page if degrade.redis_up() else hashtag_page_shaped
+    read(viewer=viewer, name=name, order="recent", cursor=None, limit=1)
+
+
+def place_get(*, place_id: int) -> Place:
+    """The place, or ``not_found``: the place page's one rule (any place may be shown)."""
+    place = Place.objects.filter(pk=place_id).only("id", "name").first()
+    if place is None:
+        raise not_found("place")
+    return place
 
 
 # --- history and trending -------------------------------------------------------------------

@@ -129,16 +129,21 @@ WITH candidates AS (
 SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 """
 
+# Hashtags and places match inside the name from three characters on (`park` finds
+# `Central Park` and #skatepark), and prefix matches rank first: they are candidates of their
+# own ({prefixed}, the popular prefix matches, for long queries) so that popular infix
+# matches cannot crowd them out of the cap, and they score 100 more.
 _HASHTAGS = """
 WITH candidates AS (
     (SELECT {hashtag_columns} FROM posts_hashtag h
      WHERE h.name = %(text)s AND h.public_post_count > 0)
-    UNION
+    UNION{prefixed}
     (SELECT {hashtag_columns} FROM posts_hashtag h WHERE {match} AND h.public_post_count > 0
      ORDER BY h.public_post_count DESC, h.id DESC LIMIT %(cap)s)
 ), scored AS (
     SELECT h.*,
            (1000000.0 * (h.name = %(text)s)::int
+            + 100.0 * (h.name LIKE %(prefix)s)::int
             + ln(1 + h.post_count::float8)
             + coalesce(extract(epoch FROM h.last_used_at)::float8, 0) / 2592000.0)::float8
            AS score
@@ -147,20 +152,32 @@ WITH candidates AS (
 SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 """
 
+_HASHTAGS_PREFIXED = """
+    (SELECT {hashtag_columns} FROM posts_hashtag h WHERE {prefix_match}
+     AND h.public_post_count > 0 ORDER BY h.public_post_count DESC, h.id DESC LIMIT %(cap)s)
+    UNION"""
+
 _PLACES = """
 WITH candidates AS (
     (SELECT {place_columns} FROM posts_place pl WHERE lower(pl.name) = %(text)s LIMIT %(cap)s)
-    UNION
+    UNION{prefixed}
     (SELECT {place_columns} FROM posts_place pl WHERE {match}
      ORDER BY pl.post_count DESC, pl.id DESC LIMIT %(cap)s)
 ), scored AS (
     SELECT pl.*,
-           (1000000.0 * (lower(pl.name) = %(text)s)::int + ln(1 + pl.post_count::float8))::float8
+           (1000000.0 * (lower(pl.name) = %(text)s)::int
+            + 100.0 * (lower(pl.name) LIKE %(prefix)s)::int
+            + ln(1 + pl.post_count::float8))::float8
            AS score
     FROM candidates pl
 )
 SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 """
+
+_PLACES_PREFIXED = """
+    (SELECT {place_columns} FROM posts_place pl WHERE {prefix_match}
+     ORDER BY pl.post_count DESC, pl.id DESC LIMIT %(cap)s)
+    UNION"""
 
 # The author's visibility is one primary-key probe per match, in a lateral subquery that
 # OFFSET 0 keeps from being flattened into a join. As a join, a few hundred matches were
@@ -192,30 +209,49 @@ WITH candidates AS (
 SELECT * FROM scored s {after} ORDER BY s.score DESC, s.id DESC LIMIT %(limit)s
 """
 
-_SUGGEST = """
+# The typeahead, one UNION ALL branch per (kind, way of matching), each an index walk that
+# stops at the limit: the exact name, the most popular prefix matches and, from three
+# characters on, the most popular hashtags and places matching inside the name. `prefix`
+# ranks prefix matches first (``_suggest_rank``).
+_SUGGEST_USERS = """
 (SELECT 'user' AS kind, u.id, u.username AS text, u.name AS detail, u.avatar AS image,
-        u.follower_count AS popularity, (u.username = %(text)s) AS exact
+        u.follower_count AS popularity, (u.username = %(text)s) AS exact, true AS prefix
  FROM accounts_user u WHERE u.username = %(text)s)
 UNION ALL
 (SELECT 'user', u.id, u.username, u.name, u.avatar, u.follower_count,
-        u.username = %(text)s
+        u.username = %(text)s, true
  FROM accounts_user u WHERE {users}
- ORDER BY u.follower_count DESC, u.id DESC LIMIT %(limit)s)
-UNION ALL
-(SELECT 'hashtag', h.id, h.name, '', '', h.public_post_count, true
+ ORDER BY u.follower_count DESC, u.id DESC LIMIT %(limit)s)"""
+
+_SUGGEST_HASHTAGS = """
+(SELECT 'hashtag' AS kind, h.id, h.name AS text, '' AS detail, '' AS image,
+        h.public_post_count AS popularity, true AS exact, true AS prefix
  FROM posts_hashtag h WHERE h.name = %(text)s AND h.public_post_count > 0)
 UNION ALL
-(SELECT 'hashtag', h.id, h.name, '', '', h.public_post_count, h.name = %(text)s
+(SELECT 'hashtag', h.id, h.name, '', '', h.public_post_count, h.name = %(text)s, true
  FROM posts_hashtag h WHERE {hashtags} AND h.public_post_count > 0
- ORDER BY h.public_post_count DESC, h.id DESC LIMIT %(limit)s)
-UNION ALL
-(SELECT 'place', pl.id, pl.name, pl.address, '', pl.post_count, true
+ ORDER BY h.public_post_count DESC, h.id DESC LIMIT %(limit)s)"""
+
+_SUGGEST_HASHTAGS_INFIX = """
+(SELECT 'hashtag', h.id, h.name, '', '', h.public_post_count, h.name = %(text)s,
+        h.name LIKE %(prefix)s
+ FROM posts_hashtag h WHERE {hashtags_infix} AND h.public_post_count > 0
+ ORDER BY h.public_post_count DESC, h.id DESC LIMIT %(limit)s)"""
+
+_SUGGEST_PLACES = """
+(SELECT 'place' AS kind, pl.id, pl.name AS text, pl.address AS detail, '' AS image,
+        pl.post_count AS popularity, true AS exact, true AS prefix
  FROM posts_place pl WHERE lower(pl.name) = %(text)s LIMIT %(limit)s)
 UNION ALL
-(SELECT 'place', pl.id, pl.name, pl.address, '', pl.post_count, lower(pl.name) = %(text)s
+(SELECT 'place', pl.id, pl.name, pl.address, '', pl.post_count, lower(pl.name) = %(text)s, true
  FROM posts_place pl WHERE {places}
- ORDER BY pl.post_count DESC, pl.id DESC LIMIT %(limit)s)
-"""
+ ORDER BY pl.post_count DESC, pl.id DESC LIMIT %(limit)s)"""
+
+_SUGGEST_PLACES_INFIX = """
+(SELECT 'place', pl.id, pl.name, pl.address, '', pl.post_count, lower(pl.name) = %(text)s,
+        lower(pl.name) LIKE %(prefix)s
+ FROM posts_place pl WHERE {places_infix}
+ ORDER BY pl.post_count DESC, pl.id DESC LIMIT %(limit)s)"""
 
 
 def _follows(viewer_id: int | None) -> str:
@@ -288,12 +324,20 @@ def search_sql(
             # (psycopg's client-side binding sends them as one simple query).
             sql = _FUZZY_THRESHOLD + sql
             params["fuzzy"] = str(query.fuzzy_threshold)
-    elif kind == "hashtags":
-        sql = _HASHTAGS.format(
-            match=predicates[f"hashtags_{length}"], after=where_after, **_COLUMNS
+    elif kind in ("hashtags", "places"):
+        template, prefixed = (
+            (_HASHTAGS, _HASHTAGS_PREFIXED) if kind == "hashtags" else (_PLACES, _PLACES_PREFIXED)
         )
-    elif kind == "places":
-        sql = _PLACES.format(match=predicates[f"places_{length}"], after=where_after, **_COLUMNS)
+        sql = template.format(
+            match=predicates[f"{kind}_{length}"],
+            prefixed=(
+                ""
+                if query.short
+                else prefixed.format(prefix_match=predicates[f"{kind}_short"], **_COLUMNS)
+            ),
+            after=where_after,
+            **_COLUMNS,
+        )
     else:
         sql = _POSTS.format(
             document=predicates["document"],
@@ -305,21 +349,42 @@ def search_sql(
 
 
 def suggest_sql(predicates: Mapping[str, str], *, query: SearchText) -> tuple[str, dict[str, Any]]:
-    """Typeahead: prefixes only (they work from one character), users, hashtags and places."""
-    sql = _SUGGEST.format(
+    """Typeahead: users, hashtags and places by prefix (from one character), hashtags and
+    places inside the name too from three; only the kind a sigil names (`#sea`, `@al`)."""
+    branches = []
+    if query.scope in (None, "user"):
+        branches.append(_SUGGEST_USERS)
+    if query.scope in (None, "hashtag"):
+        branches.append(_SUGGEST_HASHTAGS)
+        if not query.short:
+            branches.append(_SUGGEST_HASHTAGS_INFIX)
+    if query.scope is None:
+        branches.append(_SUGGEST_PLACES)
+        if not query.short:
+            branches.append(_SUGGEST_PLACES_INFIX)
+    sql = "\nUNION ALL\n".join(branches).format(
         users=predicates["users_short"],
         hashtags=predicates["hashtags_short"],
         places=predicates["places_short"],
+        hashtags_infix=predicates["hashtags_long"],
+        places_infix=predicates["places_long"],
     )
     return sql, _params(query, limit=SUGGEST_LIMIT)
 
 
 def _suggest_rank(rows: list[Row]) -> list[Row]:
-    """Exact matches first, then by popularity across kinds; the top ``SUGGEST_LIMIT``."""
+    """Exact matches first, then prefix matches, each by popularity across kinds; the top
+    ``SUGGEST_LIMIT``."""
     unique = {(row["kind"], row["id"]): row for row in rows}
     ranked = sorted(
         unique.values(),
-        key=lambda row: (not row["exact"], -row["popularity"], row["kind"], row["id"]),
+        key=lambda row: (
+            not row["exact"],
+            not row["prefix"],
+            -row["popularity"],
+            row["kind"],
+            row["id"],
+        ),
     )
     return ranked[:SUGGEST_LIMIT]
 
@@ -397,7 +462,7 @@ class CachedStrategy:
         of a warm typeahead's own CPU.
         """
         conn = get_redis_connection("default")
-        key = raw_key("search", "suggest", "v3", _digest(query.text))
+        key = raw_key("search", "suggest", "v4", query.scope or "all", _digest(query.text))
         raw: bytes | None = conn.get(key)
         stats.cache_count(hits=int(raw is not None), misses=int(raw is None))
         if raw is None:

@@ -20,6 +20,7 @@ from app.chat import selectors as chat_selectors
 from app.core.text import line_check
 from app.lab.api import ApiError
 from app.posts import selectors as post_selectors
+from app.search import selectors as search_selectors
 
 
 def _page(request: HttpRequest, page: str, **context: Any) -> HttpResponse:
@@ -88,11 +89,19 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 def hashtag(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        search_selectors.hashtag_page_check(viewer=request.user, name=line_check(name))
+    except (ApiError, ValueError):
+        raise Http404("no such hashtag") from None
     return _page(request, "hashtag", name=name)
 
 
 def place(request: HttpRequest, place_id: int) -> HttpResponse:
-    return _page(request, "place", place_id=place_id)
+    try:
+        found = search_selectors.place_get(place_id=place_id)
+    except ApiError:
+        raise Http404("no such place") from None
+    return _page(request, "place", place_id=place_id, place=found)
 
 
 @login_required

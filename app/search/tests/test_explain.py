@@ -165,3 +165,23 @@ def test_it_never_scans_a_large_table_sequentially(large_tables):
         if _seq_scans(_plan(sql, params))
     }
     assert set(KINDS) <= scanned
+
+
+def test_it_matches_inside_hashtag_and_place_names_through_their_trigram_indexes(large_tables):
+    # `amen123` is inside #ramen1239 and a few more, `orest 12` inside `Seoul Forest 12..`:
+    # no prefix index can serve them, the trigram GIN indexes of posts migration 0001 do
+    # (bitmap scans). A common infix (`amen`, 2,000 tags) walks the popularity index instead
+    # and stops at the limit, which the test above checks is no sequential scan either.
+    for q, kind, index in [
+        ("amen123", "hashtags", "hashtag_name_trgm"),
+        ("orest 12", "places", "place_name_trgm"),
+    ]:
+        query = search_text_parse(q)
+        suggest = _plan(*suggest_sql(INDEXED, query=query))
+        sql, params = search_sql(
+            INDEXED, kind=kind, query=query, viewer_id=None, after=None, limit=21
+        )
+        for plan in (suggest, _plan(sql, params)):
+            used = {node.get("Index Name") for node in _nodes(plan)}
+            assert index in used, (q, kind, used)
+            assert not _seq_scans(plan)

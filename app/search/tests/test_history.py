@@ -131,17 +131,23 @@ def test_it_suggests_from_one_character_across_kinds_exact_first(db, anon_client
     body = anon_client.get_json("/api/search/suggest", {"q": "m"}).json()
     assert len(body["items"]) == 8
     assert [item["text"] for item in body["items"][:2]] == ["m9user", "m8user"]
-    korean = anon_client.get_json("/api/search/suggest", {"q": "#맛집"}).json()
+    korean = anon_client.get_json("/api/search/suggest", {"q": "맛집"}).json()
     assert [(i["kind"], i["text"]) for i in korean["items"]] == [
         ("hashtag", "맛집"),
         ("hashtag", "맛집투어"),
         ("place", "맛집골목"),
+    ]
+    # A leading # asks for hashtags only.
+    tags = anon_client.get_json("/api/search/suggest", {"q": "#맛집"}).json()
+    assert [(i["kind"], i["text"]) for i in tags["items"]] == [
+        ("hashtag", "맛집"),
+        ("hashtag", "맛집투어"),
     ]
     assert anon_client.get_json("/api/search/suggest", {"q": "맛"}).json()["items"][0]["text"] == (
         "맛집투어"
     )
 
 
-@pytest.mark.parametrize("q", ["", " ", "#", "x" * 101])
+@pytest.mark.parametrize("q", ["", " ", "x" * 101, "#" * 401])
 def test_it_rejects_an_empty_or_long_suggest_query(db, anon_client, q):
     assert anon_client.get_json("/api/search/suggest", {"q": q}).status_code == 400
