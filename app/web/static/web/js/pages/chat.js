@@ -80,7 +80,8 @@ export const inbox = () => {
   let pending = null;
   userSocket({
     onFrame: (frame) => {
-      if (frame.type !== "message.new") return;
+      // A new message, or a room read on another tab: order and unread counts change.
+      if (frame.type !== "message.new" && frame.type !== "read") return;
       clearTimeout(pending);
       pending = setTimeout(() => reload().catch(reportError), 300);
     },
@@ -90,36 +91,106 @@ export const inbox = () => {
   return reload();
 };
 
+// A time divider goes between messages further apart than this, as in Instagram.
+const GAP_MS = 15 * 60 * 1000;
+const CLOCK = { hour: "numeric", minute: "2-digit" };
+
+// "14:05" today, "Yesterday 14:05", "Mon 14:05" this week, else "Nov 3, 14:05".
+function stamp(date) {
+  const now = new Date();
+  const days = Math.round((new Date(now.toDateString()) - new Date(date.toDateString())) / 864e5);
+  if (days < 1) return date.toLocaleTimeString([], CLOCK);
+  if (days < 2) return `Yesterday ${date.toLocaleTimeString([], CLOCK)}`;
+  if (days < 7) return date.toLocaleString([], { weekday: "short", ...CLOCK });
+  const year = date.getFullYear() === now.getFullYear() ? undefined : "numeric";
+  return date.toLocaleString([], { month: "short", day: "numeric", year, ...CLOCK });
+}
+
+// A shared post as its recipient may see it: author, square thumbnail, caption excerpt.
+function sharedPost(post) {
+  if (!post || !post.available) return el("p", { class: "shared unavailable" }, "This post is unavailable");
+  const author = post.author.username;
+  return el(
+    "a",
+    { class: "shared", href: `/p/${post.id}` },
+    el("span", { class: "shared-head" }, avatar(post.author), el("span", { class: "shared-author" }, author)),
+    post.thumb_url
+      ? el("img", { src: post.thumb_url, alt: `Post by @${author}`, width: "320", height: "320", loading: "lazy" })
+      : null,
+    post.caption ? el("span", { class: "shared-caption" }, el("b", {}, author), " ", excerpt(post.caption, 90)) : null,
+  );
+}
+
 export const room = async () => {
   const roomId = Number(body.dataset.room);
   const list = $("#messages");
   const status = $('[data-role="status"]');
   const typingLine = $(".typing");
   const byClientId = new Map();
+  // Each other member's read mark (user id → message id), from the history and `read` frames.
+  const marks = new Map();
+  const names = new Map();
+  const seen = el("span", { class: "seen" });
+  let me = 0; // the viewer's id, learnt from their own messages
+  let group = false;
   let lastId = 0;
   let typingTimer = null;
 
   const messageNode = (message, pending = false) => {
     const mine = message.sender.username === viewer;
-    let content;
-    if (message.kind === "post" && message.post) {
-      const post = message.post;
-      content = post.available
-        ? el(
-            "a",
-            { class: "shared", href: `/p/${post.id}` },
-            post.thumb_url ? el("img", { src: post.thumb_url, alt: `Post by @${post.author.username}` }) : null,
-            el("span", {}, `@${post.author.username}: ${post.caption}`),
-          )
-        : el("em", {}, "This post is unavailable");
-    }
+    if (mine && message.sender.id) me = message.sender.id;
+    const at = message.created_at ? new Date(message.created_at) : new Date();
     return el(
       "li",
-      { class: `message${mine ? " mine" : ""}${pending ? " pending" : ""}`, "data-message-id": message.id || "" },
+      {
+        class: `message${mine ? " mine" : ""}${pending ? " pending" : ""}`,
+        "data-message-id": message.id || "",
+        "data-at": at.getTime(),
+        title: at.toLocaleString(),
+      },
       mine ? null : el("span", { class: "who" }, message.sender.username),
-      el("span", { class: "bubble" }, content || null, message.text ? (content ? ["\n", message.text] : message.text) : null),
+      message.kind === "post" ? sharedPost(message.post) : null,
+      message.text ? el("span", { class: "bubble" }, message.text) : null,
     );
   };
+
+  // Dividers where messages are more than GAP_MS apart (and above the first), changed only
+  // where needed: the list is a live region.
+  const dividers = () => {
+    let previous = 0;
+    for (const node of list.querySelectorAll(".message")) {
+      const at = Number(node.dataset.at);
+      const before = node.previousElementSibling;
+      const has = before && before.classList.contains("divider");
+      if (at - previous > GAP_MS && !has) {
+        node.before(el("li", { class: "divider" }, el("time", { datetime: new Date(at).toISOString() }, stamp(new Date(at)))));
+      } else if (at - previous <= GAP_MS && has) {
+        before.remove();
+      }
+      previous = at;
+    }
+  };
+
+  // "Seen" under the last of my messages another member has read (in a group: by whom).
+  const showSeen = () => {
+    const others = [...marks].filter(([user]) => user !== me);
+    const furthest = Math.max(0, ...others.map(([, message]) => message));
+    let target = null;
+    for (const node of list.querySelectorAll(".message.mine")) {
+      const id = Number(node.dataset.messageId);
+      if (id && id <= furthest) target = node;
+    }
+    if (!target) return seen.remove();
+    const readers = others.filter(([, message]) => message >= Number(target.dataset.messageId));
+    const who = readers.map(([user]) => names.get(user)).filter(Boolean);
+    seen.textContent = group && who.length ? `Seen by ${who.join(", ")}` : "Seen";
+    if (seen.parentNode !== target) target.append(seen);
+  };
+  const relayout = () => {
+    dividers();
+    showSeen();
+  };
+
   const scrollDown = () => {
     list.scrollTop = list.scrollHeight;
   };
@@ -130,16 +201,20 @@ export const room = async () => {
     byClientId.set(message.client_id, node);
     if (known) known.replaceWith(node);
     else list.append(node);
+    relayout();
     return node;
   };
 
-  // Title from the inbox (the room is nearly always on its first page).
+  // Title and members from the inbox (the room is nearly always on its first page).
   api("/chat/rooms?limit=50")
     .then((data) => {
       const room = data.items.find((r) => r.id === roomId);
       if (room) {
         $('[data-role="title"]').textContent = roomTitle(room);
         document.title = `${roomTitle(room)} · instalab`;
+        group = room.kind === "group";
+        room.members.forEach((m) => names.set(m.id, m.username));
+        showSeen();
       }
     })
     .catch(() => {});
@@ -156,21 +231,25 @@ export const room = async () => {
       byClientId.set(message.client_id, node);
       list.insertBefore(node, first);
     }
+    for (const read of data.reads) marks.set(read.user, Math.max(marks.get(read.user) || 0, read.message));
     cursor = data.next_cursor;
     older.hidden = !cursor;
+    relayout();
   };
   older.addEventListener("click", () => loadOlder().catch(reportError));
   await loadOlder();
   scrollDown();
 
+  let socket = null;
   const markRead = () => {
-    if (lastId) socket.send({ type: "read", room: roomId, message: lastId });
+    if (lastId && socket) socket.send({ type: "read", room: roomId, message: lastId });
   };
-  const socket = userSocket({
+  socket = userSocket({
     lastSeen: () => lastId,
     onStatus: (state) => {
       status.textContent = state;
       body.dataset.socket = state;
+      if (state === "live") markRead();
     },
     onFrame: (frame) => {
       if (frame.room !== roomId) return;
@@ -186,7 +265,13 @@ export const room = async () => {
         if (node) {
           node.classList.remove("pending");
           node.dataset.messageId = frame.id;
+          node.dataset.at = new Date(frame.created_at).getTime();
+          node.title = new Date(frame.created_at).toLocaleString();
+          relayout();
         }
+      } else if (frame.type === "read") {
+        marks.set(frame.user, Math.max(marks.get(frame.user) || 0, frame.message));
+        showSeen();
       } else if (frame.type === "typing" && frame.user.username !== viewer) {
         typingLine.textContent = `${frame.user.username} is typing…`;
         clearTimeout(typingTimer);
@@ -198,6 +283,8 @@ export const room = async () => {
       }
     },
   });
+
+  markRead(); // when the socket is already open; else once it is ("live")
 
   const form = $("#message-form");
   const input = $("#message-text");
@@ -216,6 +303,7 @@ export const room = async () => {
     const node = messageNode({ sender: { username: viewer }, kind: "text", text, client_id: clientId }, true);
     byClientId.set(clientId, node);
     list.append(node);
+    relayout();
     scrollDown();
     input.value = "";
     const frame = { type: "message.send", room: roomId, client_id: clientId, text };
