@@ -21,6 +21,7 @@ from app.core.ratelimit import Throttled
 from app.feed.api import router as feed_router
 from app.lab.api import ApiError
 from app.lab.views import docs_in_lab_only
+from app.notifications.api import router as notifications_router
 from app.posts.api import router as posts_router
 from app.posts.api import users_posts_router
 from app.recs.api import router as recs_router
@@ -140,3 +141,4 @@ api.add_router("/chat", chat_router, tags=["chat"])
 api.add_router("/", chat_share_router, tags=["chat"])
 api.add_router("/search", search_router, tags=["search"])
 api.add_router("/", search_pages_router, tags=["search"])
+api.add_router("/notifications", notifications_router, tags=["notifications"])

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "app.recs",
     "app.chat",
     "app.search",
+    "app.notifications",
     "app.web",
 ]
 

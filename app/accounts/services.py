@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from app.accounts.models import Follow, FollowRequest, User, username_validator
 from app.accounts.usercache import privacy_changed, user_changed
-from app.core import ratelimit
+from app.core import events, ratelimit
 from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 
@@ -155,6 +155,7 @@ def _follow_insert(*, follower_id: int, followee_id: int) -> bool:
     if created:
         _counters_add(follower_id=follower_id, followee_id=followee_id, delta=1)
         feed.feed_follow_created(follower_id=follower_id, followee_id=followee_id)
+        events.emit(events.UserFollowed(follower_id=follower_id, followee_id=followee_id))
     return created
 
 
@@ -166,7 +167,11 @@ def follow_create(*, follower: User, followee: User) -> FollowState:
         if Follow.objects.filter(follower_id=follower.pk, followee_id=followee.pk).exists():
             return "following"
         if followee.is_private:
-            FollowRequest.objects.get_or_create(requester_id=follower.pk, target_id=followee.pk)
+            _, asked = FollowRequest.objects.get_or_create(
+                requester_id=follower.pk, target_id=followee.pk
+            )
+            if asked:
+                events.emit(events.FollowRequested(requester_id=follower.pk, target_id=followee.pk))
             return "requested"
         # A request left over from when the account was private is superseded by the follow.
         FollowRequest.objects.filter(requester_id=follower.pk, target_id=followee.pk).delete()

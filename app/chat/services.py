@@ -21,6 +21,7 @@ from app.chat import events, limits, selectors
 from app.chat.inboxcache import inbox_forget_on_commit, inbox_forget_queue
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
 from app.core import degrade, realtime
+from app.core import events as domain_events
 from app.lab.api import ApiError, bad_request, not_found
 from app.lab.cache import raw_key
 from app.posts.selectors import post_visible_get
@@ -424,7 +425,7 @@ def post_share(
         room, _ = room_open(user=sender, usernames=[name])
         targets.add(room.pk)
     base = client_id or uuid.uuid4()
-    return [
+    messages = [
         message_send(
             sender=sender,
             room_id=room_id,
@@ -434,6 +435,9 @@ def post_share(
         )[0]
         for room_id in sorted(targets)
     ]
+    # Whom it was sent to by name hears of it as a notification too (once: a retry is quiet).
+    domain_events.emit(domain_events.PostShared(sender.pk, post_id, tuple(usernames)))
+    return messages
 
 
 # --- Read state and typing --------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from app.accounts.models import User
 from app.accounts.usercache import user_changed
+from app.core import events
 from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 from app.posts.images import Renditions, image_renditions
@@ -140,6 +141,16 @@ def post_create(
             if place_id is not None:
                 Place.objects.filter(pk=place_id).update(post_count=F("post_count") + 1)
             feed.feed_post_created(post_id=post.pk)
+            if mentioned := caption_mentions(caption):
+                events.emit(
+                    events.UserMentioned(
+                        actor_id=author.pk,
+                        post_id=post.pk,
+                        post_author_id=author.pk,
+                        usernames=tuple(mentioned),
+                        text=caption,
+                    )
+                )
     except IntegrityError:
         _files_delete(written)
         # Foreign keys are checked at commit: the place was deleted after the check above.
@@ -219,7 +230,7 @@ def _like_count_get(*, post_id: int) -> int:
 def like_set(*, user: User, post_id: int, liked: bool) -> tuple[bool, int]:
     """Like or unlike, idempotently; returns the state and the exact like count. The counter
     moves only when this request's INSERT or DELETE changed a row, in the same transaction."""
-    post_visible_get(viewer=user, post_id=post_id)
+    post = post_visible_get(viewer=user, post_id=post_id)
     try:
         with transaction.atomic():
             if liked:
@@ -229,6 +240,8 @@ def like_set(*, user: User, post_id: int, liked: bool) -> tuple[bool, int]:
                 changed = deleted > 0
             if changed:
                 feed.feed_like_changed(user_id=user.pk, post_id=post_id, liked=liked)
+                if liked:
+                    events.emit(events.PostLiked(user.pk, post_id, post_author_id=post.author_id))
                 return liked, _like_count_add(post_id=post_id, delta=1 if liked else -1)
             return liked, _like_count_get(post_id=post_id)
     except IntegrityError:
@@ -257,12 +270,21 @@ def comment_create(*, author: User, post_id: int, text: str) -> Comment:
         raise bad_request("invalid_comment", f"a comment is 1 to {COMMENT_MAX} characters")
     if not text_storable(text):
         raise bad_request("invalid_text", "comment contains NUL or unpaired surrogates")
-    post_visible_get(viewer=author, post_id=post_id)
+    post = post_visible_get(viewer=author, post_id=post_id)
     try:
         with transaction.atomic():
             comment = Comment.objects.create(post_id=post_id, author=author, text=text)
             Post.objects.filter(pk=post_id).update(comment_count=F("comment_count") + 1)
             feed.feed_post_changed(post_id=post_id)
+            events.emit(
+                events.CommentAdded(author.pk, post_id, post.author_id, comment.pk, text=text)
+            )
+            if mentioned := caption_mentions(text):
+                events.emit(
+                    events.UserMentioned(
+                        author.pk, post_id, post.author_id, tuple(mentioned), text, comment.pk
+                    )
+                )
     except IntegrityError:
         raise not_found("post") from None
     return comment

@@ -267,8 +267,9 @@ def test_post_create_query_count_does_not_grow_with_hashtags_mentions_or_images(
     # 10. INSERT the mentions at once
     # 11. UPDATE the author's post_count
     # 12. UPDATE the place's post_count
-    # 13. RELEASE SAVEPOINT (COMMIT in production)
-    with assert_queries(13):
+    # 13. INSERT the mentioned users' notifications at once (app/notifications)
+    # 14. RELEASE SAVEPOINT (COMMIT in production)
+    with assert_queries(14):
         post = services.post_create(
             author=alice, uploads=uploads, caption=caption, place_id=place.pk
         )

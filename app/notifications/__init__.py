@@ -1,0 +1,1 @@
+"""Notifications: who liked, commented, mentioned, followed, asked to follow or shared."""
