@@ -27,10 +27,13 @@ export const inbox = () => {
     const online = others.some((m) => m.online);
     const presence = presenceLine(room, others);
     const last = room.last_message;
-    const preview = last ? (last.kind === "post" ? "Shared a post" : last.text) : "No messages yet";
+    // The members listed are the others: a last message from none of them is mine.
+    const mine = last && !others.some((m) => m.id === last.sender_id);
+    const said = last && last.kind === "post" ? `Shared a post${last.text ? `: ${last.text}` : ""}` : last && last.text;
+    const preview = last ? `${mine ? "You: " : ""}${said}` : "No messages yet";
     return el(
       "li",
-      { "data-room-id": room.id },
+      { "data-room-id": room.id, class: room.unread ? "unread-room" : null },
       el(
         "a",
         { href: `/inbox/${room.id}` },
