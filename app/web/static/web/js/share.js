@@ -1,7 +1,7 @@
 // "Send" on a post: a modal dialog to pick people (recent conversations first, then anyone by
 // search) and send the post to each of their DMs, or into a group, with an optional message
 // (POST /api/posts/{id}/share). Loaded only when someone opens it.
-import { api, el, flash, query, uuid4, viewer } from "./core.js";
+import { $, api, el, flash, query, uuid4, viewer } from "./core.js";
 import { avatar } from "./render.js";
 
 const SEARCH_DELAY_MS = 200;
@@ -28,7 +28,11 @@ function names(targets) {
 }
 
 export async function openShare(post) {
+  const open = $("dialog.share-dialog");
+  if (open) return open; // a second click while it is open
   const picked = new Map();
+  // One id per dialog: sending again after a lost answer duplicates nothing.
+  const clientId = uuid4();
   let recent = [];
   const input = el("input", { id: "share-q", type: "search", placeholder: "Search…", autocomplete: "off" });
   const chips = el("ul", { class: "share-chips", "aria-label": "To" });
@@ -138,8 +142,6 @@ export async function openShare(post) {
       send.disabled = false;
     }
   });
-  // One id per dialog: sending again after a lost answer duplicates nothing.
-  const clientId = uuid4();
   close.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => dialog.remove());
   dialog.addEventListener("click", (event) => {
@@ -155,6 +157,5 @@ export async function openShare(post) {
   } catch (failure) {
     fail(failure);
   }
-  dialog.dataset.ready = "true";
   return dialog;
 }

@@ -130,9 +130,10 @@ export const room = async () => {
   const status = $('[data-role="status"]');
   const typingLine = $(".typing");
   const byClientId = new Map();
-  // Each other member's read mark (user id → message id), from the history and `read` frames.
+  // Read marks (user id → message id) from the history and `read` frames; the viewer's own
+  // (their other tabs') are left out when "Seen" is drawn.
   const marks = new Map();
-  const names = new Map();
+  const names = new Map(); // the other members' usernames, for "Seen by" in a group
   const seen = el("span", { class: "seen" });
   let me = 0; // the viewer's id, learnt from their own messages
   let group = false;
