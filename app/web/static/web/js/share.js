@@ -109,8 +109,11 @@ export async function openShare(post) {
     if (!q) return showOptions(recent, "No conversations yet. Search for someone.");
     const data = await api(`/search/suggest${query({ q })}`);
     if (asked !== q) return; // a later keystroke's answer is the one to show
+    // Recent conversations that match come first, then everyone else the search found.
+    const mine = recent.filter((t) => t.label.toLowerCase().includes(q.toLowerCase()));
+    const known = new Set(mine.map((t) => t.key));
     const people = data.items.filter((hit) => hit.kind === "user" && hit.text !== viewer).map(userTarget);
-    showOptions(people, "No account found.");
+    showOptions([...mine, ...people.filter((t) => !known.has(t.key))], "No account found.");
   };
   input.addEventListener("input", () => {
     clearTimeout(timer);
