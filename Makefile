@@ -175,6 +175,14 @@ bench-recs: $(DEV_STAMP) services  ## explore (als, popular) vs the cached home 
 		--benchmark-columns=median,mean,rounds \
 		--benchmark-json benchmarks/results/recs-pytest-benchmark.json
 
+.PHONY: perf-check perf-baseline
+RUNS ?= 5
+perf-check: $(DEV_STAMP) services  ## regression check against benchmarks/baseline.json: exact queries, same-run ratios, CPU/request (docs/regressions.md; needs wrk)
+	$(BIN)/python -m benchmarks.perfcheck check
+
+perf-baseline: $(DEV_STAMP) services  ## measure RUNS=5 times and rewrite benchmarks/baseline.json (a reviewed diff)
+	$(BIN)/python -m benchmarks.perfcheck baseline --runs $(RUNS)
+
 .PHONY: dashboard
 dashboard: $(DEV_STAMP)  ## build dashboards/site/index.html from reports/ and benchmarks/results/
 	$(BIN)/python -m dashboards.build

@@ -1,0 +1,473 @@
+"""Performance regression checks that survive a noisy, shared machine: ``make perf-check``.
+
+Absolute timings move with whoever else uses the box, so the check compares only figures that
+hold still there, all taken from one production-mode server (DEBUG=0, granian, 2 workers) in
+one run:
+
+- ``queries:<probe>``: the SQL queries a warm request runs (Server-Timing). Exact.
+- ``share:<probe>``: the probe's req/s over /lab/hello's in the same round (median of rounds).
+- ``ab:<pair>``: one strategy's req/s over another's, same rounds (optimized/naive and so on).
+- ``cpu:<probe>``: the app processes' CPU milliseconds per request.
+
+``baseline`` measures several times and writes ``benchmarks/baseline.json``: each figure's
+median, and a tolerance derived from the spread of those runs (see :func:`tolerance_of` and
+docs/regressions.md). ``check`` measures once and compares; a figure outside its tolerance is
+measured again, and fails only if the second measurement is outside it too, so one noisy
+moment costs a rerun, not a false alarm. Every run appends a record to
+``benchmarks/history/perf-check.jsonl``. Exit status: 0 pass, 1 regression, 2 no run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import drive
+from benchmarks.drive import ENDPOINTS, DriveError, say
+from loadtests.cpu import CpuMeter, per_request_ms
+from loadtests.run import RunError, data_ensure
+
+# Its own database and Redis keys, seeded `tiny` on first use: never the dev data, and the
+# same rows on every machine, so exact query counts mean the same everywhere.
+DATABASE_NAME = "instalab_perf"
+REDIS_PREFIX = "perf"
+SCALE = "tiny"
+SEED = 42
+BASELINE_PATH = drive.ROOT / "benchmarks" / "baseline.json"
+HISTORY_PATH = drive.ROOT / "benchmarks" / "history" / "perf-check.jsonl"
+
+# probe -> (endpoint label in benchmarks/drive.py, X-Lab-Strategy)
+PROBES: dict[str, tuple[str, str]] = {
+    "hello": ("hello", ""),
+    "me": ("me", ""),
+    "feed.naive": ("feed", "feed=naive"),
+    "feed.optimized": ("feed", "feed=optimized"),
+    "feed.cached": ("feed", "feed=cached"),
+    "explore": ("explore", ""),
+    "post": ("post", ""),
+    "profile_posts": ("profile_posts", ""),
+    "inbox.naive": ("inbox", "inbox=naive"),
+    "inbox.optimized": ("inbox", "inbox=optimized"),
+    "inbox.cached": ("inbox", "inbox=cached"),
+    "search.naive": ("search_all", "search=naive"),
+    "search.indexed": ("search_all", "search=indexed"),
+    "search.cached": ("search_all", "search=cached"),
+    "suggest": ("suggest", ""),
+    "hashtag": ("hashtag", ""),
+}
+HELLO = "hello"
+# A/B pairs measured in the same rounds: name -> (faster strategy, the one it replaces).
+PAIRS: dict[str, tuple[str, str]] = {
+    "feed.optimized/naive": ("feed.optimized", "feed.naive"),
+    "feed.cached/optimized": ("feed.cached", "feed.optimized"),
+    "inbox.optimized/naive": ("inbox.optimized", "inbox.naive"),
+    "inbox.cached/optimized": ("inbox.cached", "inbox.optimized"),
+    "search.indexed/naive": ("search.indexed", "search.naive"),
+    "search.cached/indexed": ("search.cached", "search.indexed"),
+}
+KINDS = ("queries", "share", "ab", "cpu")
+# Which way is better: a ratio of throughputs should not fall, CPU per request not rise.
+HIGHER_IS_BETTER = {"share": True, "ab": True, "cpu": False}
+
+# Tolerances (docs/regressions.md): TOLERANCE_SPREADS times the largest relative deviation
+# from the median seen across the baseline runs, never below the floor (a handful of runs
+# underestimates the spread) nor above the cap (past it, the figure could not catch a 30 %
+# regression, and the baseline run says so instead of hiding it).
+TOLERANCE_SPREADS = 2.0
+TOLERANCE_FLOOR = 0.10
+TOLERANCE_CAP = 0.25
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int = 3
+    seconds: float = 2.0
+    warmup: float = 1.0
+    connections: int = 16
+    workers: int = 2
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+@dataclass
+class ProbeRuns:
+    """One probe's rounds: wrk's throughput and the app's CPU per round."""
+
+    path: str
+    headers: dict[str, str]
+    rps: list[float]
+    cpu_seconds: float = 0.0
+    requests: int = 0
+    queries: int | None = None
+
+
+def _sample_queries(server: drive.Server, runs: ProbeRuns, probe: str) -> int | None:
+    """The warm request's query count; the same three times, or the probe is not exact."""
+    counts = set()
+    for _ in range(3):
+        answer = drive.http_get(base_url=server.base_url, path=runs.path, headers=runs.headers)
+        if answer.status != 200:
+            raise DriveError(f"{probe}: {runs.path} answered HTTP {answer.status}")
+        counts.add(drive.server_timing(answer)["queries"])
+    if len(counts) != 1:
+        raise DriveError(f"{probe}: warm requests ran {sorted(counts)} queries: not exact")
+    return counts.pop()
+
+
+def _warm(server: drive.Server, probes: Mapping[str, ProbeRuns], settings: Settings) -> None:
+    for probe, runs in probes.items():
+        drive.wrk_run(
+            base_url=server.base_url,
+            path=runs.path,
+            headers=runs.headers,
+            seconds=settings.warmup,
+            connections=settings.connections,
+        )
+        runs.queries = _sample_queries(server, runs, probe)
+        say(f"warm {probe:<16} {runs.path}  {runs.queries} queries")
+
+
+def _rounds(
+    server: drive.Server, probes: Mapping[str, ProbeRuns], settings: Settings, meter: CpuMeter
+) -> None:
+    """Interleaved: every probe once per round, so a neighbour's burst hits them alike."""
+    for number in range(1, settings.rounds + 1):
+        for probe, runs in probes.items():
+            meter.start()
+            run = drive.wrk_run(
+                base_url=server.base_url,
+                path=runs.path,
+                headers=runs.headers,
+                seconds=settings.seconds,
+                connections=settings.connections,
+            )
+            spent = meter.stop()
+            if run.errors:
+                raise DriveError(f"{probe}: {run.errors} failed responses; {server.log_hint()}")
+            runs.rps.append(run.rps)
+            runs.cpu_seconds += spent.get("app", 0.0)
+            runs.requests += run.requests
+        say(f"round {number}/{settings.rounds} done (load {drive.loadavg()[0]})")
+
+
+def figures_of(probes: Mapping[str, ProbeRuns]) -> dict[str, float]:
+    """Every figure the runs give, by name (``kind:subject``)."""
+    found: dict[str, float] = {}
+    hello = probes.get(HELLO)
+    for probe, runs in probes.items():
+        if runs.queries is not None and probe != HELLO:
+            found[f"queries:{probe}"] = runs.queries
+        if hello is not None and probe != HELLO:
+            ratios = drive.ratios_per_round(values=runs.rps, baseline=hello.rps)
+            found[f"share:{probe}"] = round(drive.median(ratios), 4)
+        cpu = per_request_ms({"app": runs.cpu_seconds}, runs.requests)["app"]
+        found[f"cpu:{probe}"] = round(cpu, 3)
+    for pair, (fast, slow) in PAIRS.items():
+        if fast in probes and slow in probes:
+            ratios = drive.ratios_per_round(values=probes[fast].rps, baseline=probes[slow].rps)
+            found[f"ab:{pair}"] = round(drive.median(ratios), 4)
+    return found
+
+
+def measure(names: Sequence[str], settings: Settings) -> dict[str, float]:
+    """Start the production-mode server, log a persona in, and take every figure once."""
+    drive.services_ensure()
+    targets = drive.lab_targets()
+    server = drive.server_start(port=None, ws_port=None, workers=settings.workers)
+    try:
+        meter = CpuMeter.for_servers(
+            app_pid=server.http_pid,
+            database_url=drive.database_url(),
+            redis_url=drive.redis_url(),
+        )
+        token = drive.login(
+            base_url=server.base_url, username=targets.username, password=targets.password
+        )
+        probes = {
+            name: ProbeRuns(
+                path=targets.path(ENDPOINTS[PROBES[name][0]]),
+                headers=drive.request_headers(token=token, strategy=PROBES[name][1]),
+                rps=[],
+            )
+            for name in names
+        }
+        _warm(server, probes, settings)
+        _rounds(server, probes, settings, meter)
+    finally:
+        server.stop()
+    return figures_of(probes)
+
+
+# --- baseline and comparison ------------------------------------------------------------------
+
+
+def kind_of(figure: str) -> str:
+    return figure.split(":", 1)[0]
+
+
+def tolerance_of(values: Sequence[float]) -> float:
+    """The relative band a figure may move in: TOLERANCE_SPREADS times the largest relative
+    deviation from the median over the baseline runs, clamped to [floor, cap]."""
+    middle = statistics.median(values)
+    if middle == 0:
+        return TOLERANCE_CAP
+    spread = max(abs(value - middle) / abs(middle) for value in values)
+    return round(min(TOLERANCE_CAP, max(TOLERANCE_FLOOR, TOLERANCE_SPREADS * spread)), 4)
+
+
+def baseline_of(runs: Sequence[Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+    """Each figure's median and tolerance over ``runs``; an exact figure must agree in all."""
+    figures: dict[str, dict[str, Any]] = {}
+    for name in sorted(set().union(*runs)):
+        values = [run[name] for run in runs if name in run]
+        if kind_of(name) == "queries":
+            if len(set(values)) != 1:
+                raise DriveError(f"{name} differed between runs: {values}")
+            figures[name] = {"value": values[0], "tolerance": 0, "runs": values}
+            continue
+        tolerance = tolerance_of(values)
+        figures[name] = {
+            "value": round(statistics.median(values), 4),
+            "tolerance": tolerance,
+            "spread": round(max(abs(v - statistics.median(values)) for v in values), 4),
+            "runs": values,
+            "capped": tolerance == TOLERANCE_CAP,
+        }
+    return figures
+
+
+@dataclass(frozen=True)
+class Verdict:
+    figure: str
+    baseline: float
+    now: float
+    tolerance: float
+    status: str  # "ok", "improved", "regressed", "changed"
+
+    @property
+    def change(self) -> float:
+        return (self.now - self.baseline) / self.baseline if self.baseline else 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("regressed", "changed")
+
+
+def judge(figure: str, expected: Mapping[str, Any], now: float) -> Verdict:
+    """One figure against its baseline entry."""
+    base = float(expected["value"])
+    tolerance = float(expected["tolerance"])
+    kind = kind_of(figure)
+    if kind == "queries":
+        status = "ok" if now == base else "changed"
+        return Verdict(figure, base, now, 0.0, status)
+    better = (now - base) if HIGHER_IS_BETTER[kind] else (base - now)
+    if better < -tolerance * abs(base):
+        status = "regressed"
+    elif better > tolerance * abs(base):
+        status = "improved"
+    else:
+        status = "ok"
+    return Verdict(figure, base, now, tolerance, status)
+
+
+def compare(
+    baseline: Mapping[str, Mapping[str, Any]], figures: Mapping[str, float]
+) -> list[Verdict]:
+    """A verdict for every measured figure the baseline knows (sorted by name)."""
+    return [
+        judge(name, baseline[name], figures[name]) for name in sorted(figures) if name in baseline
+    ]
+
+
+def confirm(
+    verdicts: list[Verdict],
+    baseline: Mapping[str, Mapping[str, Any]],
+    remeasure: Callable[[list[str]], Mapping[str, float]],
+) -> list[Verdict]:
+    """Measure the probes behind a failed timing figure again; it fails only if it fails twice
+    (exact query counts fail at once: noise cannot change them)."""
+    doubtful = [v.figure for v in verdicts if v.status == "regressed"]
+    if not doubtful:
+        return verdicts
+    names = probes_behind(doubtful)
+    say(f"outside tolerance once: {', '.join(doubtful)}; measuring {', '.join(names)} again")
+    again = remeasure(names)
+    confirmed = {}
+    for figure in doubtful:
+        if figure in again:
+            second = judge(figure, baseline[figure], again[figure])
+            if not second.failed:
+                confirmed[figure] = second
+    return [confirmed.get(v.figure, v) for v in verdicts]
+
+
+def probes_behind(figures: Iterable[str]) -> list[str]:
+    """The probes a figure is computed from (hello for every share)."""
+    wanted: set[str] = set()
+    for figure in figures:
+        kind, subject = figure.split(":", 1)
+        if kind == "ab":
+            wanted.update(PAIRS[subject])
+        else:
+            wanted.add(subject)
+        if kind == "share":
+            wanted.add(HELLO)
+    return [name for name in PROBES if name in wanted]
+
+
+def table(verdicts: Sequence[Verdict]) -> str:
+    lines = [
+        "| figure | baseline | now | change | tolerance | verdict |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for v in verdicts:
+        mark = {"regressed": "**REGRESSED**", "changed": "**CHANGED**"}.get(v.status, v.status)
+        tolerance = "exact" if kind_of(v.figure) == "queries" else f"±{v.tolerance:.0%}"
+        lines.append(
+            f"| {v.figure} | {v.baseline:g} | {v.now:g} | {v.change:+.1%} | {tolerance} | {mark} |"
+        )
+    return "\n".join(lines)
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+def history_append(path: Path, record: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        out.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def record_of(
+    kind: str, figures: Mapping[str, float], verdicts: Sequence[Verdict]
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": drive.commit(),
+        "machine": drive.machine(),
+        "loadavg": drive.loadavg(),
+        "figures": dict(figures),
+        "failed": [v.figure for v in verdicts if v.failed],
+    }
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.perfcheck", description=__doc__)
+    parser.add_argument("command", choices=("check", "baseline"))
+    parser.add_argument("--runs", type=int, default=5, help="baseline: measurements to take")
+    parser.add_argument("--only", default="", help=f"comma-separated probes of {', '.join(PROBES)}")
+    parser.add_argument("--rounds", type=int, default=Settings.rounds)
+    parser.add_argument("--seconds", type=float, default=Settings.seconds)
+    parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
+    parser.add_argument("--history", type=Path, default=HISTORY_PATH)
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.only.split(",") if name.strip()] or list(PROBES)
+    unknown = [name for name in names if name not in PROBES]
+    if unknown:
+        parser.error(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(PROBES)}")
+    if HELLO not in names:
+        names.insert(0, HELLO)
+    if args.runs < 1 or args.rounds < 1 or args.seconds < 1:
+        parser.error("--runs, --rounds and --seconds must be at least 1")
+    args.names = names
+    args.settings = Settings(rounds=args.rounds, seconds=args.seconds)
+    return args
+
+
+def baseline_command(args: argparse.Namespace) -> int:
+    runs = []
+    for number in range(1, args.runs + 1):
+        say(f"baseline measurement {number}/{args.runs}")
+        runs.append(measure(args.names, args.settings))
+    figures = baseline_of(runs)
+    capped = [name for name, entry in figures.items() if entry.get("capped")]
+    document = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": drive.commit(),
+        "machine": drive.machine(),
+        "settings": vars(args.settings),
+        "tolerance_rule": {
+            "spreads": TOLERANCE_SPREADS,
+            "floor": TOLERANCE_FLOOR,
+            "cap": TOLERANCE_CAP,
+        },
+        "figures": figures,
+    }
+    args.baseline.parent.mkdir(parents=True, exist_ok=True)
+    args.baseline.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    for run in runs:
+        history_append(args.history, record_of("baseline", run, []))
+    say(f"wrote {args.baseline} ({len(figures)} figures from {args.runs} runs)")
+    if capped:
+        say(f"too noisy to catch a 30 % regression here (tolerance capped): {', '.join(capped)}")
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    if not args.baseline.exists():
+        raise DriveError(f"no baseline at {args.baseline}; run `make perf-baseline` first")
+    baseline = json.loads(args.baseline.read_text())["figures"]
+    figures = measure(args.names, args.settings)
+    verdicts = confirm(
+        compare(baseline, figures), baseline, lambda names: measure(names, args.settings)
+    )
+    history_append(args.history, record_of("check", figures, verdicts))
+    print(table(verdicts))
+    unknown = sorted(set(figures) - set(baseline))
+    if unknown:
+        print(f"not in the baseline (not judged): {', '.join(unknown)}")
+    failed = [v for v in verdicts if v.failed]
+    if failed:
+        print(f"perf-check FAILED: {len(failed)} of {len(verdicts)} figures", file=sys.stderr)
+        return 1
+    print(f"perf-check passed: {len(verdicts)} figures within their tolerances")
+    return 0
+
+
+def data_use() -> None:
+    """Point this process and the server it starts at the perf database, seeded if need be.
+    PERF_DATABASE_URL overrides; by default it is the embedded server's instalab_perf."""
+    from app.lab import services
+
+    url = os.environ.get("PERF_DATABASE_URL") or services.database_url().replace(
+        f"/{services.DATABASE_NAME}?", f"/{DATABASE_NAME}?", 1
+    )
+    os.environ["DATABASE_URL"] = url
+    os.environ["REDIS_KEY_PREFIX"] = os.environ.get("PERF_REDIS_KEY_PREFIX", REDIS_PREFIX)
+    try:
+        data_ensure(scale=SCALE, seed=SEED, reseed=True)
+    except RunError as exc:
+        raise DriveError(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    started = time.monotonic()
+    try:
+        drive.wrk_require(command="`make perf-check`")
+        data_use()
+        status = baseline_command(args) if args.command == "baseline" else check_command(args)
+    except DriveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    say(f"{args.command} took {time.monotonic() - started:.0f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""make perf-check: the tolerance rule, the verdicts, the confirming rerun, and a planted
+regression (the post-body fragment cache turned off in the server) that the check catches."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from app.lab import services
+from benchmarks import perfcheck
+from benchmarks.drive import DriveError
+from benchmarks.perfcheck import Verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_tolerance_is_twice_the_widest_deviation_within_floor_and_cap():
+    assert perfcheck.tolerance_of([1.0, 1.0, 1.0]) == perfcheck.TOLERANCE_FLOOR
+    assert perfcheck.tolerance_of([0.9, 1.0, 1.07]) == pytest.approx(0.2)
+    assert perfcheck.tolerance_of([0.5, 1.0, 1.5]) == perfcheck.TOLERANCE_CAP
+
+
+def test_a_baseline_takes_medians_and_refuses_query_counts_that_differ_between_runs():
+    runs = [{"share:feed": 0.5, "queries:feed": 3}, {"share:feed": 0.6, "queries:feed": 3}]
+    runs.append({"share:feed": 0.55, "queries:feed": 3})
+    figures = perfcheck.baseline_of(runs)
+    assert figures["share:feed"]["value"] == 0.55
+    assert figures["queries:feed"] == {"value": 3, "tolerance": 0, "runs": [3, 3, 3]}
+    with pytest.raises(DriveError, match="queries:feed differed"):
+        perfcheck.baseline_of([{"queries:feed": 3}, {"queries:feed": 4}])
+
+
+@pytest.mark.parametrize(
+    ("figure", "now", "status"),
+    [
+        ("share:feed", 0.79, "regressed"),  # throughput share fell 21 % against 10 %
+        ("share:feed", 0.95, "ok"),
+        ("share:feed", 1.2, "improved"),
+        ("cpu:feed", 1.2, "regressed"),  # CPU per request rose 20 %
+        ("cpu:feed", 0.8, "improved"),
+        ("queries:feed", 4, "changed"),  # exact: any change fails, fewer queries too
+        ("queries:feed", 2, "changed"),
+        ("queries:feed", 3, "ok"),
+    ],
+)
+def test_each_kind_is_judged_in_its_own_direction(figure, now, status):
+    base = 3 if figure.startswith("queries") else 1.0
+    verdict = perfcheck.judge(figure, {"value": base, "tolerance": 0.1}, now)
+    assert verdict.status == status
+
+
+def test_a_timing_figure_fails_only_when_the_rerun_fails_too():
+    baseline = {
+        "share:feed.cached": {"value": 1.0, "tolerance": 0.1},
+        "ab:feed.cached/optimized": {"value": 2.0, "tolerance": 0.1},
+        "queries:feed.cached": {"value": 0, "tolerance": 0},
+    }
+    first = perfcheck.compare(
+        baseline,
+        {"share:feed.cached": 0.5, "ab:feed.cached/optimized": 1.0, "queries:feed.cached": 2},
+    )
+    asked: list[list[str]] = []
+
+    def remeasure(names: list[str]) -> dict[str, float]:
+        asked.append(names)
+        return {"share:feed.cached": 0.98, "ab:feed.cached/optimized": 1.2}
+
+    final = {v.figure: v.status for v in perfcheck.confirm(first, baseline, remeasure)}
+    assert asked == [["hello", "feed.optimized", "feed.cached"]]
+    assert final == {
+        "share:feed.cached": "ok",  # noise: passed the second time
+        "ab:feed.cached/optimized": "regressed",  # failed twice
+        "queries:feed.cached": "changed",  # exact: never re-measured
+    }
+
+
+def test_the_table_marks_what_failed():
+    text = perfcheck.table(
+        [
+            Verdict("queries:feed.cached", 0, 2, 0.0, "changed"),
+            Verdict("share:feed.cached", 1.0, 1.01, 0.1, "ok"),
+        ]
+    )
+    assert "| queries:feed.cached | 0 | 2 | +0.0% | exact | **CHANGED** |" in text
+    assert "| share:feed.cached | 1 | 1.01 | +1.0% | ±10% | ok |" in text
+
+
+# --- a planted regression, end to end ------------------------------------------------------
+
+# Loaded by every Python process of the server through PYTHONPATH: once app.feed.store is
+# imported, no cached post body is valid any more, as if the fragment cache were switched off.
+PLANT = """
+import importlib.abc
+import importlib.util
+import sys
+
+
+class FragmentCacheOff(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "app.feed.store":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            module.fragment_valid = lambda raw: False
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, FragmentCacheOff())
+"""
+
+
+def perf_database_url() -> str:
+    """A database of its own on the suite's server: never the dev one, never the test one."""
+    name = f"instalab_perf_test{os.environ.get('LAB_TEST_DB_SUFFIX', '')}"
+    parts = urlsplit(os.environ.get("DATABASE_URL") or services.database_url())
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def perfcheck_run(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.perfcheck", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None and os.environ.get("LAB_REQUIRE_PROFILER") != "1",
+    reason="needs wrk (apt-get install -y wrk)",
+)
+def test_it_fails_when_the_fragment_cache_is_planted_off(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("LAB_TESTING", "DEBUG", "SILK")}
+    env["PERF_DATABASE_URL"] = perf_database_url()
+    env["PERF_REDIS_KEY_PREFIX"] = f"perftest{os.environ.get('LAB_TEST_DB_SUFFIX', '')}"
+    files = ["--baseline", str(tmp_path / "baseline.json"), "--history", str(tmp_path / "h")]
+    quick = ["--only", "feed.optimized,feed.cached", "--rounds", "1", "--seconds", "1"]
+
+    made = perfcheck_run("baseline", "--runs", "1", *quick, *files, env=env)
+    assert made.returncode == 0, made.stderr[-3000:]
+
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(textwrap.dedent(PLANT))
+    planted = perfcheck_run("check", *quick, *files, env={**env, "PYTHONPATH": str(plant)})
+    assert planted.returncode == 1, planted.stdout + planted.stderr[-3000:]
+    assert "| queries:feed.cached | 0 |" in planted.stdout
+    assert "**CHANGED**" in planted.stdout
+    assert "perf-check FAILED" in planted.stderr
+    # Both runs are in the history, the planted one with what failed.
+    records = [json.loads(line) for line in (tmp_path / "h").read_text().splitlines()]
+    assert [record["kind"] for record in records] == ["baseline", "check"]
+    assert records[0]["failed"] == []
+    assert "queries:feed.cached" in records[1]["failed"]
