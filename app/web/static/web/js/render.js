@@ -9,6 +9,9 @@ export const ICONS = {
     "M12 20.5s-7.6-4.7-9.4-9.2C1.3 8 3.1 4.5 6.7 4.5c2.3 0 3.7 1.3 5.3 3.2 1.6-1.9 3-3.2 5.3-3.2 3.6 0 5.4 3.5 4.1 6.8-1.8 4.5-9.4 9.2-9.4 9.2z",
   comment: "M20.5 11.5a8.5 8.5 0 0 1-12.4 7.6L3.5 20.5l1.4-4.4A8.5 8.5 0 1 1 20.5 11.5z",
   bookmark: "M6 3.5h12v17l-6-5-6 5z",
+  send: "M21.5 2.5 10.2 13.8M21.5 2.5l-7 19-4.3-7.7L2.5 9.5z",
+  prev: "M14.5 5.5 8 12l6.5 6.5",
+  next: "M9.5 5.5 16 12l-6.5 6.5",
 };
 
 export function icon(name, filled = false) {
@@ -128,6 +131,29 @@ export function saveButton(post) {
   return button;
 }
 
+// Follow from a card or a suggestion list: Follow, then Following (or Requested for a
+// private account); a second press takes it back.
+export function followButton(username) {
+  const labels = { following: "Following", requested: "Requested" };
+  let status = "not_following";
+  const button = el("button", { type: "button", class: "link-button follow" }, "Follow");
+  button.addEventListener("click", async () => {
+    if (!viewer) return location.assign(loginUrl());
+    button.disabled = true;
+    try {
+      const method = status === "not_following" ? "POST" : "DELETE";
+      ({ status } = await api(`/users/${encodeURIComponent(username)}/follow`, { method }));
+      button.textContent = labels[status] || "Follow";
+      button.classList.toggle("done", status !== "not_following");
+    } catch (error) {
+      reportError(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
 export function commentForm(post, list) {
   const id = `comment-${post.id}`;
   const input = el("input", {
@@ -160,41 +186,122 @@ export function commentForm(post, list) {
   return form;
 }
 
+// Instagram's rule for a post's photo box: the first photo's shape, kept between 4:5
+// (portrait) and 1.91:1 (landscape). A photo within those bounds shows whole, uncropped; one
+// beyond them is cropped to fill the box. The box's ratio is set before any photo loads, so
+// nothing below it moves.
+const RATIO_MIN = 4 / 5;
+const RATIO_MAX = 1.91;
+const ratioOf = (image) => image.width / image.height;
+
+function postMedia(post, likeButton) {
+  const { images } = post;
+  const box = el("div", { class: "post-media" });
+  box.style.aspectRatio = String(Math.min(RATIO_MAX, Math.max(RATIO_MIN, ratioOf(images[0]))));
+  const slides = el(
+    "div",
+    { class: "slides" },
+    images.map((image, index) => {
+      const ratio = ratioOf(image);
+      return el("img", {
+        src: image.url,
+        alt: imageAlt(post, index, images.length),
+        width: String(image.width),
+        height: String(image.height),
+        class: ratio < RATIO_MIN || ratio > RATIO_MAX ? "cover" : null,
+        loading: "lazy",
+        decoding: "async",
+      });
+    }),
+  );
+  box.append(slides);
+  if (images.length > 1) carousel(box, slides, images.length);
+  // Double-tap likes (never unlikes), through the like button itself.
+  box.addEventListener("dblclick", (event) => {
+    if (event.target.closest("button")) return;
+    const heart = el("span", { class: "burst", "aria-hidden": "true" }, icon("heart", true));
+    heart.addEventListener("animationend", () => heart.remove());
+    box.append(heart);
+    if (likeButton.getAttribute("aria-pressed") !== "true") likeButton.click();
+  });
+  return box;
+}
+
+// Swipe is the browser's own scroll-snap; arrows, dots and the keyboard move the same scroller.
+function carousel(box, slides, count) {
+  let index = 0;
+  const arrow = (name, label) =>
+    el("button", { type: "button", class: `slide-arrow ${name}`, "aria-label": label }, icon(name));
+  const prev = arrow("prev", "Previous photo");
+  const next = arrow("next", "Next photo");
+  const dots = el("div", { class: "dots", "aria-hidden": "true" }, Array.from({ length: count }, () => el("span")));
+  const show = (to) => {
+    const target = Math.min(count - 1, Math.max(0, to));
+    slides.scrollTo({ left: target * slides.clientWidth, behavior: "smooth" });
+  };
+  const update = () => {
+    index = slides.clientWidth ? Math.round(slides.scrollLeft / slides.clientWidth) : 0;
+    prev.hidden = index === 0;
+    next.hidden = index === count - 1;
+    [...dots.children].forEach((dot, i) => dot.classList.toggle("on", i === index));
+    slides.setAttribute("aria-label", `Photo ${index + 1} of ${count}`);
+  };
+  slides.tabIndex = 0;
+  slides.setAttribute("role", "group");
+  slides.setAttribute("aria-roledescription", "carousel");
+  slides.addEventListener("scroll", update, { passive: true });
+  slides.addEventListener("keydown", (event) => {
+    const step = { ArrowLeft: -1, ArrowRight: 1 }[event.key];
+    if (!step) return;
+    event.preventDefault();
+    show(index + step);
+  });
+  prev.addEventListener("click", () => show(index - 1));
+  next.addEventListener("click", () => show(index + 1));
+  box.append(prev, next, dots);
+  update();
+}
+
+function postHead(post) {
+  const recommended = post.reason === "recommended" && post.author.username !== viewer;
+  const place = post.place
+    ? el("a", { class: "place", href: `/places/${post.place.id}` }, post.place.name)
+    : null;
+  return el(
+    "header",
+    { class: "post-head" },
+    avatar(post.author),
+    el("div", {}, userLink(post.author), recommended ? el("span", { class: "reason" }, "Suggested for you") : place),
+    recommended && viewer ? followButton(post.author.username) : null,
+  );
+}
+
+// "Send" opens the DM share dialog, loaded only when asked for.
+async function share(post) {
+  try {
+    await (await import("./share.js")).openShare(post);
+  } catch (error) {
+    reportError(error);
+  }
+}
+
 export function postCard(post, { full = false } = {}) {
   const likeCount = el("span", { "data-role": "like-count" }, plural(post.like_count, "like"));
   const comments = el("ul", { class: "comments" });
   const postUrl = `/p/${post.id}`;
-  const place = post.place
-    ? el("a", { class: "place", href: `/places/${post.place.id}` }, post.place.name)
-    : null;
+  const like = likeButton(post, likeCount);
   const card = el(
     "article",
     { class: "post-card", "data-post-id": post.id, "aria-label": `Post by @${post.author.username}` },
-    el(
-      "header",
-      { class: "post-head" },
-      avatar(post.author),
-      el("div", {}, userLink(post.author), place),
-    ),
-    el(
-      "div",
-      { class: "post-media" },
-      post.images.map((image, index) =>
-        el("img", {
-          src: image.url,
-          alt: imageAlt(post, index, post.images.length),
-          width: String(image.width),
-          height: String(image.height),
-          loading: "lazy",
-        }),
-      ),
-    ),
+    postHead(post),
+    post.images.length ? postMedia(post, like) : null,
   );
   const actions = el(
     "div",
     { class: "post-actions" },
-    likeButton(post, likeCount),
+    like,
     el("a", { class: "icon-button", href: postUrl, "aria-label": "Comments" }, icon("comment")),
+    viewer ? el("button", { type: "button", class: "icon-button", "aria-label": "Send", onclick: () => share(post) }, icon("send")) : null,
     el("span", { class: "spacer" }),
     saveButton(post),
   );
@@ -242,6 +349,22 @@ export function tile(post) {
       el("span", {}, icon("comment", true), ` ${post.comment_count}`),
     ),
   );
+}
+
+// Infinite scroll over a pager's "Load more" button (which stays, for keyboards): the next
+// page loads once a sentinel before the button comes within a screen of view, and again while
+// it still is. The pager disables the button while a page loads and hides it after the last.
+export function autoLoad(next, button) {
+  const sentinel = el("div", { class: "sentinel", "aria-hidden": "true" });
+  button.before(sentinel);
+  const near = () => sentinel.getBoundingClientRect().top < innerHeight * 2;
+  const load = async () => {
+    while (!button.hidden && !button.disabled && near()) await next();
+  };
+  new IntersectionObserver(
+    (entries) => entries[0].isIntersecting && load().catch(reportError),
+    { rootMargin: "100% 0px" },
+  ).observe(sentinel);
 }
 
 // A grid of tiles with "Load more" and an empty message.
