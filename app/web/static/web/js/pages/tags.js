@@ -1,11 +1,12 @@
-// Hashtag and place pages: a header and a Top / Recent grid.
-import { $, ApiError, api, body, plural, query, reportError } from "../core.js";
+// Hashtag and place pages: a header and a Top / Recent grid. The server answers 404 for an
+// unknown tag or place, so the page always has a header to fill.
+import { $, api, body, plural, query, reportError } from "../core.js";
 import { gridPager } from "../render.js";
 
 function orderedGrid(path, header) {
   const tabs = [...document.querySelectorAll(".tab")];
   let order = "top";
-  const load = async () => {
+  const load = () => {
     $("#grid").replaceChildren();
     $(".empty").hidden = true;
     let first = true;
@@ -15,14 +16,7 @@ function orderedGrid(path, header) {
       first = false;
       return data;
     }, "No posts yet.");
-    try {
-      await more();
-    } catch (error) {
-      if (!(error instanceof ApiError && error.status === 404)) throw error;
-      const empty = $(".empty");
-      empty.textContent = "Nothing here yet.";
-      empty.hidden = false;
-    }
+    return more();
   };
   for (const tab of tabs) {
     tab.addEventListener("click", () => {
@@ -39,12 +33,14 @@ function orderedGrid(path, header) {
 
 export const hashtag = () =>
   orderedGrid(`/hashtags/${encodeURIComponent(body.dataset.hashtag)}`, (data) => {
+    // The URL may spell the tag in capitals or full width: show the name it is stored under.
+    $('[data-role="title"]').textContent = `#${data.hashtag.name}`;
     $('[data-role="summary"]').textContent = plural(data.hashtag.post_count, "post");
   });
 
 export const place = () =>
   orderedGrid(`/places/${body.dataset.place}`, (data) => {
-    $('[data-role="title"]').textContent = data.place.name;
-    document.title = `${data.place.name} · instalab`;
-    $('[data-role="summary"]').textContent = `${data.place.address} · ${plural(data.place.post_count, "post")}`;
+    $('[data-role="summary"]').textContent = [data.place.address, plural(data.place.post_count, "post")]
+      .filter(Boolean)
+      .join(" · ");
   });
