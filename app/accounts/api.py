@@ -149,7 +149,6 @@ def me_limits(request: HttpRequest) -> dict[str, Any]:
         "bio_max": BIO_MAX,
         "avatar_types": [f"image/{name.lower()}" for name in ALLOWED_FORMATS],
         "avatar_max_bytes": settings.MAX_UPLOAD_BYTES,
-        "avatar_max_pixels": settings.MAX_UPLOAD_PIXELS,
     }
 
 

@@ -93,13 +93,12 @@ class MeOut(_ProfileBase):
 
 class ProfileLimitsOut(Schema):
     """What the edit-profile form may send: text lengths in characters, and the avatar's
-    accepted types, bytes and pixels (the post image pipeline's limits)."""
+    accepted types and size in bytes (the post image pipeline's limits)."""
 
     name_max: int
     bio_max: int
     avatar_types: list[str]
     avatar_max_bytes: int
-    avatar_max_pixels: int
 
 
 class AuthOut(Schema):

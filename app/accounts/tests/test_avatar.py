@@ -162,7 +162,6 @@ def test_it_tells_the_form_its_limits(alice_client: ApiClient, settings: Any) ->
         "bio_max": 150,
         "avatar_types": ["image/jpeg", "image/png", "image/webp"],
         "avatar_max_bytes": settings.MAX_UPLOAD_BYTES,
-        "avatar_max_pixels": settings.MAX_UPLOAD_PIXELS,
     }
     # The limits are the ones PATCH /api/me enforces.
     too_long = alice_client.patch(

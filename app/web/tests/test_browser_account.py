@@ -62,6 +62,7 @@ def test_it_edits_name_bio_and_photo_and_shows_them_on_the_profile(
     page.wait_for_selector("body[data-ready=true]")
 
     expect(page.get_by_label("Name")).to_have_value("Charlie")
+    expect(page.locator(".avatar-hint")).to_have_text("JPEG, PNG, WEBP, up to 12 MB")
     bio = page.get_by_label("Bio")
     bio.fill("Photos from Seoul 🌆")
     expect(page.locator("#bio-count")).to_have_text("19 / 150")

@@ -31,7 +31,9 @@ export const account_edit = async () => {
   name.value = me.name;
   bio.value = me.bio;
   privacy.checked = me.is_private;
+  const megabytes = Math.floor(limits.avatar_max_bytes / 1048576);
   photo.accept = limits.avatar_types.join(",");
+  $(".avatar-hint").textContent = `${limits.avatar_types.map((t) => t.split("/")[1].toUpperCase()).join(", ")}, up to ${megabytes} MB`;
   showAvatar(me);
   count();
   bio.addEventListener("input", count);
@@ -53,7 +55,7 @@ export const account_edit = async () => {
     photo.value = "";
     if (!file) return;
     if (file.size > limits.avatar_max_bytes) {
-      return showFormError(form, `That photo is over ${Math.floor(limits.avatar_max_bytes / 1048576)} MB.`);
+      return showFormError(form, `That photo is over ${megabytes} MB.`);
     }
     const data = new FormData();
     data.append("image", file);
