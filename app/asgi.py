@@ -14,13 +14,15 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from app.chat.routing import websocket_urlpatterns  # noqa: E402
 from app.core.bodylimit import ASGIBodyLimit  # noqa: E402
+from app.lab.metrics import SocketMetrics  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Django's ASGI handler spools any body whole before a middleware could refuse it.
         "http": ASGIBodyLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Outermost, so only the sockets the inner layers accept are counted.
+        "websocket": SocketMetrics(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -1,26 +1,32 @@
-"""Prometheus metrics, correct across worker processes, and the middleware that records them."""
+"""Prometheus metrics, correct across worker processes, and the middlewares that record them:
+HTTP (requests, latency, SQL and cache reads per request), WebSockets (sockets, messages) and,
+read at scrape time, the background queues (app/lab/metrics_queues.py)."""
 
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, get_resolver
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
 from app.lab import stats
+from app.lab.metrics_queues import QueueCollector
 
 # prometheus-client picks its value store when it is imported: with PROMETHEUS_MULTIPROC_DIR
 # set (the server runner sets it for its workers) every process writes mmap files there and
@@ -38,6 +44,24 @@ DB_QUERIES = Histogram(
     ["route"],
     buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89),
 )
+CACHE_READS = Counter(
+    "instalab_cache_reads_total",
+    "Cache reads made by HTTP requests (Django cache and raw Redis), by result",
+    ["route", "result"],
+)
+WS_CONNECTIONS = Counter("instalab_ws_connections_total", "WebSocket handshakes accepted")
+# "livesum": the open sockets of the processes alive now; a dead worker's files are dropped
+# at the next scrape (_forget_dead_processes), so its sockets stop counting.
+WS_OPEN = Gauge(
+    "instalab_ws_sockets_open", "WebSocket sockets open now", multiprocess_mode="livesum"
+)
+WS_MESSAGES = Counter(
+    "instalab_ws_messages_total",
+    "WebSocket messages: in from clients, out to clients (frames relayed included)",
+    ["direction"],
+)
+QUEUES = QueueCollector()
+REGISTRY.register(QUEUES)
 
 UNMATCHED = "unmatched"
 # Anything else would let a client mint label values (and time series) at will.
@@ -50,9 +74,34 @@ def render_metrics() -> tuple[bytes, str]:
     """The exposition text: summed over every worker's files in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
+        _forget_dead_processes(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(QUEUES)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db$")
+
+
+def _forget_dead_processes(path: str) -> None:
+    """Drop the live gauges of processes that are gone (a killed or replaced server worker):
+    prometheus-client keeps a dead pid's files until told, and its open sockets would count
+    forever. Servers share this host's pid namespace with the scraping worker."""
+    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        match = _LIVE_GAUGE_FILE.search(name)
+        if match and not _alive(int(match.group(1))):
+            multiprocess.mark_process_dead(int(match.group(1)), path)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 @functools.lru_cache(maxsize=1024)
@@ -94,6 +143,19 @@ def _metrics_for(method: str, route: str, status: str) -> tuple[Any, Any, Any]:
     return found
 
 
+_cache_children: dict[str, tuple[Any, Any]] = {}
+
+
+def _cache_reads_for(route: str) -> tuple[Any, Any]:
+    found = _cache_children.get(route)
+    if found is None:
+        found = _cache_children[route] = (
+            CACHE_READS.labels(route=route, result="hit"),
+            CACHE_READS.labels(route=route, result="miss"),
+        )
+    return found
+
+
 def request_count(*, method: str, route: str, status: int, seconds: float) -> None:
     """Count a request answered before Django's middleware ran (app/wsgi.py)."""
     requests, latency, _ = _metrics_for(method, route, str(status))
@@ -115,12 +177,62 @@ class MetricsMiddleware:
         response = self.get_response(request)
         elapsed = time.perf_counter() - started
         method = request.method if request.method in METHODS else "other"
-        requests, latency, queries = _metrics_for(
-            method, route_label(request), str(response.status_code)
-        )
+        route = route_label(request)
+        requests, latency, queries = _metrics_for(method, route, str(response.status_code))
         requests.inc()
         latency.observe(elapsed)
         request_stats = stats.current()
         if request_stats is not None:
             queries.observe(request_stats.db_queries)
+            if request_stats.cache_hits or request_stats.cache_misses:
+                hits, misses = _cache_reads_for(route)
+                hits.inc(request_stats.cache_hits)
+                misses.inc(request_stats.cache_misses)
         return response
+
+
+ASGIMessage = MutableMapping[str, Any]
+ASGIReceive = Callable[[], Awaitable[ASGIMessage]]
+ASGISend = Callable[[ASGIMessage], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], ASGIReceive, ASGISend], Awaitable[None]]
+
+_MESSAGES_IN = WS_MESSAGES.labels(direction="in")
+_MESSAGES_OUT = WS_MESSAGES.labels(direction="out")
+
+
+class SocketMetrics:
+    """ASGI middleware around the /ws/ application: counts accepted sockets, the sockets open
+    and the messages each way, from the ASGI events themselves (so every consumer is counted
+    without knowing of it). One counter increment per message: 2.5 to 3 us in multiprocess
+    mode (docs/monitoring.md), against the 2.1 ms of CPU a relayed message costs
+    (docs/experiments/chat.md)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
+    ) -> None:
+        accepted = False
+
+        async def counted_receive() -> ASGIMessage:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                _MESSAGES_IN.inc()
+            return message
+
+        async def counted_send(message: ASGIMessage) -> None:
+            nonlocal accepted
+            await send(message)
+            if message["type"] == "websocket.send":
+                _MESSAGES_OUT.inc()
+            elif message["type"] == "websocket.accept" and not accepted:
+                accepted = True
+                WS_CONNECTIONS.inc()
+                WS_OPEN.inc()
+
+        try:
+            await self.app(scope, counted_receive, counted_send)
+        finally:
+            if accepted:
+                WS_OPEN.dec()
