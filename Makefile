@@ -43,7 +43,7 @@ status: $(STAMP)  ## show the embedded servers' state
 migrate: services  ## apply migrations
 	@$(BIN)/python manage.py migrate --no-input -v 0
 
-run: migrate  ## seed `small` if the database is empty, then serve http://127.0.0.1:8000 and /ws/
+run: migrate  ## seed `small` if the database is empty (a demo login with a world), then serve http://127.0.0.1:8000 and /ws/ [HOST= PORT= WS_PORT=]
 	@$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) --if-empty
 	@$(BIN)/python manage.py lab_demo_user
 	@$(BIN)/python manage.py recs_train --if-stale

@@ -1,4 +1,9 @@
-"""``python -m seed --scale tiny|small|medium|large --seed 42 [--reset]``."""
+"""``python -m seed --scale tiny|small|medium|large --seed 42 [--reset] [--anchor ISO-TIME]``.
+
+Every timestamp lies before the anchor, by default the time of seeding, so the newest posts,
+likes, comments and messages are minutes old. The same seed and anchor give the same bytes;
+the manifest's ``time_range.end`` is the anchor to pass to reproduce a run.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,17 @@ def _seed_value(raw: str) -> int:
     return value
 
 
+def _anchor_value(raw: str) -> int:
+    from seed.generate import anchor_parse
+
+    try:
+        return anchor_parse(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"ANCHOR must be an ISO 8601 time such as 2026-11-30T06:00:00Z, got {raw!r}"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seed", description=__doc__)
     parser.add_argument("--scale", choices=list(SCALES), default="small")
@@ -29,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         "--if-empty",
         action="store_true",
         help="seed only when the database has no app rows; otherwise exit 0 quietly (make run)",
+    )
+    parser.add_argument(
+        "--anchor",
+        type=_anchor_value,
+        help="the instant the data ends at (ISO 8601, UTC unless it says otherwise); default now",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--manifest", type=Path, help="where to write the manifest")
@@ -55,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             reset=args.reset,
             progress=not args.no_progress,
             manifest_path=args.manifest,
+            anchor_us=args.anchor,
             echo=lambda message: print(message, file=sys.stderr),
         )
     except SeedError as error:

@@ -38,11 +38,16 @@ Array = np.ndarray[Any, Any]
 
 US = 1_000_000
 DAY_US = 86_400 * US
-# Every timestamp derives from this fixed instant, never from now(): the same SEED gives the
-# same bytes on any day. The data spans the six months before it.
-END_US = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp()) * US
+# Every timestamp derives from the anchor (the plan's end_us: by default the seeding time, so
+# the newest activity is minutes old), never from a clock read later: the same SEED and anchor
+# give the same bytes, and another anchor changes the timestamps only. The data spans the six
+# months before it.
 SPAN_DAYS = 180
-START_US = END_US - SPAN_DAYS * DAY_US
+# A small share of posts is drawn by age from the anchor (exponential, this mean), on top of
+# the months-long rhythm: the newest posts are minutes old at any hour of the day, even in the
+# pre-dawn trough, and activity thins out over the day before.
+RECENT_SHARE = 0.004
+RECENT_MEAN_HOURS = 12.0
 K = len(COMMUNITIES)
 # Share of activity per hour of day in Korea (KST = UTC+9): lunch and late-evening peaks,
 # a trough before dawn.
@@ -85,7 +90,20 @@ CELEB_SHARE = 0.22
 
 # Phase numbers feed the random streams: fixed, so adding a phase never shifts another's data.
 PH_PLAN, PH_FOLLOW, PH_LIKE, PH_COMMENT, PH_SAVE, PH_POST, PH_TAG, PH_PLACE = range(1, 9)
-PH_USER, PH_CHAT, PH_SEARCH, PH_TEXT = range(9, 13)
+PH_USER, PH_CHAT, PH_SEARCH, PH_TEXT, PH_RECENT = range(9, 14)
+
+
+def anchor_now() -> int:
+    """The default anchor: now, to the whole second, in Unix microseconds."""
+    return int(datetime.now(UTC).timestamp()) * US
+
+
+def anchor_parse(text: str) -> int:
+    """An ISO 8601 anchor (naive means UTC) in Unix microseconds."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * US)
 
 
 def rng_for(seed: int, phase: int, chunk: int = 0) -> np.random.Generator:
@@ -106,24 +124,36 @@ def capped_multinomial(rng: np.random.Generator, total: int, weights: Array, cap
 
 
 def rhythm_ts(rng: np.random.Generator, n: int, lo_us: int, hi_us: int) -> Array:
-    """``n`` timestamps in [lo, hi) with a daily rhythm and a mild growth trend."""
+    """``n`` timestamps in [lo, hi) with a daily rhythm and a mild growth trend.
+
+    The days are 24-hour windows counted back from ``hi``; each holds every hour of the (UTC)
+    clock once, so the rhythm follows the clock whatever time of day ``hi`` is.
+    """
     days = max(1, (hi_us - lo_us) // DAY_US)
     trend = np.linspace(0.7, 1.3, days)
     day = rng.choice(days, size=n, p=trend / trend.sum())
     hour = (rng.choice(24, size=n, p=HOUR_KST) - 9) % 24
-    ts = lo_us + day * DAY_US + hour * 3600 * US + rng.integers(0, 3600 * US, size=n)
-    clipped: Array = np.minimum(ts, hi_us - 1).astype(np.int64)
+    window = hi_us - (days - day) * DAY_US
+    ts = window - window % DAY_US + hour * 3600 * US + rng.integers(0, 3600 * US, size=n)
+    ts = np.where(ts < window, ts + DAY_US, ts)
+    clipped: Array = np.clip(ts, lo_us, hi_us - 1).astype(np.int64)
     return clipped
 
 
-def after(rng: np.random.Generator, base: Array, fast_scale_h: float) -> Array:
+def recent_ts(rng: np.random.Generator, n: int, end_us: int, mean_hours: float) -> Array:
+    """``n`` timestamps by age before ``end_us``: exponential, at most a week old."""
+    age = np.minimum(rng.exponential(mean_hours * 3600 * US, size=n), 7 * DAY_US)
+    return (end_us - 1 - age).astype(np.int64)
+
+
+def after(rng: np.random.Generator, base: Array, fast_scale_h: float, end_us: int) -> Array:
     """Reaction times after ``base``: most within hours, a long tail, never past the end."""
     fast = rng.exponential(fast_scale_h * 3600 * US, size=len(base))
-    late = rng.random(len(base)) * (END_US - base)
+    late = rng.random(len(base)) * (end_us - base)
     delay = np.where(rng.random(len(base)) < 0.8, fast, late).astype(np.int64)
     ts = base + 1 + delay
-    spill = ts >= END_US
-    ts[spill] = base[spill] + 1 + (rng.random(int(spill.sum())) * (END_US - 1 - base[spill]))
+    spill = ts >= end_us
+    ts[spill] = base[spill] + 1 + (rng.random(int(spill.sum())) * (end_us - 1 - base[spill]))
     return ts.astype(np.int64)
 
 
@@ -209,6 +239,8 @@ class Plan:
 
     preset: Preset
     seed: int
+    # The anchor: every timestamp lies before it (Unix microseconds).
+    end_us: int
     community: Array
     korean: Array
     tier: Array
@@ -239,6 +271,10 @@ class Plan:
     tag_last: Array = field(default_factory=lambda: np.zeros(0, np.int64))
     place_names: list[str] = field(default_factory=list)
     celeb_followers: list[int] = field(default_factory=list)
+
+    @property
+    def start_us(self) -> int:
+        return self.end_us - SPAN_DAYS * DAY_US
 
     @property
     def n_users(self) -> int:
@@ -293,8 +329,9 @@ def _text_pools(seed: int) -> tuple[list[list[str]], list[list[str]]]:
     return text_ko, text_en
 
 
-def plan_build(preset: Preset, seed: int, pool: list[PoolImage]) -> Plan:
+def plan_build(preset: Preset, seed: int, pool: list[PoolImage], *, end_us: int) -> Plan:
     rng = rng_for(seed, PH_PLAN)
+    start_us = end_us - SPAN_DAYS * DAY_US
     n, p = preset.users, preset.posts
     sizes = rng.dirichlet(np.full(K, 4.0))
     community = rng.choice(K, size=n, p=sizes).astype(np.int64)
@@ -310,10 +347,15 @@ def plan_build(preset: Preset, seed: int, pool: list[PoolImage]) -> Plan:
     private = (rng.random(n) < 0.1) & (rank >= len(celebs))
     post_w[celebs] = np.maximum(post_w[celebs], 5.0)
     like_w = rng.lognormal(0, 1.2, n) * np.array([0.6, 1.0, 1.5, 2.0])[tier]
-    joined = END_US - SPAN_DAYS * DAY_US - rng.integers(DAY_US, 3 * 365 * DAY_US, size=n)
+    joined = start_us - rng.integers(DAY_US, 3 * 365 * DAY_US, size=n)
 
     author = rng.choice(n, size=p, p=post_w / post_w.sum()).astype(np.int64)
-    post_ts = np.sort(rhythm_ts(rng, p, START_US, END_US))
+    post_ts = rhythm_ts(rng, p, start_us, end_us)
+    # Its own stream, so the rest of the plan is the same draws as without it.
+    recent_rng = rng_for(seed, PH_RECENT)
+    recent = recent_rng.random(p) < RECENT_SHARE
+    post_ts[recent] = recent_ts(recent_rng, int(recent.sum()), end_us, RECENT_MEAN_HOURS)
+    post_ts = np.sort(post_ts)
     post_comm = np.where(rng.random(p) < 0.85, community[author], rng.integers(0, K, p))
     place_comm = np.arange(preset.places, dtype=np.int64) % K
     place_rank = np.arange(preset.places, dtype=np.int64) // K
@@ -349,6 +391,7 @@ def plan_build(preset: Preset, seed: int, pool: list[PoolImage]) -> Plan:
     return Plan(
         preset=preset,
         seed=seed,
+        end_us=end_us,
         community=community,
         korean=korean,
         tier=tier,
@@ -459,11 +502,12 @@ def follow_chunks(plan: Plan) -> Iterator[tuple[Array, Array, Array]]:
         crng = rng_for(plan.seed, PH_FOLLOW, number + 1)
         keys = unique_pairs(crng, lo, need[lo:hi], n, draw, no_self=True)
         follower, followee = keys // n, keys % n
-        ts = rhythm_ts(crng, len(keys), START_US - 365 * DAY_US, END_US)
+        ts = rhythm_ts(crng, len(keys), plan.start_us - 365 * DAY_US, plan.end_us)
         # Nobody follows before both accounts exist.
         floor = np.maximum(plan.joined[follower], plan.joined[followee])
         early = ts <= floor
-        ts[early] = floor[early] + 1 + (crng.random(int(early.sum())) * (END_US - 1 - floor[early]))
+        room = plan.end_us - 1 - floor[early]
+        ts[early] = floor[early] + 1 + (crng.random(int(early.sum())) * room)
         order = np.argsort(ts, kind="stable")
         yield follower[order], followee[order], ts[order]
 
@@ -527,7 +571,7 @@ def _pair_table(
             crng = rng_for(plan.seed, phase, number + 1)
             keys = unique_pairs(crng, lo, need[lo:hi], p, draw, no_self=False)
             user, post = keys // p, keys % p
-            ts = after(crng, plan.post_ts[post], 6.0)
+            ts = after(crng, plan.post_ts[post], 6.0, plan.end_us)
             order = np.argsort(ts, kind="stable")
             user, post, ts = user[order], post[order], ts[order]
             ids = np.arange(next_id, next_id + len(keys), dtype=np.int64)
@@ -573,7 +617,7 @@ def comments_load(plan: Plan, out: Loader) -> None:
             crng = rng_for(plan.seed, PH_COMMENT, number + 1)
             user = np.repeat(np.arange(lo, hi, dtype=np.int64), need[lo:hi])
             post = draw(crng, user, 0)
-            ts = after(crng, plan.post_ts[post], 12.0)
+            ts = after(crng, plan.post_ts[post], 12.0, plan.end_us)
             order = np.argsort(ts, kind="stable")
             user, post, ts = user[order], post[order], ts[order]
             plan.comment_count += np.bincount(post, minlength=p)
@@ -709,8 +753,8 @@ def posts_load(plan: Plan, out: Loader) -> None:
 def hashtags_load(plan: Plan, out: Loader) -> None:
     names = ["id", "name", "post_count", "created_at", "last_used_at"]
     n_tags = len(plan.tag_names)
-    created = START_US - 400 * DAY_US + np.arange(n_tags, dtype=np.int64) * 60 * US
-    first_use = np.where(plan.tag_count > 0, plan.tag_last, END_US)
+    created = plan.start_us - 400 * DAY_US + np.arange(n_tags, dtype=np.int64) * 60 * US
+    first_use = np.where(plan.tag_count > 0, plan.tag_last, plan.end_us)
     created = np.minimum(created, first_use - 1)
     created_s, last_s = ts_text(created), ts_text(plan.tag_last)
     lines = [
@@ -734,7 +778,8 @@ def places_load(plan: Plan, out: Loader) -> None:
     abroad = ~korean_name & (rng.random(total) < 0.3)
     lat = np.where(abroad, rng.uniform(-40, 60, total), rng.uniform(33.2, 38.3, total))
     lon = np.where(abroad, rng.uniform(-120, 150, total), rng.uniform(126.1, 129.5, total))
-    created = ts_text(START_US - 500 * DAY_US + np.arange(total, dtype=np.int64) * 3600 * US)
+    created = np.arange(total, dtype=np.int64) * 3600 * US + plan.start_us - 500 * DAY_US
+    created_s = ts_text(created)
     lines = []
     for i in range(total):
         community = COMMUNITIES[int(plan.place_comm[i])]
@@ -748,7 +793,7 @@ def places_load(plan: Plan, out: Loader) -> None:
         plan.place_names.append(name)
         lines.append(
             f"{i + 1}\t{text_escape(name)}\t{text_escape(address[:255])}\t{lat[i]:.6f}\t"
-            f"{lon[i]:.6f}\t{counts[i]}\t{created[i]}\n"
+            f"{lon[i]:.6f}\t{counts[i]}\t{created_s[i]}\n"
         )
     names = ["id", "name", "address", "latitude", "longitude", "post_count", "created_at"]
     with out.phase("places", total):
@@ -767,7 +812,7 @@ def users_load(plan: Plan, out: Loader, password_hash: str) -> None:
             rng = rng_for(plan.seed, PH_USER, number + 1)
             m = hi - lo
             seen = rng.integers(0, 30 * DAY_US, m)
-            last_login = ts_text(END_US - seen)
+            last_login = ts_text(plan.end_us - seen)
             joined = ts_text(plan.joined[lo:hi])
             bio_pick = rng.integers(0, 1 << 30, m).tolist()
             has_bio = (rng.random(m) < 0.6).tolist()
@@ -823,7 +868,7 @@ def chat_load(plan: Plan, out: Loader) -> None:
     order = rng.permutation(len(rooms))
     rooms = [rooms[i] for i in order]
     r = len(rooms)
-    created = np.sort(rhythm_ts(rng, r, START_US - 90 * DAY_US, END_US - DAY_US))
+    created = np.sort(rhythm_ts(rng, r, plan.start_us - 90 * DAY_US, plan.end_us - DAY_US))
     weight = rng.lognormal(0, 1.2, r)
     per_room = 1 + rng.multinomial(max(0, preset.messages - r), weight / weight.sum())
     post_ts = plan.post_ts
@@ -840,7 +885,7 @@ def chat_load(plan: Plan, out: Loader) -> None:
             counts = per_room[lo:hi]
             total = int(counts.sum())
             room_of = np.repeat(np.arange(lo, hi), counts)
-            span = END_US - created[room_of]
+            span = plan.end_us - created[room_of]
             ts = created[room_of] + 1 + (crng.random(total) * (span - 1)).astype(np.int64)
             ts = ts[np.lexsort((ts, room_of))]
             member_pick = crng.integers(0, 1 << 30, total).tolist()
@@ -927,7 +972,7 @@ def searches_load(plan: Plan, out: Loader) -> None:
     place_pick = places.within(rng, comm).tolist()
     click = (rng.random(len(user)) < 0.3).tolist()
     cut = rng.integers(2, 7, len(user)).tolist()
-    ts = np.sort(rhythm_ts(rng, len(user), END_US - 60 * DAY_US, END_US))
+    ts = np.sort(rhythm_ts(rng, len(user), plan.end_us - 60 * DAY_US, plan.end_us))
     stamps = ts_text(ts)
     user_l, what_l = user.tolist(), what.tolist()
     lines = []

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from app.lab import services
-from seed.generate import END_US, START_US, TIERS, PhaseStat, Plan
+from seed.generate import TIERS, PhaseStat, Plan
 from seed.presets import LAB_PASSWORD
 from seed.vocab import COMMUNITIES
 
@@ -69,7 +69,8 @@ def manifest_complete(
         "phases": [
             {"name": p.name, "rows": p.rows, "seconds": round(p.seconds, 3)} for p in phases
         ],
-        "time_range": {"start": _iso(START_US), "end": _iso(END_US)},
+        # The end is the anchor: `--anchor <end>` with the same seed reproduces these rows.
+        "time_range": {"start": _iso(plan.start_us), "end": _iso(plan.end_us)},
         "tiers": {
             "celebrities": [names[i] for i in plan.celebs[:50]],
             "celebrity_followers": [names[i] for i in plan.celeb_followers[:SAMPLE]],

@@ -119,13 +119,16 @@ def seed_run(
     media_root: Path | None = None,
     manifest_path: Path | None = None,
     echo: Callable[[str], None] = print,
+    anchor_us: int | None = None,
 ) -> SeedResult:
-    """Fill the configured database with the ``scale`` preset; the same seed, the same bytes."""
+    """Fill the configured database with the ``scale`` preset, every timestamp before
+    ``anchor_us`` (default: now); the same seed and anchor, the same bytes."""
     if scale not in SCALES:
         raise SeedError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if seed < 0:
         raise SeedError(f"seed must be an integer >= 0, got {seed}")
     preset = SCALES[scale]
+    end_us = gen.anchor_now() if anchor_us is None else anchor_us
     started = time.perf_counter()
     path = manifest_path or manifest_default_path()
     previous = manifest_read(path)
@@ -162,7 +165,7 @@ def seed_run(
         with out.phase("images", 0):
             pool = pool_ensure(Path(media_root or settings.MEDIA_ROOT))
         with out.phase("plan", 0):
-            plan = gen.plan_build(preset, seed, pool)
+            plan = gen.plan_build(preset, seed, pool, end_us=end_us)
             # Hashed once: a million users share one hash instead of a million slow hashes. The
             # salt is fixed by the seed so the rows stay byte-identical; the password is public.
             password_hash = make_password(LAB_PASSWORD, salt=f"instalabseed{seed}")

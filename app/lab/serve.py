@@ -68,6 +68,8 @@ REASONS = {
     "gunicorn": "HTTP on gunicorn sync workers (the classic baseline); /ws/ on uvicorn",
 }
 SETUPS = tuple(REASONS)
+# Binds that listen on every interface; a browser opens the loopback address instead.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]"})
 
 
 class ServeError(ValueError):
@@ -258,10 +260,22 @@ def restart_backoff(*, failures: int, uptime: float) -> tuple[int, float]:
     return failures, min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures - 1, 16))
 
 
+def browse_host(*, config: ServeConfig) -> str:
+    """The host a browser on this machine opens: a wildcard bind (0.0.0.0, ::) is no address
+    to open, so it is the loopback address; an IPv6 address gets its brackets."""
+    host = "127.0.0.1" if config.host in WILDCARD_HOSTS else config.host
+    return f"[{host}]" if ":" in host else host
+
+
+def browse_url(*, config: ServeConfig) -> str:
+    """The URL to open in a browser: the banner's, the ready line's and the demo login's."""
+    return f"http://{browse_host(config=config)}:{config.port}"
+
+
 def serve_urls(*, config: ServeConfig) -> tuple[str, str]:
     """The HTTP base URL and the WebSocket URL a browser should use."""
     ws_port = config.ws_port if serves_ws_separately(config=config) else config.port
-    return f"http://{config.host}:{config.port}", f"ws://{config.host}:{ws_port}/ws/"
+    return browse_url(config=config), f"ws://{browse_host(config=config)}:{ws_port}/ws/"
 
 
 def child_environment(
@@ -276,7 +290,8 @@ def child_environment(
     # the browser still sends the session cookie (cookies are not port-scoped).
     env["LAB_WS_URL"] = ws_url
     env.setdefault(
-        "CSRF_TRUSTED_ORIGINS", f"{http_url},http://localhost:{config.port},http://127.0.0.1:8000"
+        "CSRF_TRUSTED_ORIGINS",
+        f"{http_url},http://localhost:{config.port},http://127.0.0.1:{config.port}",
     )
     return env
 
@@ -511,7 +526,8 @@ class Runner:
                 self.tick(now=now)
                 if not ready and self.ports_open():
                     ready = True
-                    print("ready. Ctrl-C stops everything.", flush=True)
+                    url = browse_url(config=self.config)
+                    print(f"ready. Open {url} (Ctrl-C stops everything)", flush=True)
                 elif not ready and now - started > READY_TIMEOUT:
                     ready = True  # warn once; supervision goes on
                     _say(f"warning: not every port answers after {READY_TIMEOUT:.0f} s")
@@ -539,10 +555,11 @@ def banner(*, config: ServeConfig) -> str:
             "PRODUCTION mode (DEBUG=0): no tracebacks, no demo login, /metrics to loopback "
             "or METRICS_TOKEN only"
         )
+    bound = f" (bound to {config.host}: every interface)" if config.host in WILDCARD_HOSTS else ""
     lines = [
         headline,
         f"instalab serving with SERVER={config.setup}",
-        f"  HTTP       {http_url}",
+        f"  HTTP       {http_url}{bound}",
         f"  WebSocket  {ws_url}",
         f"  why        {REASONS[config.setup]}",
         f"  DEBUG      {mode}",

@@ -11,6 +11,7 @@ from django_redis import get_redis_connection
 
 from app.accounts.models import User
 from seed.__main__ import main
+from seed.generate import anchor_parse
 from seed.runner import LOADED, SeedError
 from seed.tests.conftest import Seeder, sql
 
@@ -22,13 +23,14 @@ def _checksums() -> dict[str, str]:
     }
 
 
-def test_it_produces_identical_tables_for_the_same_seed(seeder: Seeder) -> None:
-    seeder(seed=42)
+def test_it_produces_identical_tables_for_the_same_seed_and_anchor(seeder: Seeder) -> None:
+    anchor = anchor_parse("2026-11-30T06:30:00Z")
+    seeder(seed=42, anchor_us=anchor)
     first = _checksums()
-    seeder(seed=42, reset=True)
+    seeder(seed=42, reset=True, anchor_us=anchor)
     assert _checksums() == first
     assert all(first.values())
-    seeder(seed=43, reset=True)
+    seeder(seed=43, reset=True, anchor_us=anchor)
     other = _checksums()
     assert all(
         other[table] != first[table] for table in ("accounts_user", "posts_like", "posts_post")
@@ -91,7 +93,9 @@ def test_it_writes_a_manifest_with_tiers_and_communities(seeder: Seeder) -> None
 
 
 @pytest.mark.parametrize(
-    "argv", [["--scale", "huge"], ["--seed", "-1"], ["--seed", "abc"]], ids=str
+    "argv",
+    [["--scale", "huge"], ["--seed", "-1"], ["--seed", "abc"], ["--anchor", "yesterday"]],
+    ids=str,
 )
 def test_it_rejects_a_bad_scale_or_seed(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -100,7 +104,7 @@ def test_it_rejects_a_bad_scale_or_seed(
         main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "scale" in err or "SEED must be an integer >= 0" in err
+    assert "scale" in err or "SEED must be an integer >= 0" in err or "ANCHOR must be" in err
 
 
 def test_it_says_who_holds_the_tables_instead_of_waiting_forever(

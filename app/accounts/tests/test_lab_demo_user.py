@@ -1,5 +1,6 @@
-"""The ``lab_demo_user`` command that ``make run`` calls: idempotent, its login works, and in
-production mode it creates nothing."""
+"""The ``lab_demo_user`` command that ``make run`` calls: idempotent, its login works, it
+prints where the server runs, and in production mode it creates nothing. Its world on seeded
+data is tested in seed/tests/test_demo.py."""
 
 from __future__ import annotations
 
@@ -11,21 +12,20 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from app.accounts.management.commands.lab_demo_user import (
-    DEMO_PASSWORD,
-    DEMO_USERNAME,
-    SAMPLE_USERS,
-)
-from app.accounts.models import Follow, User
+from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
+from app.accounts.models import User
 from app.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _development_mode(settings: Any) -> None:
+def _development_mode(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # pytest-django runs tests with DEBUG off; `make run`'s default is on.
     settings.DEBUG = True
+    # The printed URL follows HOST and PORT, as the server runner does: `make run`'s defaults.
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
 
 
 def run() -> str:
@@ -45,7 +45,19 @@ def test_it_creates_the_demo_account_and_prints_how_to_log_in():
         "/api/auth/login", {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
     )
     assert response.status_code == 200
-    assert response.json()["user"]["following_count"] == len(SAMPLE_USERS)
+    # Nothing seeded, nobody to follow: it says how to get a world.
+    assert response.json()["user"]["following_count"] == 0
+    assert "run `make seed` first" in output
+
+
+def test_it_prints_the_host_and_port_the_server_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+
+    output = run()
+
+    assert "open      http://127.0.0.1:9123" in output
+    assert "curl -s -X POST http://127.0.0.1:9123/api/auth/login" in output
 
 
 def test_running_it_again_duplicates_nothing_and_keeps_edits():
@@ -57,13 +69,9 @@ def test_running_it_again_duplicates_nothing_and_keeps_edits():
 
     demo = User.objects.get(username=DEMO_USERNAME)
     assert "already there" in output
+    assert "world" not in output
     assert demo.bio == "edited by hand"
-    assert User.objects.count() == 1 + len(SAMPLE_USERS)
-    assert Follow.objects.filter(follower=demo).count() == len(SAMPLE_USERS)
-    assert demo.following_count == len(SAMPLE_USERS)
-    for username, _, _ in SAMPLE_USERS:
-        sample = User.objects.get(username=username)
-        assert (sample.is_private, sample.follower_count) == (False, 1)
+    assert User.objects.count() == 1
 
 
 def test_it_restores_the_printed_password():

@@ -1,8 +1,14 @@
 """``manage.py lab_demo_user``: make sure the demo login exists and print how to use it; in
-production mode (DEBUG off) it creates nothing."""
+production mode (DEBUG off) it creates nothing.
+
+A new demo account gets a world made of the seeded data (seed/demo.py): it follows accounts
+that posted lately, a few follow it back, and it has DM conversations, some unread. An
+existing one keeps every edit made to it; `make seed RESET=1` gives it a fresh world.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -10,35 +16,29 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from app.accounts.models import User
-from app.accounts.services import follow_create
 from app.accounts.usercache import user_changed
+from app.lab.serve import ServeError, browse_url, serve_config
+from seed.demo import DemoWorld, demo_world_build
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "instalab-demo"
-# Public sample accounts the demo user follows, so its profile and lists are not empty.
-SAMPLE_USERS = (
-    ("demo.mina", "Mina (demo)", "Film cameras and 서울 alleys."),
-    ("demo.jules", "Jules (demo)", "Coffee, climbing, and too many plants."),
-)
 
 
-def _ensure_user(*, username: str, name: str, bio: str) -> tuple[User, bool]:
-    """Create the account if missing; an existing one keeps every edit made to it."""
-    user, created = User.objects.get_or_create(
-        username=username,
-        defaults={"name": name, "bio": bio, "email": f"{username}@example.com"},
-    )
-    if created:
-        user.set_password(DEMO_PASSWORD)
-        user.save(update_fields=["password"])
-    return user, created
+def _default_base_url() -> str:
+    """Where `make run` serves: HOST and PORT as the server runner reads them."""
+    try:
+        return browse_url(config=serve_config(environ=os.environ))
+    except ServeError:
+        return "http://127.0.0.1:8000"  # the runner refuses this environment and says why
 
 
 class Command(BaseCommand):
-    help = "Idempotently ensure the demo account (and a few sample users) exists; print a login."
+    help = "Idempotently ensure the demo account (with a world on seeded data); print a login."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--base-url", default=None, help="the URL to print (default: from HOST and PORT)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -50,19 +50,23 @@ class Command(BaseCommand):
             )
             return
         with transaction.atomic():
-            demo, created = _ensure_user(
-                username=DEMO_USERNAME, name="Demo User", bio="The instalab demo account."
+            demo, created = User.objects.get_or_create(
+                username=DEMO_USERNAME,
+                defaults={
+                    "name": "Demo User",
+                    "bio": "The instalab demo account.",
+                    "email": f"{DEMO_USERNAME}@example.com",
+                },
             )
             # The printed password must work, even if someone changed it since the last run.
-            if not created and not demo.check_password(DEMO_PASSWORD):
+            if created or not demo.check_password(DEMO_PASSWORD):
                 demo.set_password(DEMO_PASSWORD)
                 demo.save(update_fields=["password"])
                 user_changed(demo.pk)
-            for username, name, bio in SAMPLE_USERS:
-                sample, _ = _ensure_user(username=username, name=name, bio=bio)
-                # Idempotent and counter-exact, like any follow through the API.
-                follow_create(follower=demo, followee=sample)
-        base = options["base_url"].rstrip("/")
+        # Outside the account's transaction: the world's writes publish and fan out on their
+        # own commits, as the API's do.
+        world = demo_world_build(demo=demo) if created else None
+        base = (options["base_url"] or _default_base_url()).rstrip("/")
         body = f'{{"username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
         self.stdout.write(
             "\n".join(
@@ -74,10 +78,22 @@ class Command(BaseCommand):
                     "  token     curl -s -X POST "
                     f"{base}/api/auth/login -H 'Content-Type: application/json' -d '{body}'",
                     "            then send: Authorization: Bearer <token>",
+                    *_world_lines(world),
                     *_seeded_accounts(),
                 ]
             )
         )
+
+
+def _world_lines(world: DemoWorld | None) -> list[str]:
+    if world is None:
+        return []
+    if not world.following:
+        return ["  world     none: no seeded account has posted lately (run `make seed` first)"]
+    return [
+        f"  world     follows {len(world.following)} accounts that posted lately, "
+        f"{len(world.followers)} follow it back, DMs with {', '.join(world.conversations)}",
+    ]
 
 
 def _seeded_accounts() -> list[str]:
