@@ -14,7 +14,8 @@ median, and a tolerance derived from the spread of those runs (see :func:`tolera
 docs/regressions.md). ``check`` measures once and compares; a figure outside its tolerance is
 measured again, and fails only if the second measurement is outside it too, so one noisy
 moment costs a rerun, not a false alarm. Every run appends a record to
-``benchmarks/history/perf-check.jsonl``. Exit status: 0 pass, 1 regression, 2 no run.
+``benchmarks/history/perf-check.jsonl`` (loadtests/history.py).
+Exit status: 0 pass, 1 regression, 2 no run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 from benchmarks import drive
 from benchmarks.drive import ENDPOINTS, DriveError, say
+from loadtests import history
 from loadtests.cpu import CpuMeter, per_request_ms
 from loadtests.run import RunError, data_ensure
 
@@ -43,7 +45,6 @@ REDIS_PREFIX = "perf"
 SCALE = "tiny"
 SEED = 42
 BASELINE_PATH = drive.ROOT / "benchmarks" / "baseline.json"
-HISTORY_PATH = drive.ROOT / "benchmarks" / "history" / "perf-check.jsonl"
 
 # probe -> (endpoint label in benchmarks/drive.py, X-Lab-Strategy)
 PROBES: dict[str, tuple[str, str]] = {
@@ -343,12 +344,6 @@ def table(verdicts: Sequence[Verdict]) -> str:
 # --- history ---------------------------------------------------------------------------------
 
 
-def history_append(path: Path, record: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as out:
-        out.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
-
-
 def record_of(
     kind: str, figures: Mapping[str, float], verdicts: Sequence[Verdict]
 ) -> dict[str, Any]:
@@ -374,7 +369,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=Settings.rounds)
     parser.add_argument("--seconds", type=float, default=Settings.seconds)
     parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
-    parser.add_argument("--history", type=Path, default=HISTORY_PATH)
+    parser.add_argument("--history", type=Path, default=history.HISTORY_DIR, help="a folder")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.only.split(",") if name.strip()] or list(PROBES)
     unknown = [name for name in names if name not in PROBES]
@@ -411,7 +406,7 @@ def baseline_command(args: argparse.Namespace) -> int:
     args.baseline.parent.mkdir(parents=True, exist_ok=True)
     args.baseline.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     for run in runs:
-        history_append(args.history, record_of("baseline", run, []))
+        history.append(record_of("baseline", run, []), args.history)
     say(f"wrote {args.baseline} ({len(figures)} figures from {args.runs} runs)")
     if capped:
         say(f"too noisy to catch a 30 % regression here (tolerance capped): {', '.join(capped)}")
@@ -426,7 +421,7 @@ def check_command(args: argparse.Namespace) -> int:
     verdicts = confirm(
         compare(baseline, figures), baseline, lambda names: measure(names, args.settings)
     )
-    history_append(args.history, record_of("check", figures, verdicts))
+    history.append(record_of("check", figures, verdicts), args.history)
     print(table(verdicts))
     unknown = sorted(set(figures) - set(baseline))
     if unknown:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dashboards.history import history_html
+
 # Config, environment and raw samples are noise on a dashboard; the numbers live elsewhere.
 SKIP_KEYS = frozenset(
     {
@@ -619,7 +621,13 @@ def _bench_html(bench: Bench, root: Path) -> str:
 
 
 def page_render(
-    *, got: Collected, site_dir: Path, root: Path, chart: str | None, cpu_chart: str | None = None
+    *,
+    got: Collected,
+    site_dir: Path,
+    root: Path,
+    chart: str | None,
+    cpu_chart: str | None = None,
+    history: str = "",
 ) -> str:
     skipped = ""
     if got.skipped:
@@ -644,6 +652,7 @@ def page_render(
 <p class="muted">{len(got.runs)} load-test runs, {len(got.compares)} A/B comparisons,
 {len(got.benches)} benchmark files. Built by <code>make dashboard</code>.</p>
 {skipped}
+{history}
 <h2>Load-test runs</h2>
 {_runs_html(got.runs, site_dir)}
 {chart_html}
@@ -674,6 +683,9 @@ def dashboard_build(
         root=root,
         chart=chart_png(got.runs),
         cpu_chart=cpu_chart_png(got.runs),
+        history=history_html(
+            root / "benchmarks" / "history", root / "benchmarks" / "baseline.json"
+        ),
     )
     out = out_dir / "index.html"
     out.write_text(page, encoding="utf-8")

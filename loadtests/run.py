@@ -33,6 +33,7 @@ from typing import Any
 
 import psutil
 
+from loadtests import history
 from loadtests import report as reports
 from loadtests.cpu import CpuMeter, describe
 from loadtests.personas import ManifestError, population_load
@@ -591,6 +592,8 @@ def one_run(
     if summary["server_cpu_ms_per_request"]:
         say(f"server {describe(summary['server_cpu_ms_per_request'])}")
     (out / "samples.json").write_text(json.dumps(samples))
+    source = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
+    history.append(history.loadtest_record(summary, source=source))
     return summary
 
 

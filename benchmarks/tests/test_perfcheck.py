@@ -169,7 +169,7 @@ def test_it_fails_when_the_fragment_cache_is_planted_off(tmp_path):
     assert "**CHANGED**" in planted.stdout
     assert "perf-check FAILED" in planted.stderr
     # Both runs are in the history, the planted one with what failed.
-    records = [json.loads(line) for line in (tmp_path / "h").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "h" / "perf-check.jsonl").open()]
     assert [record["kind"] for record in records] == ["baseline", "check"]
     assert records[0]["failed"] == []
     assert "queries:feed.cached" in records[1]["failed"]

@@ -1,0 +1,55 @@
+"""The dashboard's history section: each figure over runs, its baseline band, failures in red."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from dashboards.history import history_html, outside
+from loadtests import history
+
+BASELINE = {
+    "commit": "abc1234",
+    "date": "2026-11-30T06:00:00+00:00",
+    "figures": {
+        "share:feed.cached": {"value": 0.8, "tolerance": 0.1},
+        "queries:feed.cached": {"value": 0, "tolerance": 0},
+        "cpu:feed.cached": {"value": 1.0, "tolerance": 0.2},
+    },
+}
+
+
+def test_it_charts_every_baseline_figure_with_its_band_and_marks_failed_runs(tmp_path):
+    runs = [
+        {"share:feed.cached": 0.81, "queries:feed.cached": 0, "cpu:feed.cached": 1.0},
+        {"share:feed.cached": 0.5, "queries:feed.cached": 2, "cpu:feed.cached": 1.1},
+    ]
+    for number, figures in enumerate(runs):
+        failed = [] if number == 0 else ["share:feed.cached", "queries:feed.cached"]
+        record = {"kind": "check", "commit": f"c{number}", "date": "", "figures": figures}
+        history.append({**record, "failed": failed}, tmp_path)
+    (tmp_path / "baseline.json").write_text(json.dumps(BASELINE))
+
+    page = history_html(tmp_path, tmp_path / "baseline.json")
+
+    charts = re.findall(r'<svg class="spark".*?</svg>', page)
+    assert len(charts) == 3
+    by_name = {re.search(r'aria-label="([^ ]+) over', c).group(1): c for c in charts}
+    assert by_name["share:feed.cached"].count('class="bad"') == 1
+    assert by_name["queries:feed.cached"].count('class="bad"') == 1
+    assert by_name["cpu:feed.cached"].count('class="bad"') == 0  # +10 % within ±20 %
+    assert "tolerance ±10%" in by_name["share:feed.cached"]
+    assert "2 runs recorded; 1 with a failed figure" in page
+
+
+def test_outside_looks_in_each_figures_bad_direction():
+    base = {"value": 1.0, "tolerance": 0.1}
+    assert outside(0.85, base, "share") and not outside(1.5, base, "share")
+    assert outside(1.15, base, "cpu") and not outside(0.5, base, "cpu")
+    assert outside(2, {"value": 3, "tolerance": 0}, "queries")
+
+
+def test_it_says_so_when_nothing_is_recorded(tmp_path):
+    page = history_html(tmp_path, tmp_path / "missing.json")
+    assert "No perf-check runs recorded yet" in page
+    assert "No load-test runs recorded yet" in page
