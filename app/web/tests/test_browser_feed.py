@@ -236,12 +236,17 @@ def test_explore_opens_posts_and_an_empty_feed_suggests_accounts(
     shapes = [(800, 800), (1080, 1350), (1200, 628)]
     posts = [
         post_of(dana, [photo(tmp_path, *shapes[i % 3], i)], f"Out and about {i} #city")
-        for i in range(9)
+        for i in range(8)
     ]
+    pair = [photo(tmp_path, 800, 800, 1), photo(tmp_path, 800, 800, 2)]
+    posts.append(post_of(dana, pair, "Two views of the bridge"))
     sign_in(page, charlie)
     ready(page, "/explore")
     tiles = page.locator("#grid .tile")
     expect(tiles).to_have_count(9)
+    several = page.locator(f'.tile[data-post-id="{posts[-1].pk}"]')
+    expect(several.locator(".multi")).to_have_count(1)
+    expect(several.get_by_role("img")).to_have_attribute("alt", re.compile(r"\(2 photos\)"))
     expect(page.get_by_role("link", name="Explore")).to_have_attribute("aria-current", "page")
     screenshots(page, "explore")
     page.set_viewport_size({"width": 360, "height": 780})

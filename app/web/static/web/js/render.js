@@ -12,6 +12,7 @@ export const ICONS = {
   send: "M21.5 2.5 10.2 13.8M21.5 2.5l-7 19-4.3-7.7L2.5 9.5z",
   prev: "M14.5 5.5 8 12l6.5 6.5",
   next: "M9.5 5.5 16 12l-6.5 6.5",
+  photos: "M8 3.5h12.5V16M3.5 8h12.5v12.5H3.5z",
 };
 
 export function icon(name, filled = false) {
@@ -237,7 +238,8 @@ function carousel(box, slides, count) {
   const dots = el("div", { class: "dots", "aria-hidden": "true" }, Array.from({ length: count }, () => el("span")));
   const show = (to) => {
     const target = Math.min(count - 1, Math.max(0, to));
-    slides.scrollTo({ left: target * slides.clientWidth, behavior: "smooth" });
+    const behavior = matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
+    slides.scrollTo({ left: target * slides.clientWidth, behavior });
   };
   const update = () => {
     index = slides.clientWidth ? Math.round(slides.scrollLeft / slides.clientWidth) : 0;
@@ -337,11 +339,14 @@ export function postCard(post, { full = false } = {}) {
 
 export function tile(post) {
   const thumb = post.thumb_url ?? (post.images && post.images[0] && post.images[0].thumb_url);
-  const label = `Post by @${post.author.username}${post.caption ? `: ${excerpt(post.caption)}` : ""}`;
+  const count = post.images ? post.images.length : 1;
+  const photos = count > 1 ? ` (${count} photos)` : "";
+  const label = `Post by @${post.author.username}${photos}${post.caption ? `: ${excerpt(post.caption)}` : ""}`;
   return el(
     "a",
     { class: "tile", href: `/p/${post.id}`, "data-post-id": post.id },
     thumb ? el("img", { src: thumb, alt: label, loading: "lazy" }) : el("span", { class: "visually-hidden" }, label),
+    count > 1 ? el("span", { class: "multi", "aria-hidden": "true" }, icon("photos")) : null,
     el(
       "span",
       { class: "stats", "aria-hidden": "true" },
