@@ -1,4 +1,5 @@
-"""Offline evaluation: leave-last-k-out split, ranking metrics, baselines, blend and tuning."""
+"""Offline evaluation: a train / validation / test split by time, ranking metrics with
+bootstrap intervals, baselines, blend and tuning on validation only."""
 
 from __future__ import annotations
 
@@ -16,175 +17,276 @@ from app.recs.train import Params, model_fit
 
 Array = np.ndarray[Any, Any]
 K = 10
-HOLD_OUT = 5
 MIN_TRAIN = 5
+# Each held-out window holds this share of all events: validation, then test, at the end.
+WINDOW_SHARE = 0.1
 CHUNK = 500
 BLEND_WEIGHTS = (0.9, 0.75, 0.5)
+# Recency time constants (days) scored for every fitted model when tuning; None: no recency.
+TAUS: tuple[float | None, ...] = (1.0, 3.0, 7.0, None)
 POPULAR_DECAY_US = 3 * 24 * 3600 * 1_000_000
-METRICS = ("precision@10", "recall@10", "ndcg@10", "coverage", "community@10")
+DRAWS = 1000
+PER_USER = ("precision@10", "recall@10", "ndcg@10")
+METRICS = (*PER_USER, "coverage", "community@10")
+WITH_INTERVAL = ("precision@10", "ndcg@10")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every item: sorted ids, and when each was created (None: the data does not say)."""
+
+    ids: Array
+    created: Array | None = None
 
 
 @dataclass
 class Split:
-    """Train events as a matrix over every user and post; held-out columns per test row."""
+    """Train: every event before ``start``. Held out: the items each tested user first
+    touched in [start, end) among those that existed at ``start``."""
 
     train: data.Matrix
     train_events: data.Interactions
-    test_rows: Array  # rows of the users that have held-out posts
-    test: sp.csr_matrix  # user x post, 1 = held out
+    test_rows: Array  # rows of the users that have held-out items
+    test: sp.csr_matrix  # user x item, 1 = held out
+    candidates: Array  # bool per column: the item existed at ``start`` (recommendable)
+    created: Array | None  # creation time per column, None when the data has none
+    start: int
+    end: int
+    cold_pairs: int  # held-out (user, item) pairs dropped: the item did not exist at start
 
 
-def split_leave_last_k(
+def windows(events: data.Interactions, share: float = WINDOW_SHARE) -> tuple[int, int, int]:
+    """(validation start, test start, end): the last two windows of ``share`` of the events."""
+    ts = np.sort(events.ts)
+    if len(ts) == 0:
+        raise ValueError("no events to split")
+    n = len(ts)
+    test_start = int(ts[min(int(n * (1 - share)), n - 1)])
+    validation_start = int(ts[min(int(n * (1 - 2 * share)), n - 1)])
+    return validation_start, test_start, int(ts[-1]) + 1
+
+
+def split_by_time(
     events: data.Interactions,
     *,
-    k: int = HOLD_OUT,
+    start: int,
+    end: int,
+    catalogue: Catalogue,
     min_train: int = MIN_TRAIN,
     weights: dict[str, float] | None = None,
 ) -> Split:
-    """Per user with at least ``k + min_train`` distinct posts, hold out the ``k`` posts they
-    touched last (by their latest event on each); every event on those pairs leaves train."""
-    full = data.matrix_build(events)
-    n_posts = len(full.post_ids)
-    rows, cols = full.user_rows(events.user), full.post_columns(events.post)
-    pair = rows * n_posts + cols
-    # The latest event per (user, post): sort by pair then time, keep each pair's last.
+    """Train on every event before ``start``; test each user with at least ``min_train``
+    distinct train items on the items they first touched in [start, end). An item created
+    at or after ``start`` (without creation times: one nobody touched before ``start``)
+    could not have been recommended then, so it is dropped from the held-out set and
+    counted in ``cold_pairs``. Events at or after ``end`` play no part."""
+    users = np.unique(events.user)
+    n_items = len(catalogue.ids)
+    rows = np.searchsorted(users, events.user)
+    cols = np.minimum(np.searchsorted(catalogue.ids, events.post), max(n_items - 1, 0))
+    if n_items == 0 or (catalogue.ids[cols] != events.post).any():
+        raise ValueError("an event names an item missing from the catalogue")
+    pair = rows * n_items + cols
     order = np.lexsort((events.ts, pair))
-    last = np.r_[pair[order][1:] != pair[order][:-1], True]
-    pairs, stamps = pair[order][last], events.ts[order][last]
-    pair_rows = pairs // n_posts
-    # Newest first within each user, then the position of each pair in its user's history.
-    by_user = np.lexsort((-stamps, pair_rows))
-    pairs, pair_rows = pairs[by_user], pair_rows[by_user]
-    counts = np.bincount(pair_rows, minlength=len(full.user_ids))
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    position = np.arange(len(pairs)) - starts[pair_rows]
-    held = (position < k) & (counts[pair_rows] >= k + min_train)
-    test_pairs = pairs[held]
-    train_events = events.subset(~np.isin(pair, test_pairs))
+    first = np.r_[True, pair[order][1:] != pair[order][:-1]]
+    pairs, first_ts = pair[order][first], events.ts[order][first]
+    train_events = events.subset(events.ts < start)
     train = data.matrix_build(
-        train_events,
-        weights=weights or data.WEIGHTS,
-        user_ids=full.user_ids,
-        post_ids=full.post_ids,
+        train_events, weights=weights or data.WEIGHTS, user_ids=users, post_ids=catalogue.ids
     )
-    ones = np.ones(len(test_pairs), dtype=np.float32)
-    test = sp.csr_matrix(
-        (ones, (test_pairs // n_posts, test_pairs % n_posts)), shape=full.items.shape
-    )
+    if catalogue.created is not None:
+        candidates = catalogue.created < start
+    else:
+        candidates = np.diff(train.items.tocsc().indptr) > 0
+    window = (first_ts >= start) & (first_ts < end)
+    known = candidates[pairs % n_items]
+    train_size = np.diff(train.items.indptr)
+    held = pairs[window & known]
+    held = held[train_size[held // n_items] >= min_train]
+    ones = np.ones(len(held), dtype=np.float32)
+    test = sp.csr_matrix((ones, (held // n_items, held % n_items)), shape=train.items.shape)
     return Split(
         train=train,
         train_events=train_events,
         test_rows=np.flatnonzero(np.diff(test.indptr) > 0),
         test=test,
+        candidates=candidates,
+        created=catalogue.created,
+        start=start,
+        end=end,
+        cold_pairs=int((window & ~known).sum()),
     )
 
 
 def top_k(scores: Array, seen: sp.csr_matrix, k: int = K) -> Array:
-    """The ``k`` best columns per row of ``scores``, never a column ``seen`` holds."""
+    """The ``k`` best columns per row of ``scores``, never a column ``seen`` holds; as in
+    serving (rank.rank_top), -1 pads a row with fewer than ``k`` finite scores, so neither a
+    seen column nor one scored -inf (outside the window, not yet created) can fill it."""
     scores = scores.astype(np.float32, copy=True)
     seen = seen.tocoo()
     scores[seen.row, seen.col] = -np.inf
-    best = np.argpartition(-scores, kth=min(k, scores.shape[1] - 1), axis=1)[:, :k]
+    k = min(k, scores.shape[1])
+    best = np.argpartition(-scores, kth=k - 1, axis=1)[:, :k]
     ordered = np.take_along_axis(scores, best, axis=1)
-    return np.take_along_axis(best, np.argsort(-ordered, axis=1, kind="stable"), axis=1)
+    order = np.argsort(-ordered, axis=1, kind="stable")
+    best = np.take_along_axis(best, order, axis=1)
+    return np.where(np.isfinite(np.take_along_axis(ordered, order, axis=1)), best, -1)
+
+
+def per_user_metrics(recommended: Array, relevant: list[Array]) -> dict[str, Array]:
+    """precision@k, recall@k and nDCG@k (binary relevance) of each user's list; -1 pads
+    count as misses."""
+    k = recommended.shape[1]
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    out = {name: np.zeros(len(relevant)) for name in PER_USER}
+    for i, (row, truth) in enumerate(zip(recommended, relevant, strict=True)):
+        hits = np.isin(row, truth) & (row >= 0)
+        found = float(hits.sum())
+        out["precision@10"][i] = found / k
+        out["recall@10"][i] = found / len(truth)
+        ideal = discounts[: min(len(truth), k)].sum()
+        out["ndcg@10"][i] = float((hits * discounts).sum() / ideal)
+    return out
 
 
 def ranking_metrics(recommended: Array, relevant: list[Array], n_items: int) -> dict[str, float]:
-    """precision@k, recall@k, nDCG@k (binary relevance) averaged over users, and catalogue
-    coverage (distinct recommended items / all items)."""
-    k = recommended.shape[1]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    precision = recall = ndcg = 0.0
-    for row, truth in zip(recommended, relevant, strict=True):
-        hits = np.isin(row, truth)
-        found = float(hits.sum())
-        precision += found / k
-        recall += found / len(truth)
-        ideal = discounts[: min(len(truth), k)].sum()
-        ndcg += float((hits * discounts).sum() / ideal)
-    users = max(len(relevant), 1)
+    """The per-user metrics averaged over users, and catalogue coverage (distinct
+    recommended items / all items)."""
+    per_user = per_user_metrics(recommended, relevant)
+    shown = np.unique(recommended)
     return {
-        "precision@10": precision / users,
-        "recall@10": recall / users,
-        "ndcg@10": ndcg / users,
-        "coverage": len(np.unique(recommended)) / max(n_items, 1),
+        **{name: float(values.mean()) if len(values) else 0.0 for name, values in per_user.items()},
+        "coverage": int((shown >= 0).sum()) / max(n_items, 1),
     }
 
 
+@dataclass
+class Outcome:
+    """One strategy on one split: per-user metrics (for intervals) and the averages."""
+
+    per_user: dict[str, Array]
+    metrics: dict[str, float]
+
+
+def bootstrap(
+    outcomes: dict[str, Outcome], *, draws: int = DRAWS, seed: int = 42
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """95 % percentile intervals of the mean of precision@10 and nDCG@10, resampling users
+    with replacement; every strategy is resampled with the same draws (the same users), so
+    the ratio of two strategies can take its interval from them too (``ratio_interval``)."""
+    n = len(next(iter(outcomes.values())).per_user["precision@10"]) if outcomes else 0
+    if n == 0:
+        return {}
+    picks = np.random.default_rng(seed).integers(0, n, size=(draws, n))
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, outcome in outcomes.items():
+        out[name] = {}
+        for metric in WITH_INTERVAL:
+            means = outcome.per_user[metric][picks].mean(axis=1)
+            low, high = np.percentile(means, [2.5, 97.5])
+            out[name][metric] = (float(low), float(high))
+    return out
+
+
+def ratio_interval(
+    top: Outcome, bottom: Outcome, metric: str, *, draws: int = DRAWS, seed: int = 42
+) -> tuple[float, float, float]:
+    """(ratio of means, 95 % low, high) of ``top`` over ``bottom``, users resampled in pairs."""
+    a, b = top.per_user[metric], bottom.per_user[metric]
+    picks = np.random.default_rng(seed).integers(0, len(a), size=(draws, len(a)))
+    ratios = a[picks].mean(axis=1) / np.maximum(b[picks].mean(axis=1), 1e-12)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(a.mean() / max(b.mean(), 1e-12)), float(low), float(high)
+
+
 def popularity(split: Split) -> Array:
-    """Per post: train weight decayed by age from the newest train event, as `popular`
-    serves it (engagement, recent counts more)."""
+    """Per item: train weight decayed by age from the split's start, as `popular` serves it
+    (engagement, recent counts more)."""
     events = split.train_events
-    age = events.ts.max(initial=0) - events.ts
+    age = split.start - events.ts
     weight = events.weights() * np.exp(-age / POPULAR_DECAY_US)
     cols = split.train.post_columns(events.post)
     return np.bincount(cols, weights=weight, minlength=len(split.train.post_ids))
 
 
+def normalised(values: Array) -> Array:
+    top = values.max(initial=0)
+    return (values / top if top > 0 else values).astype(np.float32)
+
+
 Scorer = Callable[[Array], Array]
 
 
-def _scorers(split: Split, model: Any, params: Params, seed: int) -> dict[str, Scorer]:
-    n_posts = len(split.train.post_ids)
-    pop = popularity(split)
-    pop_norm = (pop / pop.max()).astype(np.float32) if pop.max() > 0 else pop
+def tau_name(tau: float | None) -> str:
+    return f"als (tau={'none' if tau is None else f'{tau:g}'})"
+
+
+def _scorers(
+    split: Split,
+    model: Any,
+    params: Params,
+    *,
+    seed: int,
+    blends: Iterable[float],
+    taus: Iterable[float | None] = (),
+) -> dict[str, Scorer]:
+    n_items = len(split.train.post_ids)
+    decayed = normalised(popularity(split))
+    # MostPop: how many train users touched each item, no decay.
+    counts = normalised(np.diff(split.train.items.tocsc().indptr).astype(np.float64))
     items = np.asarray(model.item_factors)
     users = np.asarray(model.user_factors)
     rng = np.random.default_rng(seed)
-    # As served (app/recs/rank.py): recent posts only, ALS affinity x decay. "Now" is the
-    # newest train event, so nothing after the split leaks into the weights.
-    post_ids, _, created = data.post_catalogue()
-    post_ts = created[np.searchsorted(post_ids, split.train.post_ids)]
-    anchor = int(split.train_events.ts.max(initial=0))
-    recency = rank.Recency.of(post_ts, anchor=anchor, tau_days=params.recency_days)
-    inside = np.zeros(n_posts, dtype=bool)
-    inside[recency.columns] = True
-    weights = np.zeros(n_posts, dtype=np.float32)
-    weights[recency.columns] = recency.weights
 
     def plain(rows: Array) -> Array:
         return np.asarray(users[rows] @ items.T)
 
-    def als(rows: Array) -> Array:
-        scores = plain(rows)
-        # -inf outside the window; inside, a negative affinity stays below every positive one.
-        return np.where(inside, scores * weights, -np.inf)
+    def served(tau: float | None) -> Scorer:
+        """As served (app/recs/rank.py): recent items only, affinity x decay, anchored at
+        the split's start. Without creation times there is no window: plain ALS."""
+        if split.created is None or tau is None:
+            return plain
+        recency = rank.Recency.of(split.created, anchor=split.start, tau_days=tau)
+        inside = np.zeros(n_items, dtype=bool)
+        inside[recency.columns] = True
+        weights = np.zeros(n_items, dtype=np.float32)
+        weights[recency.columns] = recency.weights
+
+        def score(rows: Array) -> Array:
+            # -inf outside the window; inside, a negative affinity stays below every positive.
+            return np.where(inside, plain(rows) * weights, -np.inf)
+
+        return score
+
+    als = served(params.recency_days)
 
     def blended(weight: float) -> Scorer:
         def score(rows: Array) -> Array:
             raw = np.maximum(als(rows), 0)
             top = np.maximum(raw.max(axis=1, keepdims=True), 1e-9)
-            return weight * raw / top + (1 - weight) * pop_norm
+            return weight * raw / top + (1 - weight) * decayed
 
         return score
 
     scorers: dict[str, Scorer] = {
-        "random": lambda rows: rng.random((len(rows), n_posts), dtype=np.float32),
-        "popular": lambda rows: np.broadcast_to(pop_norm, (len(rows), n_posts)),
+        "random": lambda rows: rng.random((len(rows), n_items), dtype=np.float32),
+        "popular (train counts)": lambda rows: np.broadcast_to(counts, (len(rows), n_items)),
+        "popular": lambda rows: np.broadcast_to(decayed, (len(rows), n_items)),
         "als": als,
-        "als (no recency)": plain,
     }
-    for weight in BLEND_WEIGHTS:
+    if split.created is not None:
+        scorers["als (no recency)"] = plain
+    for weight in blends:
         scorers[f"blend({weight})"] = blended(weight)
+    for tau in taus:
+        scorers[tau_name(tau)] = served(tau)
     return scorers
 
 
-def communities(split: Split, manifest: dict[str, Any] | None) -> tuple[Array, Array] | None:
-    """(community per matrix row, community per matrix column by its author), from the seed
-    manifest's planted communities; None without a manifest."""
-    if not manifest or "communities" not in manifest:
-        return None
-    planted = np.asarray(manifest["communities"]["user_community"], dtype=np.int64)
-
-    def of_users(user_ids: Array) -> Array:
-        index = user_ids - 1  # the manifest lists the user with id i + 1 at index i
-        inside = (index >= 0) & (index < len(planted))
-        return np.where(inside, planted[np.clip(index, 0, len(planted) - 1)], -1)
-
-    post_ids, author_ids, _ = data.post_catalogue()
-    by_post = dict(zip(post_ids.tolist(), of_users(author_ids).tolist(), strict=True))
-    columns = np.array([by_post.get(p, -2) for p in split.train.post_ids.tolist()])
-    return of_users(split.train.user_ids), columns
+def model_on(split: Split, params: Params) -> Any:
+    """ALS fitted on the split's train matrix."""
+    bm25 = data.Bm25.fit(split.train.items) if params.scaling == "bm25" else None
+    return model_fit(data.confidence(split.train.items, scaling=params.scaling, bm25=bm25), params)
 
 
 def evaluate(
@@ -193,46 +295,49 @@ def evaluate(
     *,
     max_users: int = 5000,
     seed: int = 42,
-    manifest: dict[str, Any] | None = None,
+    communities: tuple[Array, Array] | None = None,
     only: Iterable[str] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Fit on the train split and score every strategy on the same test users."""
-    bm25 = data.Bm25.fit(split.train.items) if params.scaling == "bm25" else None
-    confidences = data.confidence(split.train.items, scaling=params.scaling, bm25=bm25)
-    model = model_fit(confidences, params)
-    rng = np.random.default_rng(seed)
+    blends: Iterable[float] = BLEND_WEIGHTS,
+    taus: Iterable[float | None] = (),
+) -> dict[str, Outcome]:
+    """Fit on the split's train events and score every strategy on the same held-out users
+    (at most ``max_users``, sampled with ``seed``). Items that did not exist at the split's
+    start are never recommended by any strategy."""
+    model = model_on(split, params)
     rows = split.test_rows
     if len(rows) > max_users:
-        rows = np.sort(rng.choice(rows, size=max_users, replace=False))
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_users, replace=False))
     relevant = [split.test.indices[split.test.indptr[r] : split.test.indptr[r + 1]] for r in rows]
-    planted = communities(split, manifest)
-    results: dict[str, dict[str, float]] = {}
-    for name, scorer in _scorers(split, model, params, seed).items():
-        if only is not None and name not in only:
+    absent = np.flatnonzero(~split.candidates)
+    wanted = set(only) if only is not None else None
+    results: dict[str, Outcome] = {}
+    for name, scorer in _scorers(split, model, params, seed=seed, blends=blends, taus=taus).items():
+        if wanted is not None and name not in wanted:
             continue
-        picks = (
-            np.vstack(
-                [
-                    top_k(scorer(rows[i : i + CHUNK]), split.train.items[rows[i : i + CHUNK]])
-                    for i in range(0, len(rows), CHUNK)
-                ]
-            )
-            if len(rows)
-            else np.empty((0, K), dtype=np.int64)
-        )
-        metrics = ranking_metrics(picks, relevant, len(split.train.post_ids))
-        if planted is not None:
-            user_comm, post_comm = planted
-            metrics["community@10"] = float((post_comm[picks] == user_comm[rows, None]).mean())
-        results[name] = metrics
-    blends = {name: m for name, m in results.items() if name.startswith("blend")}
-    if blends:
-        best = max(blends, key=lambda name: blends[name]["ndcg@10"])
-        for name in blends:
-            if name != best:
-                results.pop(name)
-        results["best blend " + best.removeprefix("blend")] = results.pop(best)
+        picks = np.empty((0, K), dtype=np.int64)
+        for i in range(0, len(rows), CHUNK):
+            chunk = rows[i : i + CHUNK]
+            scores = np.array(scorer(chunk), dtype=np.float32)
+            scores[:, absent] = -np.inf
+            picks = np.vstack([picks, top_k(scores, split.train.items[chunk])])
+        per_user = per_user_metrics(picks, relevant)
+        metrics = ranking_metrics(picks, relevant, int(split.candidates.sum()))
+        if communities is not None:
+            user_comm, item_comm = communities
+            shown = picks >= 0
+            same = (item_comm[np.maximum(picks, 0)] == user_comm[rows, None]) & shown
+            metrics["community@10"] = float(same.sum() / max(shown.sum(), 1))
+        results[name] = Outcome(per_user=per_user, metrics=metrics)
     return results
+
+
+def best_blend(results: dict[str, Outcome]) -> float | None:
+    """The blend weight with the best nDCG@10 among ``results``' blends."""
+    blends = {name: o for name, o in results.items() if name.startswith("blend(")}
+    if not blends:
+        return None
+    best = max(blends, key=lambda name: blends[name].metrics["ndcg@10"])
+    return float(best.removeprefix("blend(").removesuffix(")"))
 
 
 def grid(base: Params) -> list[Params]:
@@ -254,44 +359,72 @@ def grid(base: Params) -> list[Params]:
 
 
 def tune(
-    split: Split, base: Params, *, max_users: int = 2000, echo: Callable[[str], None] = print
+    split: Split,
+    base: Params,
+    *,
+    max_users: int = 2000,
+    echo: Callable[[str], None] = print,
+    params_grid: list[Params] | None = None,
 ) -> list[dict[str, Any]]:
-    """ALS alone over the grid, best nDCG@10 first."""
+    """ALS alone over the grid, each fit scored at every recency tau in ``TAUS`` (no refit:
+    the decay only reweighs scores); best nDCG@10 first. Call it on the validation split."""
+    taus = TAUS if split.created is not None and base.recency_days is not None else ()
     rows = []
-    for params in grid(base):
+    for params in params_grid or grid(base):
         started = time.perf_counter()
-        metrics = evaluate(split, params, max_users=max_users, only=("als",))["als"]
-        row = {**asdict(params), **metrics, "seconds": round(time.perf_counter() - started, 2)}
-        row.pop("weights", None)
-        rows.append(row)
-        echo(
-            f"  factors={params.factors:<4} reg={params.regularization:<5} "
-            f"iters={params.iterations:<3} {params.scaling:<4} alpha={params.alpha:<5} "
-            f"p@10={metrics['precision@10']:.4f} ndcg@10={metrics['ndcg@10']:.4f} "
-            f"({row['seconds']:.1f} s)"
-        )
+        names = [tau_name(tau) for tau in taus] or ["als"]
+        scored = evaluate(split, params, max_users=max_users, only=names, blends=(), taus=taus)
+        seconds = round(time.perf_counter() - started, 2)
+        for tau, name in zip(taus or (params.recency_days,), names, strict=True):
+            metrics = scored[name].metrics
+            row = {**asdict(replace(params, recency_days=tau)), **metrics, "seconds": seconds}
+            row.pop("weights", None)
+            rows.append(row)
+            echo(
+                f"  factors={params.factors:<4} reg={params.regularization:<5} "
+                f"iters={params.iterations:<3} {params.scaling:<4} alpha={params.alpha:<5} "
+                f"tau={tau} p@10={metrics['precision@10']:.4f} "
+                f"ndcg@10={metrics['ndcg@10']:.4f} ({seconds:.1f} s)"
+            )
     return sorted(rows, key=lambda row: -row["ndcg@10"])
 
 
-def table(results: dict[str, dict[str, float]]) -> str:
+def params_of(row: dict[str, Any], base: Params) -> Params:
+    """The Params of a ``tune`` row."""
+    fields = ("factors", "regularization", "iterations", "scaling", "alpha", "recency_days")
+    return replace(base, **{name: row[name] for name in fields})
+
+
+def table(
+    results: dict[str, dict[str, float]],
+    intervals: dict[str, dict[str, tuple[float, float]]] | None = None,
+) -> str:
+    """A markdown table: one row per strategy, 95 % intervals under the means they bound."""
     columns = [m for m in METRICS if any(m in r for r in results.values())]
-    width = max(len(name) for name in results) + 2
-    lines = [f"{'strategy':<{width}}" + "".join(f"{c:>14}" for c in columns)]
+    lines = [
+        "| strategy | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
     for name, metrics in results.items():
-        cells = "".join(f"{metrics.get(c, float('nan')):>14.4f}" for c in columns)
-        lines.append(f"{name:<{width}}{cells}")
+        cells = []
+        for column in columns:
+            cell = f"{metrics.get(column, float('nan')):.4f}"
+            bounds = (intervals or {}).get(name, {}).get(column)
+            if bounds is not None:
+                cell += f" [{bounds[0]:.4f}, {bounds[1]:.4f}]"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def served_community(manifest: dict[str, Any] | None, *, k: int = K) -> tuple[float, int] | None:
+def served_community(planted: Array | None, *, k: int = K) -> tuple[float, int] | None:
     """Share of the live precomputed top-``k`` lists (what explore serves first) by authors of
     the user's planted community, and the number of users measured."""
     from app.recs import serving
 
     version = serving.live_get()
-    if version is None or not manifest or "communities" not in manifest:
+    if version is None or planted is None:
         return None
-    planted = np.asarray(manifest["communities"]["user_community"], dtype=np.int64)
     post_ids, author_ids, _ = data.post_catalogue()
     author_comm = planted[np.clip(author_ids - 1, 0, len(planted) - 1)]
     user_ids = np.arange(1, len(planted) + 1)

@@ -1,29 +1,173 @@
-"""manage.py recs_evaluate: random, popular, ALS and the best blend on a leave-last-k-out split."""
+"""manage.py recs_evaluate: every strategy on a train / validation / test split by time.
+
+Parameters (with --tune, the ALS grid and the recency tau) and the blend weight are chosen on
+the validation split; the test split is scored once, with what validation chose. With
+--interactions FILE the same protocol runs on an outside log, without the database.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from argparse import ArgumentParser
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
 
-from app.recs import data, evaluate
+from app.recs import data, evaluate, outside, seeded
 from app.recs.train import Params
-from seed.manifest import manifest_default_path, manifest_read
+
+Array = np.ndarray[Any, Any]
+MODEL_FLAGS = ("factors", "regularization", "iterations", "scaling", "alpha")
+
+
+@dataclass
+class Source:
+    """What is evaluated: events, the item catalogue, planted communities if known."""
+
+    events: data.Interactions
+    catalogue: evaluate.Catalogue
+    communities: tuple[Array, Array] | None
+    described: dict[str, Any]
+
+
+def iso(us: int) -> str:
+    return str(np.datetime64(int(us), "us"))[:19] + "Z"
+
+
+def database_source(manifest: Path | None) -> Source:
+    events = data.interactions_load()
+    post_ids, author_ids, created = data.post_catalogue()
+    planted = seeded.planted_communities(manifest)
+    planted_by = None
+    if planted is not None:
+        users = np.unique(events.user)
+        planted_by = seeded.communities(planted, users, post_ids, author_ids, post_ids)
+    return Source(
+        events=events,
+        catalogue=evaluate.Catalogue(ids=post_ids, created=created),
+        communities=planted_by,
+        described={
+            "source": "the database (likes, comments, saves, DM shares)",
+            "item_times": "post creation times: ALS ranks as served, affinity x "
+            "exp(-age / tau) over the posts of the last 14 days",
+            "weights": dict(data.WEIGHTS),
+        },
+    )
+
+
+def file_source(path: Path) -> Source:
+    try:
+        log = outside.log_read(path)
+    except outside.BadFile as exc:
+        raise CommandError(str(exc)) from None
+    return Source(
+        events=log.events,
+        catalogue=evaluate.Catalogue(ids=np.arange(len(log.item_names), dtype=np.int64)),
+        communities=None,
+        described={
+            "source": str(path),
+            "delimiter": {"\t": "tab"}.get(log.delimiter, log.delimiter),
+            "item_times": "none in the file: no recency window (ALS ranks every item, as "
+            "`als (no recency)` does on seeded data); an item is recommendable from its "
+            "first training event",
+            "weights": "the file's weight column" if log.weighted else "1 per event",
+        },
+    )
+
+
+def split_facts(split: evaluate.Split) -> dict[str, Any]:
+    return {
+        "from": iso(split.start),
+        "to": iso(split.end),
+        "train_events": len(split.train_events),
+        "users": len(split.test_rows),
+        "held_out_pairs": int(split.test.nnz),
+        "cold_pairs_dropped": split.cold_pairs,
+    }
+
+
+def outcomes_json(
+    outcomes: dict[str, evaluate.Outcome], intervals: dict[str, dict[str, tuple[float, float]]]
+) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            **{metric: round(value, 6) for metric, value in outcome.metrics.items()},
+            "ci95": {m: [round(b, 6) for b in bounds] for m, bounds in intervals[name].items()},
+        }
+        for name, outcome in outcomes.items()
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as the markdown saved under reports/ and printed without --json."""
+    protocol = report["protocol"]
+    lines = [
+        f"# recs_evaluate: {report['data']['source']}",
+        "",
+        f"- events: {report['data']['events']:,}; users: {report['data']['users']:,}; "
+        f"items: {report['data']['items']:,}",
+        f"- item times: {report['data']['item_times']}",
+        f"- event weights: {report['data']['weights']}",
+        f"- split by time: validation = the {protocol['window_share']:.0%} of events before "
+        f"the last {protocol['window_share']:.0%}, test = the last {protocol['window_share']:.0%}; "
+        f"held out per user: the items first touched in the window that existed at its start "
+        f"(users with >= {protocol['min_train']} train items, at most "
+        f"{protocol['max_users']:,} sampled)",
+        f"- 95 % intervals: bootstrap over test users, {protocol['draws']} draws, seed "
+        f"{protocol['seed']}",
+        f"- parameters chosen on: {report['chosen_on']}",
+        f"- parameters: {report['params']}; blend weight {report['blend_weight']} "
+        "(chosen on validation)",
+        "",
+    ]
+    for name in ("validation", "test"):
+        facts = protocol[name]
+        lines += [
+            f"## {name}: {facts['from']} .. {facts['to']}",
+            "",
+            f"Trained on {facts['train_events']:,} events before {facts['from']}; "
+            f"{facts['users']:,} users, {facts['held_out_pairs']:,} held-out pairs "
+            f"({facts['cold_pairs_dropped']:,} pairs on items created in the window dropped).",
+            "",
+            evaluate.table(
+                {n: {m: v for m, v in r.items() if m != "ci95"} for n, r in report[name].items()},
+                {n: {m: tuple(b) for m, b in r["ci95"].items()} for n, r in report[name].items()},
+            ),
+            "",
+        ]
+    for label, (ratio, low, high) in report["ratios"].items():
+        lines.append(f"- test {label}: **{ratio:.2f}x** (95 % interval {low:.2f}-{high:.2f})")
+    if "live" in report:
+        lines.append(f"- live model: {report['live']}")
+    return "\n".join(lines) + "\n"
 
 
 class Command(BaseCommand):
-    help = "Score random, popular, als and the best blend (precision/recall/nDCG@10, coverage)."
+    help = (
+        "Score random, two popular baselines, ALS and a blend on a train / validation / test "
+        "split by time: validation chooses, test is reported once, with 95 % intervals."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--json", action="store_true", help="print {strategy: {metric: v}}")
-        parser.add_argument("--tune", action="store_true", help="grid-search ALS first")
-        parser.add_argument("--hold-out", type=int, default=evaluate.HOLD_OUT)
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        parser.add_argument("--tune", action="store_true", help="grid-search ALS on validation")
+        parser.add_argument(
+            "--interactions",
+            type=Path,
+            help="an outside CSV/TSV log (user, item, timestamp[, weight]); no database",
+        )
+        parser.add_argument("--manifest", type=Path, help="the seed manifest (communities)")
+        parser.add_argument("--save", type=Path, help="also write PREFIX.json and PREFIX.md")
+        parser.add_argument("--window-share", type=float, default=evaluate.WINDOW_SHARE)
+        parser.add_argument("--min-train", type=int, default=evaluate.MIN_TRAIN)
         parser.add_argument("--max-users", type=int, default=5000)
+        parser.add_argument("--tune-users", type=int, default=2000)
         parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--draws", type=int, default=evaluate.DRAWS)
         parser.add_argument("--factors", type=int)
         parser.add_argument("--regularization", type=float)
         parser.add_argument("--iterations", type=int)
@@ -31,46 +175,106 @@ class Command(BaseCommand):
         parser.add_argument("--alpha", type=float)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        quiet = options["json"]
-        echo = (lambda _: None) if quiet else self.stdout.write
+        if not 0 < options["window_share"] < 0.5:
+            raise CommandError("--window-share must be between 0 and 0.5")
+        echo = (lambda _: None) if options["json"] else self.stdout.write
         started = time.perf_counter()
-        events = data.interactions_load()
-        split = evaluate.split_leave_last_k(events, k=options["hold_out"])
-        echo(
-            f"{len(events):,} events; {len(split.test_rows):,} users with {options['hold_out']} "
-            f"held-out posts each ({time.perf_counter() - started:.1f} s)"
-        )
-        chosen = {
-            name: options[name]
-            for name in ("factors", "regularization", "iterations", "scaling", "alpha")
-            if options[name] is not None
+        path = options["interactions"]
+        source = file_source(path) if path else database_source(options["manifest"])
+        events = source.events
+        first, second, end = evaluate.windows(events, options["window_share"])
+        splits = {
+            name: evaluate.split_by_time(
+                events,
+                start=start,
+                end=stop,
+                catalogue=source.catalogue,
+                min_train=options["min_train"],
+            )
+            for name, start, stop in (("validation", first, second), ("test", second, end))
         }
+        if not len(splits["test"].test_rows) or not len(splits["validation"].test_rows):
+            raise CommandError("no user has held-out items in both windows: too little data")
+        echo(f"{len(events):,} events loaded ({time.perf_counter() - started:.1f} s)")
+        chosen = {name: options[name] for name in MODEL_FLAGS if options[name] is not None}
         params = replace(Params(), **chosen)
+        chosen_on = (
+            "none: command-line flags and the Params defaults, not tuned in this run"
+            if chosen
+            else "none: the Params defaults (app/recs/train.py), not tuned in this run"
+        )
+        tuned: list[dict[str, Any]] = []
         if options["tune"]:
-            echo("tuning ALS (nDCG@10 on up to 2,000 test users):")
-            ranked = evaluate.tune(split, params, echo=echo)
-            best = ranked[0]
-            params = Params(
-                **{k: best[k] for k in ("factors", "regularization", "iterations", "alpha")},
-                scaling=best["scaling"],
+            candidates = evaluate.grid(params)
+            echo(f"tuning on validation (nDCG@10, {options['tune_users']:,} users):")
+            tuned = evaluate.tune(
+                splits["validation"],
+                params,
+                max_users=options["tune_users"],
+                echo=echo,
+                params_grid=candidates,
             )
-            echo(f"best: {params}")
-        manifest = manifest_read(manifest_default_path())
-        results = evaluate.evaluate(
-            split, params, max_users=options["max_users"], seed=options["seed"], manifest=manifest
-        )
-        if quiet:
-            self.stdout.write(json.dumps(results, indent=1))
-            return
-        echo(evaluate.table(results))
-        als, popular, random = (results[n]["precision@10"] for n in ("als", "popular", "random"))
-        echo(
-            f"als precision@10 = {als / max(popular, 1e-12):.1f}x popular, "
-            f"{als / max(random, 1e-12):.1f}x random ({time.perf_counter() - started:.1f} s)"
-        )
-        served = evaluate.served_community(manifest)
-        if served is not None:
-            echo(
-                f"live model: {served[0]:.1%} of the precomputed top-10 are by authors of the "
-                f"user's planted community ({served[1]:,} users)"
+            params = evaluate.params_of(tuned[0], params)
+            chosen_on = (
+                f"validation ({len(candidates)} ALS fits x recency tau, best nDCG@10); "
+                "the test split played no part"
             )
+        common = {
+            "max_users": options["max_users"],
+            "seed": options["seed"],
+            "communities": source.communities,
+        }
+        validation = evaluate.evaluate(splits["validation"], params, **common)
+        weight = evaluate.best_blend(validation)
+        test = evaluate.evaluate(
+            splits["test"], params, blends=(weight,) if weight is not None else (), **common
+        )
+        draws = {"draws": options["draws"], "seed": options["seed"]}
+        ratios = {
+            f"als / {base} precision@10": evaluate.ratio_interval(
+                test["als"], test[base], "precision@10", **draws
+            )
+            for base in ("popular", "popular (train counts)")
+        }
+        report = {
+            "data": {
+                **source.described,
+                "events": len(events),
+                "users": len(np.unique(events.user)),
+                "items": len(source.catalogue.ids),
+            },
+            "protocol": {
+                "window_share": options["window_share"],
+                "min_train": options["min_train"],
+                "max_users": options["max_users"],
+                "k": evaluate.K,
+                **draws,
+                "validation": split_facts(splits["validation"]),
+                "test": split_facts(splits["test"]),
+            },
+            "chosen_on": chosen_on,
+            "params": {k: v for k, v in asdict(params).items() if k != "weights"},
+            "blend_weight": weight,
+            "validation": outcomes_json(validation, evaluate.bootstrap(validation, **draws)),
+            "test": outcomes_json(test, evaluate.bootstrap(test, **draws)),
+            "ratios": {label: [round(v, 4) for v in values] for label, values in ratios.items()},
+            "tuning": tuned,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        if not path and source.communities is not None:
+            served = evaluate.served_community(seeded.planted_communities(options["manifest"]))
+            if served is not None:
+                report["live"] = (
+                    f"{served[0]:.1%} of the precomputed top-10 are by authors of the user's "
+                    f"planted community ({served[1]:,} users)"
+                )
+        text = markdown(report)
+        if options["save"]:
+            prefix = options["save"]
+            prefix.parent.mkdir(parents=True, exist_ok=True)
+            Path(f"{prefix}.json").write_text(json.dumps(report, indent=1) + "\n")
+            Path(f"{prefix}.md").write_text(text)
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=1))
+        else:
+            echo(text)
