@@ -24,7 +24,7 @@ function photoItem(file, index, count) {
   return el(
     "li",
     { class: "photo" },
-    el("img", { src: URL.createObjectURL(file), alt: `Preview of photo${which}` }),
+    el("img", { src: URL.createObjectURL(file), alt: `Preview of ${file.name}` }),
     el("label", { for: id }, `Alt text for photo${which}`),
     el("textarea", { id, class: "alt-text", rows: "3", maxlength: "500", placeholder: "Describe the photo for people who can't see it" }),
   );
