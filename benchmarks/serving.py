@@ -121,7 +121,7 @@ def free_port() -> int:
 def prepare_data(*, posts: int) -> list[Target]:
     """Populate the bench data and pick the endpoints that exist right now."""
     subprocess.run(
-        [sys.executable, "manage.py", "lab_populate", "--posts", str(posts)],
+        [sys.executable, "-m", "seed.bench", "--posts", str(posts)],
         cwd=ROOT,
         check=True,
     )

@@ -1,22 +1,25 @@
-"""lab_populate: a small, deterministic data set for serving benchmarks (bench_* users only).
+"""``python -m seed.bench``: a small, deterministic data set for the serving benchmarks.
 
-Not the seeder (``make seed``): it owns only users named ``bench_*`` and what hangs off them,
-so it can run against a database that people also use by hand. Idempotent: a second run with
-the same numbers does nothing; ``--reset`` deletes the bench users (cascading) first.
+Not the seeder (``python -m seed``): it owns only users named ``bench_*`` and what hangs off
+them, so it can run against a database that people also use by hand. Idempotent: a second run
+with the same numbers does nothing; ``--reset`` deletes the bench users (cascading) first.
+Exit status: 0 done (or already done), 1 other bench data is in the way, 2 bad arguments.
+
+    python -m seed.bench --posts 2000 [--users 200 --follows-per-user 20 --seed 42 --reset]
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
+import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
-
-from app.accounts.models import Follow, User
-from app.posts.models import Comment, Like, Post, PostImage
+if TYPE_CHECKING:
+    from app.accounts.models import User
+    from app.posts.models import Comment, Like, Post
 
 PREFIX = "bench_"
 PASSWORD = "instalab-bench"
@@ -46,52 +49,6 @@ WORDS = [
 ]
 
 
-class Command(BaseCommand):
-    help = "Create bench_* users with follows, posts (3 image rows each), likes and comments."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--posts", type=int, default=2000)
-        parser.add_argument("--users", type=int, default=200)
-        parser.add_argument("--follows-per-user", type=int, default=20)
-        parser.add_argument("--max-likes", type=int, default=30)
-        parser.add_argument("--comments-per-post", type=int, default=3)
-        parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--reset", action="store_true", help="delete bench_* users first")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        posts, users = options["posts"], options["users"]
-        if posts < 1 or users < 2:
-            self.stderr.write("--posts must be >= 1 and --users >= 2")
-            raise SystemExit(2)
-        bench_users = User.objects.filter(username__startswith=PREFIX)
-        if options["reset"]:
-            deleted, _ = bench_users.delete()
-            self.stdout.write(f"reset: deleted {deleted} rows")
-        have_users = bench_users.count()
-        have_posts = Post.objects.filter(author__username__startswith=PREFIX).count()
-        if have_users == users and have_posts == posts:
-            self.stdout.write(f"already populated: {users} bench users, {posts} posts")
-            return
-        if have_users:
-            self.stderr.write(
-                f"found {have_users} bench users and {have_posts} posts, not the {users} and "
-                f"{posts} asked for; rerun with --reset"
-            )
-            raise SystemExit(1)
-        started = time.perf_counter()
-        with transaction.atomic():
-            counts = populate(
-                rng=random.Random(options["seed"]),
-                users=users,
-                posts=posts,
-                follows_per_user=min(options["follows_per_user"], users - 1),
-                max_likes=min(options["max_likes"], users),
-                comments_per_post=options["comments_per_post"],
-            )
-        summary = ", ".join(f"{count} {name}" for name, count in counts.items())
-        self.stdout.write(f"populated {summary} in {time.perf_counter() - started:.1f} s")
-
-
 def populate(
     *,
     rng: random.Random,
@@ -102,6 +59,11 @@ def populate(
     comments_per_post: int,
 ) -> dict[str, int]:
     """Insert everything with bulk_create; counters are computed here, so they start exact."""
+    from django.contrib.auth.hashers import make_password
+
+    from app.accounts.models import Follow, User
+    from app.posts.models import Comment, Like, Post, PostImage
+
     password = make_password(PASSWORD)  # hashed once: hashing is deliberately slow
     people = User.objects.bulk_create(
         [
@@ -180,6 +142,9 @@ def _store_counters(
     likes: list[Like],
     comments: list[Comment],
 ) -> None:
+    from app.accounts.models import User
+    from app.posts.models import Post
+
     by_id = {person.pk: person for person in people}
     for follower_id, followee_id in edges:
         by_id[follower_id].following_count += 1
@@ -195,3 +160,64 @@ def _store_counters(
     for comment in comments:
         post_by_id[comment.post_id].comment_count += 1
     Post.objects.bulk_update(posts, ["like_count", "comment_count"], batch_size=BATCH)
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m seed.bench", description=__doc__)
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--follows-per-user", type=int, default=20)
+    parser.add_argument("--max-likes", type=int, default=30)
+    parser.add_argument("--comments-per-post", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--reset", action="store_true", help="delete bench_* users first")
+    args = parser.parse_args(argv)
+    if args.posts < 1 or args.users < 2:
+        parser.error("--posts must be >= 1 and --users >= 2")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from app.accounts.models import User
+    from app.posts.models import Post
+
+    bench_users = User.objects.filter(username__startswith=PREFIX)
+    if args.reset:
+        deleted, _ = bench_users.delete()
+        print(f"reset: deleted {deleted} rows")
+    have_users = bench_users.count()
+    have_posts = Post.objects.filter(author__username__startswith=PREFIX).count()
+    if have_users == args.users and have_posts == args.posts:
+        print(f"already populated: {args.users} bench users, {args.posts} posts")
+        return 0
+    if have_users:
+        print(
+            f"found {have_users} bench users and {have_posts} posts, not the {args.users} and "
+            f"{args.posts} asked for; rerun with --reset",
+            file=sys.stderr,
+        )
+        return 1
+    started = time.perf_counter()
+    with transaction.atomic():
+        counts = populate(
+            rng=random.Random(args.seed),
+            users=args.users,
+            posts=args.posts,
+            follows_per_user=min(args.follows_per_user, args.users - 1),
+            max_likes=min(args.max_likes, args.users),
+            comments_per_post=args.comments_per_post,
+        )
+    summary = ", ".join(f"{count} {name}" for name, count in counts.items())
+    print(f"populated {summary} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
