@@ -25,5 +25,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
 if settings.SILK:
     urlpatterns.insert(0, path("silk/", include("silk.urls", namespace="silk")))
 
-handler404 = "app.lab.views.not_found"
-handler500 = "app.lab.views.server_error"
+handler404 = "app.web.errors.not_found"
+handler500 = "app.web.errors.server_error"

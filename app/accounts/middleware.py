@@ -13,16 +13,7 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.http import HttpRequest, HttpResponseBase
 
 from app.accounts import usercache
-
-BEARER = "bearer "
-
-
-def bearer_token(request: HttpRequest) -> str | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header[: len(BEARER)].lower() == BEARER:
-        token = header[len(BEARER) :].strip()
-        return token or None
-    return None
+from app.core.auth import bearer_token
 
 
 class SessionMiddleware(DjangoSessionMiddleware):

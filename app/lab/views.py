@@ -1,11 +1,10 @@
-"""Health, readiness, metrics (for operators only), a hello-world baseline view, the lab-only
-gate for the API docs, and JSON error pages for /api/."""
+"""Health, readiness, metrics (for operators only), a hello-world baseline view, and the
+lab-only gate for the API docs. The site's error pages are app/web/errors.py."""
 
 from __future__ import annotations
 
 import functools
 import hmac
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,11 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.db import OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django_redis import get_redis_connection
 
-from app.accounts.middleware import bearer_token
-from app.core.middleware import unavailable
+from app.core.auth import bearer_token
 from app.core.postgres.base import gate_for
 from app.core.ratelimit import client_ip
 from app.lab.metrics import render_metrics
@@ -112,7 +109,8 @@ def lab_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.LAB_EXPERIMENTS:
-            return not_found(request)
+            body = {"error": {"code": "not_found", "message": "not found"}}
+            return JsonResponse(body, status=404)
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -131,21 +129,3 @@ def docs_in_lab_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 def hello(request: HttpRequest) -> HttpResponse:
     """The serving baseline: the full middleware stack and nothing else."""
     return JsonResponse({"hello": "world"})
-
-
-def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "not_found", "message": "not found"}}, status=404)
-    return render(request, "web/404.html", status=404)
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    # Called inside Django's handler for the exception: an outage raised outside any view
-    # (in a middleware) still ends as a 503 with Retry-After, not a 500.
-    outage = unavailable(request, exc) if (exc := sys.exc_info()[1]) is not None else None
-    if outage is not None:
-        return outage
-    if request.path.startswith("/api/"):
-        body = {"error": {"code": "server_error", "message": "internal error"}}
-        return JsonResponse(body, status=500)
-    return render(request, "web/500.html", status=500)
