@@ -1,6 +1,6 @@
 // The top bar's search box on every page: the typeahead, recent searches, Enter searches.
 import { $, body } from "./core.js";
-import { rememberPick, suggestionHref, typeahead } from "./typeahead.js";
+import { openPick, typeahead } from "./typeahead.js";
 
 export async function start() {
   const form = $(".topbar-search");
@@ -13,10 +13,7 @@ export async function start() {
   const input = $("#topbar-q");
   typeahead(input, $("#topbar-suggestions"), {
     history: true,
-    onPick: async (item) => {
-      await rememberPick(item);
-      location.assign(suggestionHref(item));
-    },
+    onPick: openPick,
   });
   form.addEventListener("submit", (event) => {
     if (!input.value.trim()) event.preventDefault();

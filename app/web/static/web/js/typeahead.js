@@ -16,8 +16,11 @@ export async function remember(entry) {
   if (viewer) await api("/search/history", { method: "POST", json: entry }).catch(() => {});
 }
 
-export const rememberPick = (item) =>
-  remember({ query: item.text, kind: "click", target_type: item.kind, target_id: item.id });
+// A picked suggestion of the search boxes: remembered as a click, then opened.
+export async function openPick(item) {
+  await remember({ query: item.text, kind: "click", target_type: item.kind, target_id: item.id });
+  location.assign(suggestionHref(item));
+}
 
 // A history entry reopens what it names: a query reruns it, a click goes back to its target.
 function historyHref(entry) {

@@ -2,7 +2,7 @@
 // query; the typeahead with recent searches.
 import { $, api, el, plural, query, reportError } from "../core.js";
 import { avatar, tile } from "../render.js";
-import { remember, rememberPick, suggestionHref, typeahead } from "../typeahead.js";
+import { openPick, remember, typeahead } from "../typeahead.js";
 
 const FIRST = 6; // per kind on the first page: two rows of the posts grid
 const MORE = 12;
@@ -95,10 +95,7 @@ export const search = () => {
   const box = $("#results");
   const suggestions = typeahead(input, $("#suggestions"), {
     history: true,
-    onPick: async (item) => {
-      await rememberPick(item);
-      location.assign(suggestionHref(item));
-    },
+    onPick: openPick,
   });
   const show = async (q) => {
     box.replaceChildren(el("p", { class: "muted" }, "Searching…"));
