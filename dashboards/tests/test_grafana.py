@@ -50,6 +50,7 @@ _SELECTOR = re.compile(r"([A-Za-z_:][\w:]*)\s*\{([^{}]*)\}")
 _RANGE = re.compile(r"\[(?:\$\w+|\d+[smhd])\]")
 _GROUPING = re.compile(r"\b(?:by|without)\s*\(([^()]*)\)")
 _TOKEN = re.compile(r"[A-Za-z_:][\w:]*(?=\s*(\()?)")
+_RATED = re.compile(r"\b(?:rate|increase)\(\s*([A-Za-z_:][\w:]*)")
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Expression:
 
     metrics: dict[str, set[str]] = field(default_factory=dict)
     grouping: set[str] = field(default_factory=set)
+    # Metrics read through rate() or increase(), which only counters and histograms suit.
+    rated: set[str] = field(default_factory=set)
 
 
 def parse(expr: str) -> Expression:
@@ -82,6 +85,7 @@ def parse(expr: str) -> Expression:
         elif token not in KEYWORDS:
             found.metrics.setdefault(token, set())
     assert found.metrics, f"no metric in {expr}"
+    found.rated = set(_RATED.findall(expr))
     return found
 
 
@@ -148,19 +152,22 @@ def target_labels() -> set[str]:
     return added
 
 
-def exposed(text: str) -> dict[str, set[str]]:
-    """Each sample name in an exposition with the label names it carries."""
-    found: dict[str, set[str]] = {}
+@dataclass
+class Series:
+    kind: str  # the family's type: counter, gauge, histogram...
+    labels: set[str]
+
+
+def exposed(text: str, into: dict[str, Series]) -> None:
+    """Each sample name in an exposition, with its family's type and the labels it carries."""
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            found.setdefault(sample.name, set()).update(sample.labels)
-    return found
+            series = into.setdefault(sample.name, Series(family.type, set()))
+            series.labels.update(sample.labels)
 
 
 @pytest.fixture
-def exported(
-    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, set[str]]:
+def exported(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Series]:
     """What a served /metrics holds: this process's registry after real requests, and the
     multiprocess view the runner's children share, where the runner's own restart counter is."""
     client.get(reverse("lab-hello"))
@@ -173,15 +180,15 @@ def exported(
     serve.RestartCounter(roles=serve.counted_roles(specs=serve.serve_commands(config=config)))
     multi = client.get(reverse("metrics"))
     assert multi.status_code == 200
-    found = exposed(single.content.decode())
-    for name, labels in exposed(multi.content.decode()).items():
-        found.setdefault(name, set()).update(labels)
+    found: dict[str, Series] = {}
+    for response in (single, multi):
+        exposed(response.content.decode(), into=found)
     return found
 
 
 @pytest.mark.django_db
 def test_every_plotted_metric_is_one_the_app_exports_with_those_labels(
-    exported: dict[str, set[str]],
+    exported: dict[str, Series],
 ) -> None:
     added = target_labels()
     plotted: set[str] = set()
@@ -190,8 +197,13 @@ def test_every_plotted_metric_is_one_the_app_exports_with_those_labels(
         grouped_by_any: set[str] = set()
         for name, matched in parsed.metrics.items():
             assert name in exported, f"{name} is plotted but /metrics has no such series"
-            assert matched <= exported[name] | added, f"{name} has no label {matched}: {expr}"
-            grouped_by_any |= exported[name]
+            series = exported[name]
+            unknown = matched - series.labels - added
+            assert not unknown, f"{name} has no label {unknown}: {expr}"
+            grouped_by_any |= series.labels
+            # A counter plotted raw only climbs; a gauge's rate means nothing.
+            cumulative = series.kind in {"counter", "histogram"}
+            assert cumulative == (name in parsed.rated), f"{series.kind} {name}: {expr}"
         assert parsed.grouping <= grouped_by_any | added, f"groups by a missing label: {expr}"
         plotted |= set(parsed.metrics)
     missing = {topic for name, topic in REQUIRED.items() if name not in plotted}
@@ -200,7 +212,7 @@ def test_every_plotted_metric_is_one_the_app_exports_with_those_labels(
 
 @pytest.mark.django_db
 def test_the_server_variable_reads_a_label_prometheus_adds(
-    exported: dict[str, set[str]],
+    exported: dict[str, Series],
 ) -> None:
     (variable,) = dashboard()["templating"]["list"]
     match = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["query"]["query"])
@@ -218,6 +230,7 @@ def test_it_parses_promql_and_rejects_what_it_cannot_read() -> None:
     )
     assert parsed.metrics == {"instalab_x_bucket": {"server", "a"}, "instalab_y_total": set()}
     assert parsed.grouping == {"route", "le"}
+    assert parsed.rated == {"instalab_x_bucket", "instalab_y_total"}
     for broken in ("sum(rate(x[1m])", "rate(x{a=1}[1m])", "rat(x[1m])", "rate(x[1 m])"):
         with pytest.raises(AssertionError):
             parse(broken)
