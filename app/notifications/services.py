@@ -8,9 +8,10 @@ the API, which decides what the recipient may see.
 The rules:
 
 - Nobody is notified of what they did themselves.
-- A like notifies once per liker and post, and a follow or follow request once per pair of
-  users, ever (a unique index; ON CONFLICT DO NOTHING): liking and unliking, or following
-  and unfollowing, again and again sends nothing more. An undone like or follow leaves its
+- A like or a share notifies once per actor, recipient and post, and a follow or follow
+  request once per pair of users, ever (a unique index; ON CONFLICT DO NOTHING): liking and
+  unliking, or following and unfollowing, again and again sends nothing more, and a retried
+  share is quiet. An undone like or follow leaves its
   notification: deleting it would cost the unlike a second statement on a hot path, and the
   recipient has seen it already, most likely.
 - Mentions and shares reach only users who may see the post when it happens; the list and
@@ -62,15 +63,15 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT_MAX else text[: EXCERPT_MAX - 1] + "…"
 
 
-def _insert(sql: str, params: dict[str, Any], verb: Verb) -> list[tuple[int, int]]:
+def _insert(sql: str, params: dict[str, Any], verb: Verb) -> None:
     """Run an INSERT ... RETURNING id, recipient_id and tell each recipient after commit."""
     with connection.cursor() as cursor:
         conflict = ONCE_CONFLICT if verb in ONCE else ""
         cursor.execute(sql.format(**_tables(), conflict=conflict), params)
         rows = [(int(row[0]), int(row[1])) for row in cursor.fetchall()]
-    frame = {"type": NEW, "verb": verb.value}
-    publish_on_commit([(recipient, {**frame, "id": id_}) for id_, recipient in rows])
-    return rows
+    if rows:
+        frame = {"type": NEW, "verb": verb.value}
+        publish_on_commit([(recipient, {**frame, "id": id_}) for id_, recipient in rows])
 
 
 def _insert_one(*, recipient_id: int, actor_id: int, verb: Verb, **fields: Any) -> None:
