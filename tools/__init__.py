@@ -1,0 +1,1 @@
+"""Developer tools that are neither the app nor the lab: documentation generators."""
