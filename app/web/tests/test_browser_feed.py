@@ -19,7 +19,13 @@ from app.accounts.tests.factories import UserFactory
 from app.core import realtime
 from app.posts import services as post_services
 from app.posts.models import Like, Post
-from app.web.testing import needs_chromium, no_horizontal_overflow, ready, screenshots
+from app.web.testing import (
+    needs_chromium,
+    no_horizontal_overflow,
+    ready,
+    screenshot,
+    screenshots,
+)
 from app.web.testing import session_cookie as cookie_for
 
 # Every signed-in page opens the user's socket: a real /ws/ server for each test.
@@ -119,6 +125,7 @@ def test_a_followed_accounts_new_post_arrives_live(
     pill = bobs.get_by_role("button", name="New posts")
     expect(pill).to_be_visible()
     expect(card(bobs, fresh)).to_have_count(0)
+    screenshot(bobs, "home-new-posts")
     pill.click()
     expect(bobs.locator("#feed article").first).to_have_attribute("data-post-id", str(fresh.pk))
     expect(pill).to_be_hidden()
@@ -233,6 +240,8 @@ def test_explore_opens_posts_and_an_empty_feed_suggests_accounts(
     page: Page, live_server: Any, sign_in: Any, charlie: User, tmp_path: Path
 ) -> None:
     dana = UserFactory(username="dana", name="Dana Park")
+    small = photo(tmp_path, 200, 200)
+    older = [post_of(dana, [small], f"Older {i}") for i in range(17)]  # 26 in all: two pages
     shapes = [(800, 800), (1080, 1350), (1200, 628)]
     posts = [
         post_of(dana, [photo(tmp_path, *shapes[i % 3], i)], f"Out and about {i} #city")
@@ -243,19 +252,23 @@ def test_explore_opens_posts_and_an_empty_feed_suggests_accounts(
     sign_in(page, charlie)
     ready(page, "/explore")
     tiles = page.locator("#grid .tile")
-    expect(tiles).to_have_count(9)
+    expect(tiles).to_have_count(24)
     several = page.locator(f'.tile[data-post-id="{posts[-1].pk}"]')
     expect(several.locator(".multi")).to_have_count(1)
     expect(several.get_by_role("img")).to_have_attribute("alt", re.compile(r"\(2 photos\)"))
     expect(page.get_by_role("link", name="Explore")).to_have_attribute("aria-current", "page")
     screenshots(page, "explore")
+    page.evaluate("scrollTo(0, document.body.scrollHeight)")
+    expect(tiles).to_have_count(26)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    page.evaluate("scrollTo(0, 0)")
     page.set_viewport_size({"width": 360, "height": 780})
     assert no_horizontal_overflow(page)
     page.set_viewport_size({"width": 1100, "height": 900})
 
     first = tiles.first
     post_id = first.get_attribute("data-post-id")
-    assert post_id in {str(p.pk) for p in posts}
+    assert post_id in {str(p.pk) for p in posts + older}
     first.click()
     page.wait_for_url(f"**/p/{post_id}")
     expect(page.locator(f'article[data-post-id="{post_id}"]')).to_be_visible()
