@@ -75,6 +75,11 @@ bench-endpoints: $(DEV_STAMP) services  ## each hot endpoint's req/s as a share 
 		$(if $(STRATEGY),--strategy "$(STRATEGY)") $(if $(ROUNDS),--rounds $(ROUNDS)) \
 		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(BASE_URL),--base-url $(BASE_URL))
 
+.PHONY: bench-web
+bench-web: $(DEV_STAMP) services  ## the browser app's budgets in chromium on a production-mode server: feed FCP, JS <= 100 KB, layout shift 0, live DM p95 <= 500 ms [LOADS=15 EVENTS=50]; reports/web-budgets.{json,md}
+	$(BIN)/python -m benchmarks.web.budgets --scale $(SCALE) $(if $(LOADS),--loads $(LOADS)) \
+		$(if $(EVENTS),--events $(EVENTS))
+
 .PHONY: bench-login-flood
 bench-login-flood: $(DEV_STAMP) services  ## other endpoints' p95 under 32 wrong-password clients vs unloaded (issue 13: within 2x) [SECONDS=12]
 	$(BIN)/python -m benchmarks.login_flood $(if $(SECONDS),--seconds $(SECONDS))
