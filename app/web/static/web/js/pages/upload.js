@@ -12,7 +12,10 @@ async function cropped(file, ratio) {
   const canvas = el("canvas", { width, height });
   const x = (bitmap.width - width) / 2;
   const y = (bitmap.height - height) / 2;
-  canvas.getContext("2d").drawImage(bitmap, x, y, width, height, 0, 0, width, height);
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#fff"; // a transparent PNG's clear pixels would turn black in a JPEG
+  context.fillRect(0, 0, width, height);
+  context.drawImage(bitmap, x, y, width, height, 0, 0, width, height);
   bitmap.close();
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
   return new File([blob], `${file.name.replace(/\.[^.]*$/, "")}.jpg`, { type: "image/jpeg" });
