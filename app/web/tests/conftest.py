@@ -154,10 +154,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def ws_server(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def ws_process(live_server: Any, django_db_setup: None) -> Iterator[str]:
     """A real uvicorn serving /ws/ on the test database and this run's Redis keys (the live
-    server speaks HTTP only). Pages learn its URL from LAB_WS_URL, as under `make run`."""
+    server speaks HTTP only), one per browser-test module."""
     port = _free_port()
     env = {
         **os.environ,
@@ -180,17 +180,22 @@ def ws_server(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
             assert time.monotonic() < deadline, "uvicorn did not listen within 20 s"
             time.sleep(0.1)
         # Same host name as the live server, so the browser sends its session cookie.
-        url = f"ws://localhost:{port}/ws/"
-        monkeypatch.setenv("LAB_WS_URL", url)
-        yield url
+        yield f"ws://localhost:{port}/ws/"
     finally:
-        # Before the test database is flushed or dropped: its pooled connections must go.
+        # Before the test database is dropped: its pooled connections must go.
         server.terminate()
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def ws_server(ws_process: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The module's /ws/ server, which pages learn from LAB_WS_URL, as under `make run`."""
+    monkeypatch.setenv("LAB_WS_URL", ws_process)
+    return ws_process
 
 
 class PageProblems:
@@ -245,6 +250,8 @@ def page_problems(request: pytest.FixtureRequest) -> Iterator[PageProblems]:
 
 @pytest.fixture(autouse=True)
 def _no_page_problems(request: pytest.FixtureRequest) -> None:
-    """Every browser test runs with ``page_problems`` watching its page."""
+    """Every browser test runs with ``page_problems`` watching its page, and a /ws/ server:
+    every signed-in page opens the user's socket (the unread badges are live everywhere)."""
     if request.node.get_closest_marker("browser") and "page" in request.fixturenames:
+        request.getfixturevalue("ws_server")
         request.getfixturevalue("page_problems")
