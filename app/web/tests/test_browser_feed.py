@@ -64,12 +64,14 @@ def photo(folder: Path, width: int, height: int, sky: int = 0) -> Path:
     return path
 
 
-def post_of(author: User, photos: list[Path], caption: str) -> Post:
-    """A post through the real image pipeline, one upload per photo."""
+def post_of(author: User, photos: list[Path], caption: str, alt: tuple[str, ...] = ()) -> Post:
+    """A post through the real image pipeline, one upload per photo (``alt``: their alt texts)."""
     uploads = [
         SimpleUploadedFile(p.name, p.read_bytes(), content_type="image/jpeg") for p in photos
     ]
-    return post_services.post_create(author=author, uploads=uploads, caption=caption, place_id=None)
+    return post_services.post_create(
+        author=author, uploads=uploads, caption=caption, place_id=None, alt_texts=alt
+    )
 
 
 def card(page: Page, post: Post) -> Any:
@@ -143,7 +145,8 @@ def test_a_followed_accounts_new_post_arrives_live(
 def test_photos_keep_instagrams_aspect_rules_in_cards_and_carousels(
     page: Page, live_server: Any, sign_in: Any, alice: User, bob: User, tmp_path: Path
 ) -> None:
-    square = post_of(alice, [photo(tmp_path, 1080, 1080, 0)], "Lunch at the harbour")
+    noon = ("The sun over the harbour at noon",)
+    square = post_of(alice, [photo(tmp_path, 1080, 1080, 0)], "Lunch at the harbour", noon)
     tall = post_of(alice, [photo(tmp_path, 600, 900, 2)], "A tall one #portrait")
     hike = post_of(
         alice,
@@ -166,6 +169,7 @@ def test_photos_keep_instagrams_aspect_rules_in_cards_and_carousels(
     assert abs(height / width - 5 / 4) < 0.01
     expect(card(page, tall).locator("img")).to_have_class("cover")
     expect(card(page, square).locator("img")).to_have_attribute("width", "1080")
+    expect(card(page, square).get_by_alt_text(noon[0])).to_be_visible()  # the author's own
     # The carousel's box takes its first photo's 1.91:1.
     carousel = card(page, hike)
     width, height = size(carousel.locator(".post-media"))

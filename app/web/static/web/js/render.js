@@ -206,7 +206,7 @@ function postMedia(post, likeButton) {
       const ratio = ratioOf(image);
       return el("img", {
         src: image.url,
-        alt: imageAlt(post, index, images.length),
+        alt: image.alt_text || imageAlt(post, index, images.length),
         width: String(image.width),
         height: String(image.height),
         class: ratio < RATIO_MIN || ratio > RATIO_MAX ? "cover" : null,
