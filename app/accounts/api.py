@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import login, logout
@@ -36,6 +36,7 @@ from app.accounts.schemas import (
     SignupIn,
     UserSummary,
 )
+from app.core.auth import auth_user
 from app.core.ratelimit import client_address
 from app.core.text import CleanStr
 from app.lab.api import ApiError, auth, decode_cursor, json_response, page, parse_limit
@@ -45,10 +46,6 @@ auth_router = Router()
 users_router = Router()
 
 KEYSET = (datetime, int)
-
-
-def _me(request: HttpRequest) -> User:
-    return cast(User, request.auth)  # type: ignore[attr-defined]
 
 
 def _viewer(request: HttpRequest) -> User | AnonymousUser:
@@ -131,13 +128,13 @@ def logout_(request: HttpRequest) -> dict[str, bool]:
 @users_router.get("/me", response=MeOut, auth=auth)
 def me(request: HttpRequest) -> HttpResponse:
     # Built from typed model fields: no second validation by ninja (app/lab/api.py).
-    return json_response(MeOut.of(_me(request)))
+    return json_response(MeOut.of(auth_user(request)))
 
 
 @users_router.patch("/me", response=MeOut, auth=auth)
 def me_update(request: HttpRequest, payload: ProfilePatchIn) -> MeOut:
     _require_json(request)
-    user = services.user_update_profile(user=_me(request), **payload.model_dump())
+    user = services.user_update_profile(user=auth_user(request), **payload.model_dump())
     return MeOut.of(user)
 
 
@@ -156,12 +153,12 @@ def me_limits(request: HttpRequest) -> dict[str, Any]:
 def me_avatar_set(request: HttpRequest, image: File[UploadedFile]) -> MeOut:
     """Multipart: one JPEG, PNG or WebP ``image``, checked and rendered like a post's images;
     the old avatar stays until the new one is stored (app/accounts/avatar.py)."""
-    return MeOut.of(avatar.avatar_set(user=_me(request), upload=image))
+    return MeOut.of(avatar.avatar_set(user=auth_user(request), upload=image))
 
 
 @users_router.delete("/me/avatar", response=MeOut, auth=auth)
 def me_avatar_clear(request: HttpRequest) -> MeOut:
-    return MeOut.of(avatar.avatar_clear(user=_me(request)))
+    return MeOut.of(avatar.avatar_clear(user=auth_user(request)))
 
 
 @users_router.get("/me/follow-requests", response=FollowRequestPage, auth=auth)
@@ -170,7 +167,7 @@ def follow_requests(
 ) -> dict[str, Any]:
     size = parse_limit(limit)
     rows = selectors.follow_requests_page(
-        owner=_me(request), cursor=decode_cursor(cursor, KEYSET), limit=size
+        owner=auth_user(request), cursor=decode_cursor(cursor, KEYSET), limit=size
     )
     body = page(rows, size, lambda row: (row.created_at, row.id))
     body["items"] = [
@@ -185,7 +182,7 @@ def follow_requests(
 )
 def follow_request_approve(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     requester = selectors.user_get(username=username)
-    services.follow_request_approve(owner=_me(request), requester=requester)
+    services.follow_request_approve(owner=auth_user(request), requester=requester)
     return {"status": "approved"}
 
 
@@ -194,7 +191,7 @@ def follow_request_approve(request: HttpRequest, username: CleanStr) -> dict[str
 )
 def follow_request_decline(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     requester = selectors.user_get(username=username)
-    services.follow_request_decline(owner=_me(request), requester=requester)
+    services.follow_request_decline(owner=auth_user(request), requester=requester)
     return {"status": "declined"}
 
 
@@ -247,10 +244,10 @@ def following(
 @users_router.post("/users/{username}/follow", response=FollowStateOut, auth=auth)
 def follow(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     target = selectors.user_get(username=username)
-    return {"status": services.follow_create(follower=_me(request), followee=target)}
+    return {"status": services.follow_create(follower=auth_user(request), followee=target)}
 
 
 @users_router.delete("/users/{username}/follow", response=FollowStateOut, auth=auth)
 def unfollow(request: HttpRequest, username: CleanStr) -> dict[str, str]:
     target = selectors.user_get(username=username)
-    return {"status": services.follow_delete(follower=_me(request), followee=target)}
+    return {"status": services.follow_delete(follower=auth_user(request), followee=target)}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
-from app.accounts.models import User
 from app.chat import selectors, services
 from app.chat.events import ID_MAX
 from app.chat.schemas import (
@@ -24,15 +23,12 @@ from app.chat.schemas import (
     UnreadOut,
 )
 from app.chat.strategies import InboxEntry
+from app.core.auth import auth_user
 from app.core.text import CleanStr
 from app.lab.api import PathId, auth, bad_request, json_response
 
 router = Router()
 share_router = Router()
-
-
-def _me(request: HttpRequest) -> User:
-    return cast(User, request.auth)  # type: ignore[attr-defined]
 
 
 @router.get("/rooms", auth=auth, response=RoomPage)
@@ -41,7 +37,7 @@ def room_inbox(
 ) -> HttpResponse:
     """The inbox, newest activity first, with other members (and their presence), last
     message and unread."""
-    result = selectors.room_inbox(user=_me(request), cursor=cursor, limit=limit)
+    result = selectors.room_inbox(user=auth_user(request), cursor=cursor, limit=limit)
     presence = result.pop("presence")
     items = [
         RoomOut.of(entry, presence) if isinstance(entry, InboxEntry) else entry.render(presence)
@@ -54,7 +50,7 @@ def room_inbox(
 @router.get("/unread", auth=auth, response=UnreadOut)
 def unread_count(request: HttpRequest) -> dict[str, int]:
     """How many rooms have unread messages (the Messages badge); no SQL when cached."""
-    return {"rooms": selectors.unread_room_count(user=_me(request))}
+    return {"rooms": selectors.unread_room_count(user=auth_user(request))}
 
 
 def _user_ids(raw: str) -> list[int]:
@@ -75,7 +71,7 @@ def _user_ids(raw: str) -> list[int]:
 def presence_list(request: HttpRequest, users: CleanStr) -> dict[str, Any]:
     """Online and last seen for ``?users=1,2`` (at most 50), of those who share a room with
     you; other ids are left out."""
-    found = selectors.presence_visible(user=_me(request), user_ids=_user_ids(users))
+    found = selectors.presence_visible(user=auth_user(request), user_ids=_user_ids(users))
     return {"items": [{"id": uid, **p._asdict()} for uid, p in found.items()]}
 
 
@@ -83,7 +79,7 @@ def presence_list(request: HttpRequest, users: CleanStr) -> dict[str, Any]:
 def room_open(request: HttpRequest, payload: RoomOpenIn) -> Status[RoomOpenOut]:
     """Get or create the DM with one user (idempotent), or create a group with several."""
     room, created = services.room_open(
-        user=_me(request), usernames=payload.users, title=payload.title
+        user=auth_user(request), usernames=payload.users, title=payload.title
     )
     body = RoomOpenOut(
         id=room.pk, kind="dm" if room.kind == room.Kind.DM else "group", created=created
@@ -101,7 +97,7 @@ def message_history(
 ) -> dict[str, Any]:
     """Newest first; page with ``cursor`` (or ``before``, a message id)."""
     result = selectors.message_history_page(
-        user=_me(request), room_id=room_id, before=before, cursor=cursor, limit=limit
+        user=auth_user(request), room_id=room_id, before=before, cursor=cursor, limit=limit
     )
     return {**result, "items": [selectors.message_frame(m) for m in result["items"]]}
 
@@ -110,7 +106,7 @@ def message_history(
 def message_send(request: HttpRequest, room_id: PathId, payload: MessageSendIn) -> Status[Any]:
     """The HTTP fallback: delivered live like a socket send; a resend answers 200."""
     message, created = services.message_send(
-        sender=_me(request),
+        sender=auth_user(request),
         room_id=room_id,
         client_id=payload.client_id,
         text=payload.text,
@@ -123,7 +119,7 @@ def message_send(request: HttpRequest, room_id: PathId, payload: MessageSendIn) 
 @share_router.post("/posts/{post_id}/share", auth=auth, response={201: ShareOut})
 def post_share(request: HttpRequest, post_id: PathId, payload: ShareIn) -> Status[Any]:
     """Send a post to several users (their DMs) and rooms at once."""
-    me = _me(request)
+    me = auth_user(request)
     messages = services.post_share(
         sender=me,
         post_id=post_id,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Router, Status, UploadedFile
 from pydantic import BeforeValidator
 
-from app.accounts.models import User
+from app.core.auth import auth_user
 from app.core.text import CleanStr, CleanText
 from app.lab.api import PathId, auth, json_response, page, parse_limit
 from app.posts import cached, selectors, services
@@ -31,11 +31,6 @@ users_posts_router = Router()
 PlaceField = Annotated[int | None, BeforeValidator(lambda v: None if v == "" else v), Form(None)]
 
 
-def _me(request: HttpRequest) -> User:
-    """The user ``auth`` resolved; only for endpoints declared with ``auth=auth``."""
-    return cast(User, request.auth)  # type: ignore[attr-defined]
-
-
 @router.post("", auth=auth, response={201: PostOut})
 def post_create(
     request: HttpRequest,
@@ -52,13 +47,15 @@ def post_create(
     uploads = images or []
     with upload_budget(uploads=uploads):
         post = services.post_create(
-            author=_me(request),
+            author=auth_user(request),
             uploads=uploads,
             caption=caption,
             place_id=place,
             alt_texts=alt_text or [],
         )
-    return Status(201, PostOut.of(selectors.post_detail(viewer=_me(request), post_id=post.pk)))
+    return Status(
+        201, PostOut.of(selectors.post_detail(viewer=auth_user(request), post_id=post.pk))
+    )
 
 
 @router.get("/{post_id}", response=PostOut)
@@ -69,30 +66,34 @@ def post_detail(request: HttpRequest, post_id: PathId) -> HttpResponse:
 
 @router.delete("/{post_id}", auth=auth, response={204: None})
 def post_delete(request: HttpRequest, post_id: PathId) -> Status[None]:
-    services.post_delete(user=_me(request), post_id=post_id)
+    services.post_delete(user=auth_user(request), post_id=post_id)
     return Status(204, None)
 
 
 @router.post("/{post_id}/like", auth=auth, response=LikeStateOut)
 def post_like(request: HttpRequest, post_id: PathId) -> LikeStateOut:
-    liked, count = services.like_set(user=_me(request), post_id=post_id, liked=True)
+    liked, count = services.like_set(user=auth_user(request), post_id=post_id, liked=True)
     return LikeStateOut(liked=liked, like_count=count)
 
 
 @router.delete("/{post_id}/like", auth=auth, response=LikeStateOut)
 def post_unlike(request: HttpRequest, post_id: PathId) -> LikeStateOut:
-    liked, count = services.like_set(user=_me(request), post_id=post_id, liked=False)
+    liked, count = services.like_set(user=auth_user(request), post_id=post_id, liked=False)
     return LikeStateOut(liked=liked, like_count=count)
 
 
 @router.post("/{post_id}/save", auth=auth, response=SaveStateOut)
 def post_save(request: HttpRequest, post_id: PathId) -> SaveStateOut:
-    return SaveStateOut(saved=services.save_set(user=_me(request), post_id=post_id, saved=True))
+    return SaveStateOut(
+        saved=services.save_set(user=auth_user(request), post_id=post_id, saved=True)
+    )
 
 
 @router.delete("/{post_id}/save", auth=auth, response=SaveStateOut)
 def post_unsave(request: HttpRequest, post_id: PathId) -> SaveStateOut:
-    return SaveStateOut(saved=services.save_set(user=_me(request), post_id=post_id, saved=False))
+    return SaveStateOut(
+        saved=services.save_set(user=auth_user(request), post_id=post_id, saved=False)
+    )
 
 
 @router.get("/{post_id}/comments", response=CommentPage)
@@ -108,13 +109,13 @@ def comment_list(
 
 @router.post("/{post_id}/comments", auth=auth, response={201: CommentOut})
 def comment_create(request: HttpRequest, post_id: PathId, payload: CommentIn) -> Status[CommentOut]:
-    comment = services.comment_create(author=_me(request), post_id=post_id, text=payload.text)
+    comment = services.comment_create(author=auth_user(request), post_id=post_id, text=payload.text)
     return Status(201, CommentOut.of(comment))
 
 
 @router.delete("/{post_id}/comments/{comment_id}", auth=auth, response={204: None})
 def comment_delete(request: HttpRequest, post_id: PathId, comment_id: PathId) -> Status[None]:
-    services.comment_delete(user=_me(request), post_id=post_id, comment_id=comment_id)
+    services.comment_delete(user=auth_user(request), post_id=post_id, comment_id=comment_id)
     return Status(204, None)
 
 
@@ -138,7 +139,9 @@ def saved_posts(
     """The viewer's saved posts, newest save first, keyset on the save; only those the viewer
     may still see. Keys in one SQL statement, bodies and flags from Redis when warm."""
     size = parse_limit(limit)
-    keys = selectors.saved_post_keys(viewer=_me(request), cursor=cursor, limit=size + 1)
-    items = cached.bodies_viewed(viewer=_me(request), post_ids=[key[0] for key in keys[:size]])
+    keys = selectors.saved_post_keys(viewer=auth_user(request), cursor=cursor, limit=size + 1)
+    items = cached.bodies_viewed(
+        viewer=auth_user(request), post_ids=[key[0] for key in keys[:size]]
+    )
     next_cursor = page(keys, size, lambda key: (key[1], key[2]))["next_cursor"]
     return json_response({"items": items, "next_cursor": next_cursor})
