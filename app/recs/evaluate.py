@@ -190,13 +190,19 @@ def bootstrap(
 
 def ratio_interval(
     top: Outcome, bottom: Outcome, metric: str, *, draws: int = DRAWS, seed: int = 42
-) -> tuple[float, float, float]:
-    """(ratio of means, 95 % low, high) of ``top`` over ``bottom``, users resampled in pairs."""
+) -> tuple[float | None, float | None, float | None]:
+    """(ratio of means, 95 % low, high) of ``top`` over ``bottom``, users resampled in pairs;
+    None where the bound is unbounded (draws in which ``bottom`` scored nothing)."""
     a, b = top.per_user[metric], bottom.per_user[metric]
     picks = np.random.default_rng(seed).integers(0, len(a), size=(draws, len(a)))
-    ratios = a[picks].mean(axis=1) / np.maximum(b[picks].mean(axis=1), 1e-12)
-    low, high = np.percentile(ratios, [2.5, 97.5])
-    return float(a.mean() / max(b.mean(), 1e-12)), float(low), float(high)
+    above, below = a[picks].mean(axis=1), b[picks].mean(axis=1)
+    ratios = np.divide(above, below, out=np.full(draws, np.inf), where=below > 0)
+    low, high = np.percentile(ratios, [2.5, 97.5], method="nearest")
+
+    def finite(value: float) -> float | None:
+        return float(value) if np.isfinite(value) else None
+
+    return finite(a.mean() / b.mean() if b.mean() > 0 else np.inf), finite(low), finite(high)
 
 
 def popularity(split: Split) -> Array:

@@ -99,9 +99,12 @@ def test_bootstrap_intervals_are_seeded_and_bound_the_mean():
     assert low < per_user["precision@10"].mean() < high
     assert high - low < 0.1
     assert first["b"]["ndcg@10"] == pytest.approx((0.1, 0.1))
-    ratio, low, high = evaluate.ratio_interval(outcomes["a"], outcomes["b"], "precision@10")
+    ratio, below, above = evaluate.ratio_interval(outcomes["a"], outcomes["b"], "precision@10")
     assert ratio == pytest.approx(per_user["precision@10"].mean() / 0.1)
-    assert low < ratio < high
+    assert ratio is not None and below is not None and above is not None
+    assert below < ratio < above
+    nothing = evaluate.Outcome(per_user={m: np.zeros(300) for m in evaluate.PER_USER}, metrics={})
+    assert evaluate.ratio_interval(outcomes["a"], nothing, "ndcg@10") == (None, None, None)
 
 
 def test_ranking_weights_recent_posts_and_skips_old_ones():

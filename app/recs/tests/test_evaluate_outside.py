@@ -47,9 +47,19 @@ def test_an_outside_log_gets_the_seeded_table_without_the_database(tmp_path):
         "als / popular precision@10",
         "als / popular (train counts) precision@10",
     }
+    assert report["params"]["recency_days"] is None
     assert json.loads(save.with_suffix(".json").read_text())["test"] == report["test"]
     text = save.with_suffix(".md").read_text()
     assert "| popular (train counts) |" in text and "no recency window" in text
+
+
+def test_first_events_can_stand_in_for_creation_times(tmp_path):
+    path = tmp_path / "log.tsv"
+    log_write(path, seed=3)
+    report = evaluate_file(path, "--item-times", "first-event")
+    assert "first event stands in for its creation time" in report["data"]["item_times"]
+    assert report["params"]["recency_days"] == 3.0
+    assert {"als", "als (no recency)"} <= set(report["test"])
 
 
 def test_tuning_ranks_settings_on_the_validation_split(tmp_path):

@@ -59,21 +59,36 @@ def database_source(manifest: Path | None) -> Source:
     )
 
 
-def file_source(path: Path) -> Source:
+def file_source(path: Path, item_times: str) -> Source:
+    """An outside log. It has no item creation times: with ``none`` ALS ranks without a
+    recency window; with ``first-event`` an item's first event in the log stands in for its
+    creation, which leaks nothing (an item is recommendable at a split's start only if that
+    event came before it, and its age is then known)."""
     try:
         log = outside.log_read(path)
     except outside.BadFile as exc:
         raise CommandError(str(exc)) from None
+    created = None
+    times = (
+        "none in the file: no recency window (ALS ranks every item, as `als (no recency)` "
+        "does on seeded data)"
+    )
+    if item_times == "first-event":
+        created = np.full(len(log.item_names), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(created, log.events.post, log.events.ts)
+        times = (
+            "none in the file: each item's first event stands in for its creation time, and "
+            "ALS ranks as served (affinity x exp(-age / tau), items first seen in the last "
+            "14 days)"
+        )
     return Source(
         events=log.events,
-        catalogue=evaluate.Catalogue(ids=np.arange(len(log.item_names), dtype=np.int64)),
+        catalogue=evaluate.Catalogue(ids=np.arange(len(log.item_names)), created=created),
         communities=None,
         described={
             "source": str(path),
             "delimiter": {"\t": "tab"}.get(log.delimiter, log.delimiter),
-            "item_times": "none in the file: no recency window (ALS ranks every item, as "
-            "`als (no recency)` does on seeded data); an item is recommendable from its "
-            "first training event",
+            "item_times": times + "; an item is recommendable from its first training event",
             "weights": "the file's weight column" if log.weighted else "1 per event",
         },
     )
@@ -100,6 +115,10 @@ def outcomes_json(
         }
         for name, outcome in outcomes.items()
     }
+
+
+def times(ratio: float | None) -> str:
+    return "unbounded" if ratio is None else f"{ratio:.2f}x"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -140,9 +159,21 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     for label, (ratio, low, high) in report["ratios"].items():
-        lines.append(f"- test {label}: **{ratio:.2f}x** (95 % interval {low:.2f}-{high:.2f})")
+        lines.append(
+            f"- test {label}: **{times(ratio)}** (95 % interval {times(low)} to {times(high)})"
+        )
     if "live" in report:
         lines.append(f"- live model: {report['live']}")
+    if report["tuning"]:
+        lines += ["", "## tuning on validation (ALS alone, best 10 of the grid)", ""]
+        lines += ["| factors | reg | iterations | scaling | alpha | tau (days) | p@10 | nDCG@10 |"]
+        lines += ["|---:|---:|---:|---|---:|---:|---:|---:|"]
+        lines += [
+            f"| {r['factors']} | {r['regularization']} | {r['iterations']} | {r['scaling']} | "
+            f"{r['alpha']} | {r['recency_days'] or 'none'} | {r['precision@10']:.4f} | "
+            f"{r['ndcg@10']:.4f} |"
+            for r in report["tuning"][:10]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -159,6 +190,12 @@ class Command(BaseCommand):
             "--interactions",
             type=Path,
             help="an outside CSV/TSV log (user, item, timestamp[, weight]); no database",
+        )
+        parser.add_argument(
+            "--item-times",
+            choices=["none", "first-event"],
+            default="none",
+            help="with --interactions: no recency window, or first events as creation times",
         )
         parser.add_argument("--manifest", type=Path, help="the seed manifest (communities)")
         parser.add_argument("--save", type=Path, help="also write PREFIX.json and PREFIX.md")
@@ -180,7 +217,10 @@ class Command(BaseCommand):
         echo = (lambda _: None) if options["json"] else self.stdout.write
         started = time.perf_counter()
         path = options["interactions"]
-        source = file_source(path) if path else database_source(options["manifest"])
+        if path:
+            source = file_source(path, options["item_times"])
+        else:
+            source = database_source(options["manifest"])
         events = source.events
         first, second, end = evaluate.windows(events, options["window_share"])
         splits = {
@@ -198,6 +238,8 @@ class Command(BaseCommand):
         echo(f"{len(events):,} events loaded ({time.perf_counter() - started:.1f} s)")
         chosen = {name: options[name] for name in MODEL_FLAGS if options[name] is not None}
         params = replace(Params(), **chosen)
+        if source.catalogue.created is None:
+            params = replace(params, recency_days=None)
         chosen_on = (
             "none: command-line flags and the Params defaults, not tuned in this run"
             if chosen
@@ -257,7 +299,10 @@ class Command(BaseCommand):
             "blend_weight": weight,
             "validation": outcomes_json(validation, evaluate.bootstrap(validation, **draws)),
             "test": outcomes_json(test, evaluate.bootstrap(test, **draws)),
-            "ratios": {label: [round(v, 4) for v in values] for label, values in ratios.items()},
+            "ratios": {
+                label: [None if v is None else round(v, 4) for v in values]
+                for label, values in ratios.items()
+            },
             "tuning": tuned,
             "seconds": round(time.perf_counter() - started, 1),
         }
