@@ -256,6 +256,35 @@ FEED_RECOMMENDED_EVERY = int(os.environ.get("FEED_RECOMMENDED_EVERY", "0" if TES
 # threshold must grow with the audience: at `medium` a reader who follows 325 accounts
 # follows 132 above 1,000 (docs/experiments/hotpaths.md).
 FEED_FANOUT_THRESHOLD = int(os.environ.get("FEED_FANOUT_THRESHOLD", "1000"))
+# Home-feed timelines in Redis (app/feed/store.py): post ids kept per timeline (this bounds
+# Redis memory per active user), seconds an idle user's timeline lives (refreshed on read),
+# and seconds a cached post body lives.
+FEED_TIMELINE_CAP = int(os.environ.get("FEED_TIMELINE_CAP", "800"))
+FEED_TIMELINE_TTL = int(os.environ.get("FEED_TIMELINE_TTL", str(3 * 24 * 3600)))
+FEED_FRAGMENT_TTL = int(os.environ.get("FEED_FRAGMENT_TTL", str(24 * 3600)))
+
+# Chat limits (app/chat/limits.py, services.py; docs/experiments/chat.md): messages per
+# second per user with a burst, frames per second per socket with a burst, `sync` frames per
+# minute with a burst, and open sockets per user.
+CHAT_RATE_PER_SECOND = float(os.environ.get("CHAT_RATE_PER_SECOND", "5"))
+CHAT_RATE_BURST = int(os.environ.get("CHAT_RATE_BURST", "20"))
+CHAT_FRAME_RATE = float(os.environ.get("CHAT_FRAME_RATE", "20"))
+CHAT_FRAME_BURST = int(os.environ.get("CHAT_FRAME_BURST", "60"))
+CHAT_SYNC_PER_MINUTE = float(os.environ.get("CHAT_SYNC_PER_MINUTE", "30"))
+CHAT_SYNC_BURST = int(os.environ.get("CHAT_SYNC_BURST", "10"))
+CHAT_SOCKETS_PER_USER = int(os.environ.get("CHAT_SOCKETS_PER_USER", "8"))
+# Presence (app/chat/presence.py): a socket is online this many seconds after its last
+# heartbeat; it writes presence at most once per CHAT_PRESENCE_REFRESH (None: a third of the
+# TTL, so a throttled socket is still refreshed twice before it would expire).
+CHAT_PRESENCE_TTL = float(os.environ.get("CHAT_PRESENCE_TTL", "60"))
+CHAT_PRESENCE_REFRESH: float | None = (
+    float(os.environ["CHAT_PRESENCE_REFRESH"]) if os.environ.get("CHAT_PRESENCE_REFRESH") else None
+)
+# Where the browser opens /ws/ when it is not the page's own origin: the server runner
+# (app/lab/serve.py) sets it, since it serves /ws/ on another port than HTTP.
+LAB_WS_URL = os.environ.get("LAB_WS_URL", "").strip()
+# When RQ's cron scheduler retrains the recommender (`rq cron app.recs.cron`): nightly.
+RECS_RETRAIN_CRON = os.environ.get("RECS_RETRAIN_CRON", "17 3 * * *")
 # Trending lists a search only once this many distinct users made it (k-anonymity): one
 # user's single search is never published (docs/reliability.md, privacy rules).
 SEARCH_TRENDING_MIN_USERS = max(1, int(os.environ.get("SEARCH_TRENDING_MIN_USERS", "3")))

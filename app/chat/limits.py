@@ -32,11 +32,6 @@ from app.core import degrade
 from app.lab.api import ApiError
 from app.lab.cache import raw_key
 
-FRAME_RATE = 20.0
-FRAME_BURST = 60
-SYNC_PER_MINUTE = 30.0
-SYNC_BURST = 10
-SOCKETS_PER_USER = 8
 # A socket renews its lease every RENEW seconds; a lease not renewed for LEASE seconds (its
 # process died) stops counting.
 SOCKET_LEASE_SECONDS = 90.0
@@ -113,10 +108,6 @@ def retry_seconds(seconds: float) -> float:
     return max(0.01, math.ceil(seconds * 100) / 100)
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
-
 @dataclass
 class TokenBucket:
     """An in-process token bucket (not thread-safe: one owner, or a caller's lock)."""
@@ -144,13 +135,13 @@ class TokenBucket:
 def frame_bucket() -> TokenBucket:
     """A new socket's frame allowance: every frame takes a token, pings and bad frames too."""
     return TokenBucket(
-        rate=_setting("CHAT_FRAME_RATE", FRAME_RATE),
-        burst=int(_setting("CHAT_FRAME_BURST", FRAME_BURST)),
+        rate=float(settings.CHAT_FRAME_RATE),
+        burst=int(settings.CHAT_FRAME_BURST),
     )
 
 
 def frame_refusal(retry_after: float) -> RateLimited:
-    rate = _setting("CHAT_FRAME_RATE", FRAME_RATE)
+    rate = float(settings.CHAT_FRAME_RATE)
     return RateLimited(f"too many frames; at most {rate:g} a second", retry_after=retry_after)
 
 
@@ -205,8 +196,8 @@ def local_reset() -> None:
 
 def sync_admit(*, user_id: int) -> None:
     """Take one of the user's sync tokens; raises RateLimited when there is none."""
-    rate = _setting("CHAT_SYNC_PER_MINUTE", SYNC_PER_MINUTE) / 60
-    burst = int(_setting("CHAT_SYNC_BURST", SYNC_BURST))
+    rate = float(settings.CHAT_SYNC_PER_MINUTE) / 60
+    burst = int(settings.CHAT_SYNC_BURST)
     now = time.time()
     wait = None
     if degrade.redis_up():
@@ -231,7 +222,7 @@ def _sockets_key(user_id: int) -> str:
 
 
 def socket_cap() -> int:
-    return int(_setting("CHAT_SOCKETS_PER_USER", SOCKETS_PER_USER))
+    return int(settings.CHAT_SOCKETS_PER_USER)
 
 
 def socket_admit(*, user_id: int, socket: str) -> bool:

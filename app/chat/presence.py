@@ -32,9 +32,8 @@ from django_redis import get_redis_connection
 from app.core import degrade
 from app.lab.cache import raw_key
 
-# A socket counts as online this long after its last heartbeat. Browsers ping every 25 s,
-# so one lost or late ping does not flap the dot. Settings may override it (tests shorten it).
-TTL_SECONDS = 60.0
+# A socket counts as online CHAT_PRESENCE_TTL seconds (60) after its last heartbeat. Browsers
+# ping every 25 s, so one lost or late ping does not flap the dot.
 
 
 class Presence(NamedTuple):
@@ -47,13 +46,14 @@ def _key(*parts: object) -> str:
 
 
 def ttl_seconds() -> float:
-    return float(getattr(settings, "CHAT_PRESENCE_TTL", TTL_SECONDS))
+    return float(settings.CHAT_PRESENCE_TTL)
 
 
 def refresh_seconds() -> float:
     """The least time between two heartbeat writes of one socket: a third of the TTL, so a
     throttled socket is still refreshed at least twice before it would expire."""
-    return float(getattr(settings, "CHAT_PRESENCE_REFRESH", ttl_seconds() / 3))
+    configured: float | None = settings.CHAT_PRESENCE_REFRESH
+    return ttl_seconds() / 3 if configured is None else float(configured)
 
 
 def presence_online(*, user_id: int, socket: str) -> None:

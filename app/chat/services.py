@@ -30,9 +30,6 @@ log = logging.getLogger(__name__)
 
 MAX_SHARE_TARGETS = 20
 TYPING_THROTTLE_MS = 2000
-# Per user: a steady RATE messages per second, bursts up to BURST. Settings may override both.
-RATE_PER_SECOND = 5.0
-RATE_BURST = 20
 
 # A send's admission in one round trip: a token, then the room's order lock (KEYS[2]) if the
 # token was granted. Returns {allowed, locked}, and the tokens left when refused.
@@ -71,8 +68,8 @@ def _key(*parts: object) -> str:
 
 def _rate_settings() -> tuple[float, int]:
     return (
-        float(getattr(settings, "CHAT_RATE_PER_SECOND", RATE_PER_SECOND)),
-        int(getattr(settings, "CHAT_RATE_BURST", RATE_BURST)),
+        float(settings.CHAT_RATE_PER_SECOND),
+        int(settings.CHAT_RATE_BURST),
     )
 
 

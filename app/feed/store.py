@@ -95,21 +95,21 @@ return 0
 
 def timeline_cap() -> int:
     """Post ids kept per timeline: bounds Redis memory per active user."""
-    return int(getattr(settings, "FEED_TIMELINE_CAP", 800))
+    return int(settings.FEED_TIMELINE_CAP)
 
 
 def fanout_threshold() -> int:
     """Authors with more followers than this are pulled at read time, never pushed."""
-    return int(getattr(settings, "FEED_FANOUT_THRESHOLD", 1000))
+    return int(settings.FEED_FANOUT_THRESHOLD)
 
 
 def ttl() -> int:
     """Seconds an idle user's timeline, following set and flags live (refreshed on read)."""
-    return int(getattr(settings, "FEED_TIMELINE_TTL", 3 * 24 * 3600))
+    return int(settings.FEED_TIMELINE_TTL)
 
 
 def fragment_ttl() -> int:
-    return int(getattr(settings, "FEED_FRAGMENT_TTL", 24 * 3600))
+    return int(settings.FEED_FRAGMENT_TTL)
 
 
 def connection() -> Any:

@@ -3,7 +3,6 @@ pages' Content-Security-Policy."""
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -81,7 +80,7 @@ class StrategyMiddleware:
 def _ws_origin() -> str | None:
     """The WebSocket origin the pages connect to when it is not the page's own (the runner
     serves /ws/ on another port and says where in LAB_WS_URL, app/web/views.py)."""
-    parts = urllib.parse.urlsplit(os.environ.get("LAB_WS_URL", "").strip())
+    parts = urllib.parse.urlsplit(settings.LAB_WS_URL)
     if parts.scheme in ("ws", "wss") and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
     return None

@@ -13,6 +13,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from rq import cron  # noqa: E402
 
 from app.recs.jobs import recs_train_job  # noqa: E402
@@ -20,6 +21,6 @@ from app.recs.jobs import recs_train_job  # noqa: E402
 cron.register(
     recs_train_job,
     queue_name="training",
-    cron=os.environ.get("RECS_RETRAIN_CRON", "17 3 * * *"),
+    cron=settings.RECS_RETRAIN_CRON,
     job_timeout=3600,
 )

@@ -207,7 +207,7 @@ def explore_page(
 
 def interleave_every() -> int:
     """One recommended post per this many feed items (0 or 1: off)."""
-    return int(getattr(settings, "FEED_RECOMMENDED_EVERY", 0))
+    return int(settings.FEED_RECOMMENDED_EVERY)
 
 
 def feed_cursor_decode(cursor: str | None) -> tuple[After, int]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from playwright.sync_api import Page
+from playwright.sync_api import Page, ViewportSize
 
 from app.accounts.models import User
 from app.posts import services as post_services
@@ -28,8 +28,8 @@ needs_chromium = pytest.mark.skipif(
     reason=f"browser tests need chromium at {CHROMIUM} (Debian: apt-get install -y chromium)",
 )
 
-DESKTOP = {"width": 1100, "height": 900}
-MOBILE = {"width": 360, "height": 780}
+DESKTOP: ViewportSize = {"width": 1100, "height": 900}
+MOBILE: ViewportSize = {"width": 360, "height": 780}
 
 
 def ready(page: Page, url: str) -> None:

@@ -6,9 +6,9 @@ profile or post is a real HTTP 404), and render. Everything else comes from /api
 
 from __future__ import annotations
 
-import os
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,7 +33,7 @@ def _page(request: HttpRequest, page: str, **context: Any) -> HttpResponse:
 def ws_url(request: HttpRequest) -> str:
     """Where the browser opens /ws/: ``LAB_WS_URL`` from the server runner (HTTP and WebSocket
     may be served on different ports), else the same origin as the page."""
-    configured = os.environ.get("LAB_WS_URL", "").strip()
+    configured: str = settings.LAB_WS_URL
     if configured:
         return configured
     scheme = "wss" if request.is_secure() else "ws"

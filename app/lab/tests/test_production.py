@@ -95,9 +95,9 @@ def csp_of(response: Any) -> dict[str, list[str]]:
 
 @pytest.mark.django_db
 def test_pages_carry_a_policy_that_allows_only_their_own_scripts(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    client: Client, settings: Any
 ) -> None:
-    monkeypatch.setenv("LAB_WS_URL", "ws://127.0.0.1:8001/ws/")
+    settings.LAB_WS_URL = "ws://127.0.0.1:8001/ws/"
     response = client.get("/login")
 
     assert response.status_code == 200

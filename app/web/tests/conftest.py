@@ -192,9 +192,9 @@ def ws_process(live_server: Any, django_db_setup: None) -> Iterator[str]:
 
 
 @pytest.fixture
-def ws_server(ws_process: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def ws_server(ws_process: str, settings: Any) -> str:
     """The module's /ws/ server, which pages learn from LAB_WS_URL, as under `make run`."""
-    monkeypatch.setenv("LAB_WS_URL", ws_process)
+    settings.LAB_WS_URL = ws_process
     return ws_process
 
 

@@ -3,6 +3,8 @@ redirect where a page needs an account, and a real 404 for hidden or unknown obj
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -171,20 +173,16 @@ def test_it_opens_a_chat_room_only_for_its_members(
         assert f'data-room="{room.pk}"' in response.content.decode()
 
 
-def test_it_points_the_chat_socket_at_the_same_origin_by_default(
-    bob: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("LAB_WS_URL", raising=False)
+def test_it_points_the_chat_socket_at_the_same_origin_by_default(bob: User, settings: Any) -> None:
+    settings.LAB_WS_URL = ""
 
     response = browser(bob).get("/inbox")
 
     assert 'data-ws="ws://testserver/ws/"' in response.content.decode()
 
 
-def test_it_points_the_chat_socket_where_the_server_runner_says(
-    bob: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LAB_WS_URL", "ws://127.0.0.1:8001/ws/")
+def test_it_points_the_chat_socket_where_the_server_runner_says(bob: User, settings: Any) -> None:
+    settings.LAB_WS_URL = "ws://127.0.0.1:8001/ws/"
 
     response = browser(bob).get("/inbox")
 
