@@ -3,33 +3,59 @@
 A new demo account follows a mix of seeded accounts that posted lately (the most followed
 ones and a sample of ordinary ones), so it opens on a full home feed; a few of them follow
 it back, and three of those have DM conversations with it whose newest messages are minutes
-to hours old, some unread. Everything goes through the services the API uses (counters,
-caches and realtime stay exact); only the messages' times are moved back afterwards, with
-the caches that hold them dropped.
+to hours old, some unread. It has posted one photo a few hours ago, which its followers
+liked and commented on, so its notifications hold follows, likes and comments. Everything
+goes through the services the API uses (counters, caches, notifications and realtime stay
+exact); only the times are moved back afterwards, with the caches that hold them dropped.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
 
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from app.accounts.models import User
+from app.accounts.models import Follow, User
 from app.accounts.services import follow_create
 from app.chat import services as chat
 from app.chat.inboxcache import inbox_forget_on_commit
 from app.chat.models import Membership, Message, Room
-from app.posts.models import Post
+from app.feed.services import feed_post_changed
+from app.notifications.models import Notification
+from app.posts import services as posts
+from app.posts.models import Comment, Like, Post
+from seed.images import pool_ensure
 
 # 12 of the most followed accounts and 48 ordinary ones: a feed of a few hundred posts a day
 # at `small`, with the celebrities' posts pulled at read time as for any follower.
 POPULAR = 12
 ORDINARY = 48
 FOLLOWERS = 6
+# When each follower followed back, in minutes before now.
+FOLLOWED_BACK = (2900, 1460, 700, 320, 250, 25)
+POST_CAPTION = "Golden hour by the Han river 🌇"
+POST_MINUTES = 200
+# What the followers did about the post (all after it): (minutes before now, follower, the
+# comment, or "" for a like).
+REACTIONS: tuple[tuple[int, int, str], ...] = (
+    (186, 0, ""),
+    (171, 1, ""),
+    (140, 2, "Those colours 😍"),
+    (95, 3, ""),
+    (41, 4, "Where was this taken? I need to go"),
+    (12, 5, ""),
+)
 # Posted within the first window that yields enough accounts (tiny has few posts a day).
 RECENT_WINDOWS = (timedelta(days=1), timedelta(days=7))
 # Fixed, so the same seeded data gives the same demo world.
@@ -69,6 +95,7 @@ class DemoWorld:
     following: list[str]
     followers: list[str]
     conversations: list[str]
+    notifications: int
 
 
 def _recent_authors(*, demo: User, now: datetime) -> list[User]:
@@ -119,6 +146,67 @@ def _conversation(*, demo: User, other: User, script: tuple[tuple[int, bool, str
         inbox_forget_on_commit(user_ids=[demo.pk, other.pk])
 
 
+def _newest_notification(demo: User) -> int:
+    return int(Notification.objects.filter(recipient=demo).aggregate(top=Max("id"))["top"] or 0)
+
+
+def _moved(demo: User, since: int, at: datetime, *rows: QuerySet[Any]) -> int:
+    """Move what the last action wrote, ``rows`` and the demo account's notifications newer
+    than ``since``, to ``at``; returns the newest notification id."""
+    for written in rows:
+        written.update(created_at=at)
+    Notification.objects.filter(recipient=demo, id__gt=since).update(created_at=at)
+    return _newest_notification(demo)
+
+
+def _photo(demo: User, at: datetime) -> Post:
+    """A photo from the seeded pool, through the upload pipeline, made at ``at``."""
+    image = pool_ensure(Path(settings.MEDIA_ROOT))[0]
+    original = (Path(settings.MEDIA_ROOT) / image.original).read_bytes()
+    upload = SimpleUploadedFile("golden-hour.jpg", original, content_type="image/jpeg")
+    post = posts.post_create(author=demo, uploads=[upload], caption=POST_CAPTION, place_id=None)
+    Post.objects.filter(pk=post.pk).update(created_at=at, updated_at=at)
+    # Cached bodies of the post hold the time it was made at.
+    feed_post_changed(post_id=post.pk)
+    return post
+
+
+def _activity(*, demo: User, fans: list[User], now: datetime) -> None:
+    """Follow-backs, the demo account's photo and the likes and comments on it, in the order
+    they happened: the notifications list in id order, so ids must follow their times."""
+    photo: list[Post] = []
+
+    def follow_back(fan: User, at: datetime) -> QuerySet[Any]:
+        follow_create(follower=fan, followee=demo)
+        return Follow.objects.filter(follower=fan, followee=demo)
+
+    def react(fan: User, comment: str, at: datetime) -> QuerySet[Any]:
+        if comment:
+            made = posts.comment_create(author=fan, post_id=photo[0].pk, text=comment)
+            return Comment.objects.filter(pk=made.pk)
+        posts.like_set(user=fan, post_id=photo[0].pk, liked=True)
+        return Like.objects.filter(user=fan, post_id=photo[0].pk)
+
+    def post(at: datetime) -> QuerySet[Any]:
+        photo.append(_photo(demo, at))
+        return Post.objects.none()
+
+    followed = zip(fans, FOLLOWED_BACK, strict=False)
+    steps: list[tuple[int, Callable[[datetime], QuerySet[Any]]]] = [
+        (minutes, partial(follow_back, fan)) for fan, minutes in followed
+    ]
+    steps.append((POST_MINUTES, post))
+    steps += [
+        (minutes, partial(react, fans[fan], text))
+        for minutes, fan, text in REACTIONS
+        if fan < len(fans)
+    ]
+    since = _newest_notification(demo)
+    for minutes, step in sorted(steps, key=lambda item: -item[0]):
+        at = now - timedelta(minutes=minutes)
+        since = _moved(demo, since, at, step(at))
+
+
 def demo_world_build(*, demo: User) -> DemoWorld:
     """Follows, followers and conversations for a new demo account (see the module doc)."""
     now = timezone.now()
@@ -129,8 +217,8 @@ def demo_world_build(*, demo: User) -> DemoWorld:
     # Ordinary followees follow back (the popular ones would not); the first three chat.
     ordinary = followees[POPULAR:] or followees
     fans = ordinary[:FOLLOWERS]
-    for fan in fans:
-        follow_create(follower=fan, followee=demo)
+    if fans:
+        _activity(demo=demo, fans=fans, now=now)
     partners = fans[: len(CONVERSATIONS)]
     for partner, script in zip(partners, CONVERSATIONS, strict=False):
         _conversation(demo=demo, other=partner, script=script)
@@ -138,4 +226,5 @@ def demo_world_build(*, demo: User) -> DemoWorld:
         following=[user.username for user in followees],
         followers=[user.username for user in fans],
         conversations=[user.username for user in partners],
+        notifications=Notification.objects.filter(recipient=demo).count(),
     )

@@ -38,3 +38,16 @@ def test_it_uses_another_database_of_the_same_redis() -> None:
     socket = "unix:///work/var/redis/redis.sock?db=0"
     assert budgets.redis_db_url(socket, 12) == "unix:///work/var/redis/redis.sock?db=12"
     assert budgets.redis_db_url("redis://localhost:6379/0", 12) == "redis://localhost:6379/12"
+
+
+def test_it_names_what_moved_and_its_share_of_the_score() -> None:
+    shifts = [
+        {"value": 0.004, "nodes": ["button.more"]},
+        {"value": 0.0002, "nodes": ["ul.nav-links"]},
+        {"value": 0.0003, "nodes": ["ul.nav-links", "button.more"]},
+        {"value": 0.0001, "nodes": []},
+    ]
+    assert budgets.shift_sources(shifts) == (
+        "`button.more` 0.0043, `ul.nav-links` 0.0005, `(unattributed)` 0.0001"
+    )
+    assert budgets.shift_sources([]) == ""

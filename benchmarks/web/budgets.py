@@ -477,6 +477,17 @@ async def measure(
 # --- the report ------------------------------------------------------------------------------
 
 
+def shift_sources(shifts: list[dict[str, Any]]) -> str:
+    """Each element that moved and the share of the score its shifts make (a shift with
+    several sources counts for each)."""
+    score: dict[str, float] = {}
+    for shift in shifts:
+        for node in shift["nodes"] or ["(unattributed)"]:
+            score[node] = score.get(node, 0.0) + float(shift["value"])
+    ranked = sorted(score.items(), key=lambda item: -item[1])
+    return ", ".join(f"`{node}` {value:.4f}" for node, value in ranked)
+
+
 def summary_markdown(report: dict[str, Any]) -> str:
     feed, js = report["feed"], report["javascript"]
     cls, live = report["layout_shift"], report["live_dm"]
@@ -536,7 +547,7 @@ def summary_markdown(report: dict[str, Any]) -> str:
         "",
         f"Layout shift: every /media/ response held back {cls['image_delay_ms']} ms, the feed "
         f"scrolled through {cls['cards_scrolled']} cards while {cls['images_held_back']} images "
-        "loaded.",
+        f"loaded. What moved: {shift_sources(cls['shifts']) or 'nothing'}.",
         "",
         f"Live DMs: {live['events']} messages typed in one browser context, "
         f"{live['send_interval_ms']} ms apart (under the chat rate limit), timed until on screen "

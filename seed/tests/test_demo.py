@@ -1,5 +1,6 @@
 """The demo account's world after a seed: it follows accounts that posted lately, so its home
-feed is full and fresh; some follow it back; its DMs are recent, some unread."""
+feed is full and fresh; some follow it back and react to its photo, so it has notifications;
+its DMs are recent, some unread."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 from io import StringIO
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -14,8 +16,10 @@ from app.accounts.management.commands.lab_demo_user import DEMO_USERNAME
 from app.accounts.models import Follow, User
 from app.chat.models import Message
 from app.conftest import login_client
+from app.notifications.models import Notification
 from app.posts.models import Post
-from seed.demo import CONVERSATIONS, FOLLOWERS
+from app.posts.services import post_delete
+from seed.demo import CONVERSATIONS, FOLLOWERS, REACTIONS
 from seed.tests.conftest import Seeder
 
 
@@ -65,7 +69,28 @@ def test_the_demo_account_opens_on_a_full_fresh_feed_with_recent_dms(
     assert timedelta(minutes=2) < ages[0] < timedelta(minutes=10)
     assert ages[-1] < timedelta(hours=12)
 
+    (photo,) = Post.objects.filter(author=demo)
+    likes = sum(1 for _, _, comment in REACTIONS if not comment)
+    assert (photo.like_count, photo.comment_count) == (likes, len(REACTIONS) - likes)
+    assert timedelta(hours=3) < now - photo.created_at < timedelta(hours=4)
+    listed = client.get_json("/api/notifications").json()["items"]
+    assert len(listed) == FOLLOWERS + len(REACTIONS)
+    assert {item["verb"] for item in listed} == {"follow", "like", "comment"}
+    # Listed newest first (by id), which is also their times' order.
+    times = [item["created_at"] for item in listed]
+    assert times == sorted(times, reverse=True)
+    notified = [now - n.created_at for n in Notification.objects.filter(recipient=demo)]
+    assert timedelta(minutes=5) < min(notified) < timedelta(minutes=20)
+    assert max(notified) > timedelta(days=1)
+
     # Running it again keeps the world as it is.
     call_command("lab_demo_user", stdout=StringIO())
     assert Follow.objects.filter(follower=demo).count() == len(followed)
     assert Message.objects.filter(room__memberships__user=demo).count() == len(ages)
+    assert Post.objects.filter(author=demo).count() == 1
+    # The photo's renditions went to MEDIA_ROOT, where the seeded pool lives: remove them.
+    names = [
+        str(name) for row in photo.images.values_list("original", "feed", "thumb") for name in row
+    ]
+    post_delete(user=demo, post_id=photo.pk)
+    assert not any(default_storage.exists(name) for name in names)

@@ -92,7 +92,8 @@ def _world_lines(world: DemoWorld | None) -> list[str]:
         return ["  world     none: no seeded account has posted lately (run `make seed` first)"]
     return [
         f"  world     follows {len(world.following)} accounts that posted lately, "
-        f"{len(world.followers)} follow it back, DMs with {', '.join(world.conversations)}",
+        f"{len(world.followers)} follow it back, {world.notifications} notifications, "
+        f"DMs with {', '.join(world.conversations)}",
     ]
 
 
