@@ -145,11 +145,12 @@ def test_the_command_chooses_on_validation_and_reports_test_once(world, tmp_path
     manifest.write_text(json.dumps({"communities": {"user_community": planted}}))
     out = StringIO()
     small = ["--factors", "8", "--iterations", "5", "--scaling", "bm25", "--alpha", "1"]
+    small += ["--tau", "7"]
     window = ["--window-share", "0.2", "--min-train", "3", "--draws", "50"]
     call_command("recs_evaluate", "--json", "--manifest", manifest, *window, *small, stdout=out)
     report = json.loads(out.getvalue())
     assert report["chosen_on"].startswith("none: command-line flags")
-    assert report["params"]["factors"] == 8
+    assert (report["params"]["factors"], report["params"]["recency_days"]) == (8, 7.0)
     protocol = report["protocol"]
     assert protocol["validation"]["to"] == protocol["test"]["from"]
     assert protocol["test"]["users"] == len(members)

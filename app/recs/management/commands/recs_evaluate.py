@@ -34,6 +34,11 @@ class Source:
     described: dict[str, Any]
 
 
+def tau_days(text: str) -> float | str:
+    """--tau: days, or "none" for plain ALS (kept apart from the option's absence)."""
+    return "none" if text.lower() == "none" else float(text)
+
+
 def iso(us: int) -> str:
     return str(np.datetime64(int(us), "us"))[:19] + "Z"
 
@@ -150,7 +155,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"Trained on {facts['train_events']:,} events before {facts['from']}; "
             f"{facts['users']:,} users, {facts['held_out_pairs']:,} held-out pairs "
-            f"({facts['cold_pairs_dropped']:,} pairs on items created in the window dropped).",
+            f"({facts['cold_pairs_dropped']:,} more on items new in the window dropped).",
             "",
             evaluate.table(
                 {n: {m: v for m, v in r.items() if m != "ci95"} for n, r in report[name].items()},
@@ -210,6 +215,7 @@ class Command(BaseCommand):
         parser.add_argument("--iterations", type=int)
         parser.add_argument("--scaling", choices=["bm25", "log"])
         parser.add_argument("--alpha", type=float)
+        parser.add_argument("--tau", type=tau_days, help="recency time constant in days, or 'none'")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not 0 < options["window_share"] < 0.5:
@@ -237,6 +243,8 @@ class Command(BaseCommand):
             raise CommandError("no user has held-out items in both windows: too little data")
         echo(f"{len(events):,} events loaded ({time.perf_counter() - started:.1f} s)")
         chosen = {name: options[name] for name in MODEL_FLAGS if options[name] is not None}
+        if options["tau"] is not None:
+            chosen["recency_days"] = None if options["tau"] == "none" else options["tau"]
         params = replace(Params(), **chosen)
         if source.catalogue.created is None:
             params = replace(params, recency_days=None)
@@ -248,6 +256,7 @@ class Command(BaseCommand):
         tuned: list[dict[str, Any]] = []
         if options["tune"]:
             candidates = evaluate.grid(params)
+            taus = " x recency tau" if source.catalogue.created is not None else ""
             echo(f"tuning on validation (nDCG@10, {options['tune_users']:,} users):")
             tuned = evaluate.tune(
                 splits["validation"],
@@ -258,7 +267,7 @@ class Command(BaseCommand):
             )
             params = evaluate.params_of(tuned[0], params)
             chosen_on = (
-                f"validation ({len(candidates)} ALS fits x recency tau, best nDCG@10); "
+                f"validation ({len(candidates)} ALS fits{taus}, best nDCG@10); "
                 "the test split played no part"
             )
         common = {
