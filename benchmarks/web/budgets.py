@@ -211,11 +211,15 @@ def data_make(*, scale: str, reuse: bool) -> dict[str, str]:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     params = psycopg.conninfo.conninfo_to_dict(env["DATABASE_URL"])
     params["dbname"] = "postgres"
-    with psycopg.connect(psycopg.conninfo.make_conninfo("", **params), autocommit=True) as conn:
-        if not conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [WEB_DATABASE]
-        ).fetchone():
-            conn.execute(f'CREATE DATABASE "{WEB_DATABASE}"')
+    try:
+        with psycopg.connect(psycopg.conninfo.make_conninfo("", **params), autocommit=True) as db:
+            exists = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [WEB_DATABASE])
+            if not exists.fetchone():
+                db.execute(f'CREATE DATABASE "{WEB_DATABASE}"')
+    except psycopg.OperationalError as exc:
+        raise BudgetError(
+            f"PostgreSQL is not reachable ({exc}); start it with `make services`"
+        ) from None
     say(f"migrating {WEB_DATABASE}")
     _run([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env, "migrate")
     if reuse and _demo_ready(env):
