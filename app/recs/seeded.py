@@ -25,13 +25,31 @@ def manifest_path() -> Path:
     return Path(settings.VAR_DIR) / f"seed-manifest-{name}.json"
 
 
-def planted_communities(path: Path | None = None) -> Array | None:
-    """The planted community of the user with id ``i + 1`` at index ``i``; None without a
-    readable manifest that has them (an unseeded or hand-made database)."""
+def manifest_read(path: Path | None = None) -> dict[str, Any]:
+    """The manifest, or {} when there is none to read (an unseeded or hand-made database)."""
     try:
         manifest = json.loads((path or manifest_path()).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def seeded_as(manifest: dict[str, Any]) -> str | None:
+    """ "scale small, seed 42, anchor <end>": what reproduces the data, if the manifest says."""
+    try:
+        return (
+            f"scale {manifest['scale']}, seed {manifest['seed']}, "
+            f"anchor {manifest['time_range']['end']}"
+        )
+    except (KeyError, TypeError):
+        return None
+
+
+def planted_communities(manifest: dict[str, Any]) -> Array | None:
+    """The planted community of the user with id ``i + 1`` at index ``i``, if listed."""
+    try:
         return np.asarray(manifest["communities"]["user_community"], dtype=np.int64)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 

@@ -30,8 +30,9 @@ class Source:
 
     events: data.Interactions
     catalogue: evaluate.Catalogue
-    communities: tuple[Array, Array] | None
+    communities: tuple[Array, Array] | None  # (per user row, per item column)
     described: dict[str, Any]
+    planted: Array | None = None  # per seeded user id - 1
 
 
 def tau_days(text: str) -> float | str:
@@ -46,7 +47,8 @@ def iso(us: int) -> str:
 def database_source(manifest: Path | None) -> Source:
     events = data.interactions_load()
     post_ids, author_ids, created = data.post_catalogue()
-    planted = seeded.planted_communities(manifest)
+    facts = seeded.manifest_read(manifest)
+    planted = seeded.planted_communities(facts)
     planted_by = None
     if planted is not None:
         users = np.unique(events.user)
@@ -60,7 +62,9 @@ def database_source(manifest: Path | None) -> Source:
             "item_times": "post creation times: ALS ranks as served, affinity x "
             "exp(-age / tau) over the posts of the last 14 days",
             "weights": dict(data.WEIGHTS),
+            "seeded": seeded.seeded_as(facts) or "unknown (no seed manifest)",
         },
+        planted=planted,
     )
 
 
@@ -136,12 +140,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"items: {report['data']['items']:,}",
         f"- item times: {report['data']['item_times']}",
         f"- event weights: {report['data']['weights']}",
+        *([f"- seeded: {report['data']['seeded']}"] if "seeded" in report["data"] else []),
         f"- split by time: validation = the {protocol['window_share']:.0%} of events before "
         f"the last {protocol['window_share']:.0%}, test = the last {protocol['window_share']:.0%}; "
         f"held out per user: the items first touched in the window that existed at its start "
         f"(users with >= {protocol['min_train']} train items, at most "
         f"{protocol['max_users']:,} sampled)",
-        f"- 95 % intervals: bootstrap over test users, {protocol['draws']} draws, seed "
+        f"- 95 % intervals: bootstrap over each split's users, {protocol['draws']} draws, seed "
         f"{protocol['seed']}",
         f"- parameters chosen on: {report['chosen_on']}",
         f"- parameters: {report['params']}; blend weight {report['blend_weight']} "
@@ -315,8 +320,8 @@ class Command(BaseCommand):
             "tuning": tuned,
             "seconds": round(time.perf_counter() - started, 1),
         }
-        if not path and source.communities is not None:
-            served = evaluate.served_community(seeded.planted_communities(options["manifest"]))
+        if source.planted is not None:
+            served = evaluate.served_community(source.planted)
             if served is not None:
                 report["live"] = (
                     f"{served[0]:.1%} of the precomputed top-10 are by authors of the user's "
