@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from app.accounts.models import User
-from app.feed import services as feed
+from app.core import events
 from app.posts.images import image_renditions, upload_budget
 
 
@@ -27,7 +27,7 @@ def _point_at(*, user: User, old: str) -> None:
         # post_save drops the cached user row (app/accounts/apps.py).
         user.save(update_fields=["avatar"])
         # Cached post bodies embed the author's summary, avatar included.
-        feed.feed_author_changed(author_id=user.pk)
+        events.emit(events.AuthorChanged(author_id=user.pk))
         if old:
             transaction.on_commit(lambda: default_storage.delete(old))
 

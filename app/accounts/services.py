@@ -17,7 +17,6 @@ from django.http import HttpRequest
 from app.accounts.models import Follow, FollowRequest, User, username_validator
 from app.accounts.usercache import privacy_changed, user_changed
 from app.core import events, ratelimit
-from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 
 FollowState = Literal["following", "requested", "not_following"]
@@ -131,7 +130,7 @@ def user_update_profile(
             if is_private is not None:
                 privacy_changed(user_id=user.pk, private=is_private)
             if stale:
-                feed.feed_author_changed(author_id=user.pk)
+                events.emit(events.AuthorChanged(author_id=user.pk))
     return user
 
 
@@ -154,7 +153,6 @@ def _follow_insert(*, follower_id: int, followee_id: int) -> bool:
     _, created = Follow.objects.get_or_create(follower_id=follower_id, followee_id=followee_id)
     if created:
         _counters_add(follower_id=follower_id, followee_id=followee_id, delta=1)
-        feed.feed_follow_created(follower_id=follower_id, followee_id=followee_id)
         events.emit(events.UserFollowed(follower_id=follower_id, followee_id=followee_id))
     return created
 
@@ -190,7 +188,7 @@ def follow_delete(*, follower: User, followee: User) -> FollowState:
         ).delete()
         if deleted:
             _counters_add(follower_id=follower.pk, followee_id=followee.pk, delta=-1)
-            feed.feed_follow_deleted(follower_id=follower.pk, followee_id=followee.pk)
+            events.emit(events.FollowDeleted(follower_id=follower.pk, followee_id=followee.pk))
     return "not_following"
 
 

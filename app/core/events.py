@@ -1,7 +1,7 @@
 """Domain events: what happened in one app, told to any app that cares, in the same process.
 
 The app that writes (posts, accounts, chat) emits a small frozen dataclass naming what
-happened by ids; an app that reacts (notifications) subscribes a handler to that event type
+happened by ids; an app that reacts (feed, notifications) subscribes a handler to that event type
 in its ``AppConfig.ready``. The writer imports nothing of the reader, and app/core imports no
 app at all, so the dependency runs one way: readers -> core <- writers.
 
@@ -83,6 +83,62 @@ class PostShared:
     actor_id: int
     post_id: int
     usernames: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PostCreated:
+    """``author_id`` published ``post_id``."""
+
+    post_id: int
+    author_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostDeleted:
+    """``author_id`` deleted ``post_id``."""
+
+    post_id: int
+    author_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostChanged:
+    """What every viewer sees of ``post_id`` changed: a counter, the comment preview."""
+
+    post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LikeChanged:
+    """``user_id`` now likes ``post_id`` (``liked``) or no longer does."""
+
+    user_id: int
+    post_id: int
+    liked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SaveChanged:
+    """``user_id`` saved ``post_id`` (``saved``) or took it out of their saved posts."""
+
+    user_id: int
+    post_id: int
+    saved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FollowDeleted:
+    """``follower_id`` no longer follows ``followee_id``."""
+
+    follower_id: int
+    followee_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorChanged:
+    """What others see of ``author_id`` (name, avatar, privacy) changed."""
+
+    author_id: int
 
 
 def subscribe(event_type: type[E], handler: Handler[E]) -> None:

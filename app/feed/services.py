@@ -1,10 +1,12 @@
 """Feed maintenance on writes: fan-out, timeline and flag updates, fragment invalidation.
 
-Posts and accounts services call these inside their transactions; every effect runs on
-commit, so a rolled-back write never touches Redis. Slow work (one key per follower) goes to
-the "fanout" queue; cheap single-key updates run right after the commit. Each effect is a
-named outbox effect (app/core/outbox.py): when Redis cannot take it, it waits in PostgreSQL
-and is replayed, so a committed write never fails for it and no cache misses it.
+Posts and accounts emit domain events (app/core/events.py) inside their transactions, and
+:func:`subscribe_all` hands each to the function here that keeps the feed in step. Every
+effect runs on commit, so a rolled-back write never touches Redis. Slow work (one key per
+follower) goes to the "fanout" queue; cheap single-key updates run right after the commit.
+Each effect is a named outbox effect (app/core/outbox.py): when Redis cannot take it, it
+waits in PostgreSQL and is replayed, so a committed write never fails for it and no cache
+misses it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import django_rq
 from django.core.cache import cache
 
-from app.core import outbox
+from app.core import events, outbox
 from app.feed import jobs, store
 from app.search import windows
 
@@ -127,3 +129,29 @@ def feed_author_changed(*, author_id: int) -> None:
     accounts the owner follows, and a follower stays a follower when an account turns
     private. Only the cached post bodies, which embed the author summary, go stale."""
     outbox.after_commit("feed.author_changed", author_id=author_id)
+
+
+def subscribe_all() -> None:
+    """Keep the feed in step with the writes of posts and accounts (FeedConfig.ready)."""
+    events.subscribe(events.PostCreated, lambda e: feed_post_created(post_id=e.post_id))
+    events.subscribe(
+        events.PostDeleted, lambda e: feed_post_deleted(post_id=e.post_id, author_id=e.author_id)
+    )
+    events.subscribe(events.PostChanged, lambda e: feed_post_changed(post_id=e.post_id))
+    events.subscribe(
+        events.LikeChanged,
+        lambda e: feed_like_changed(user_id=e.user_id, post_id=e.post_id, liked=e.liked),
+    )
+    events.subscribe(
+        events.SaveChanged,
+        lambda e: feed_save_changed(user_id=e.user_id, post_id=e.post_id, saved=e.saved),
+    )
+    events.subscribe(
+        events.UserFollowed,
+        lambda e: feed_follow_created(follower_id=e.follower_id, followee_id=e.followee_id),
+    )
+    events.subscribe(
+        events.FollowDeleted,
+        lambda e: feed_follow_deleted(follower_id=e.follower_id, followee_id=e.followee_id),
+    )
+    events.subscribe(events.AuthorChanged, lambda e: feed_author_changed(author_id=e.author_id))

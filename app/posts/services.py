@@ -17,7 +17,6 @@ from django.utils import timezone
 from app.accounts.models import User
 from app.accounts.usercache import user_changed
 from app.core import events
-from app.feed import services as feed
 from app.lab.api import ApiError, bad_request, not_found
 from app.posts.images import Renditions, image_renditions
 from app.posts.models import (
@@ -140,7 +139,7 @@ def post_create(
             user_changed(author.pk)
             if place_id is not None:
                 Place.objects.filter(pk=place_id).update(post_count=F("post_count") + 1)
-            feed.feed_post_created(post_id=post.pk)
+            events.emit(events.PostCreated(post_id=post.pk, author_id=author.pk))
             if mentioned := caption_mentions(caption):
                 events.emit(
                     events.UserMentioned(
@@ -189,7 +188,7 @@ def post_delete(*, user: User, post_id: int) -> None:
         if tag_ids:
             Hashtag.objects.filter(pk__in=tag_ids).update(post_count=_decrement("post_count"))
         transaction.on_commit(lambda: _files_delete(files))
-        feed.feed_post_deleted(post_id=post_id, author_id=user.pk)
+        events.emit(events.PostDeleted(post_id=post_id, author_id=user.pk))
 
 
 def _insert_ignoring_conflict(model: type[Like] | type[Save], *, user: User, post_id: int) -> bool:
@@ -239,7 +238,7 @@ def like_set(*, user: User, post_id: int, liked: bool) -> tuple[bool, int]:
                 deleted, _ = Like.objects.filter(user_id=user.pk, post_id=post_id).delete()
                 changed = deleted > 0
             if changed:
-                feed.feed_like_changed(user_id=user.pk, post_id=post_id, liked=liked)
+                events.emit(events.LikeChanged(user_id=user.pk, post_id=post_id, liked=liked))
                 if liked:
                     events.emit(events.PostLiked(user.pk, post_id, post_author_id=post.author_id))
                 return liked, _like_count_add(post_id=post_id, delta=1 if liked else -1)
@@ -259,7 +258,7 @@ def save_set(*, user: User, post_id: int, saved: bool) -> bool:
             Save.objects.filter(user_id=user.pk, post_id=post_id).delete()
     except IntegrityError:
         raise not_found("post") from None
-    feed.feed_save_changed(user_id=user.pk, post_id=post_id, saved=saved)
+    events.emit(events.SaveChanged(user_id=user.pk, post_id=post_id, saved=saved))
     return saved
 
 
@@ -275,7 +274,7 @@ def comment_create(*, author: User, post_id: int, text: str) -> Comment:
         with transaction.atomic():
             comment = Comment.objects.create(post_id=post_id, author=author, text=text)
             Post.objects.filter(pk=post_id).update(comment_count=F("comment_count") + 1)
-            feed.feed_post_changed(post_id=post_id)
+            events.emit(events.PostChanged(post_id=post_id))
             events.emit(
                 events.CommentAdded(author.pk, post_id, post.author_id, comment.pk, text=text)
             )
@@ -303,4 +302,4 @@ def comment_delete(*, user: User | AnonymousUser, post_id: int, comment_id: int)
         deleted, _ = Comment.objects.filter(pk=comment_id).delete()
         if deleted:
             Post.objects.filter(pk=post_id).update(comment_count=_decrement("comment_count"))
-            feed.feed_post_changed(post_id=post_id)
+            events.emit(events.PostChanged(post_id=post_id))

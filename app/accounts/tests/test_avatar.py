@@ -14,6 +14,7 @@ from PIL import Image
 from app.accounts import avatar
 from app.accounts.models import User
 from app.conftest import ApiClient
+from app.core import events
 from app.posts.images import THUMB_SIZE
 from app.posts.tests import imagedata
 from app.posts.tests.test_upload_limits import declared_png
@@ -112,19 +113,24 @@ def test_a_file_over_the_byte_limit_is_refused(
 
 
 def test_a_failed_write_leaves_the_old_avatar_and_no_new_file(
-    alice: User, alice_client: ApiClient, media_root: Path, monkeypatch: pytest.MonkeyPatch
+    alice: User, alice_client: ApiClient, media_root: Path
 ) -> None:
     upload_avatar(alice_client, imagedata.jpeg())
     before = User.objects.get(pk=alice.pk).avatar.name
 
-    def fail(**kwargs: Any) -> None:
+    # A subscriber that fails inside the write's transaction (the domain-event rule): the
+    # row update rolls back with it.
+    def fail(event: events.AuthorChanged) -> None:
         raise RuntimeError("the transaction fails after the row was written")
 
-    monkeypatch.setattr(avatar.feed, "feed_author_changed", fail)
-    with pytest.raises(RuntimeError):
-        avatar.avatar_set(
-            user=User.objects.get(pk=alice.pk), upload=imagedata.upload(imagedata.png())
-        )
+    events.subscribe(events.AuthorChanged, fail)
+    try:
+        with pytest.raises(RuntimeError):
+            avatar.avatar_set(
+                user=User.objects.get(pk=alice.pk), upload=imagedata.upload(imagedata.png())
+            )
+    finally:
+        events.unsubscribe(events.AuthorChanged, fail)
 
     assert User.objects.get(pk=alice.pk).avatar.name == before
     assert stored(media_root) == [before]

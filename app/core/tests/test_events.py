@@ -68,7 +68,7 @@ def test_unsubscribed_handlers_are_not_called(heard):
 def test_events_are_immutable():
     event = events.PostLiked(actor_id=1, post_id=2, post_author_id=3)
     with pytest.raises(FrozenInstanceError):
-        event.actor_id = 4  # type: ignore[misc]
+        event.actor_id = 4
 
 
 @pytest.mark.django_db

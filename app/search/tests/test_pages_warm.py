@@ -236,7 +236,8 @@ def test_unknown_pages_keep_their_status_with_bad_parameters(db, anon_client):
 
 
 def test_a_new_post_shows_on_the_next_request(scene, make_post, django_capture_on_commit_callbacks):
-    """post_create calls feed_post_created in its transaction; the window goes on commit."""
+    """post_create emits PostCreated in its transaction (feed_post_created here, as make_post
+    makes rows directly); the window goes on commit."""
     with django_capture_on_commit_callbacks(execute=True):
         post = make_post(scene.dave, "new #walk", place=scene.place, likes=50)
         feed.feed_post_created(post_id=post.pk)
