@@ -153,3 +153,13 @@ def follow_requests_page(
         .order_by("-created_at", "-id")[: limit + 1]
     )
     return list(rows)
+
+
+def following_ids(*, user_id: int) -> list[int]:
+    """Everyone ``user_id`` follows, in one query over follow_unique."""
+    return list(Follow.objects.filter(follower_id=user_id).values_list("followee_id", flat=True))
+
+
+def follows(*, follower_id: int, followee_id: int) -> bool:
+    """Does ``follower_id`` follow ``followee_id``? One query over follow_unique."""
+    return Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).exists()

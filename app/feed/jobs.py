@@ -10,6 +10,7 @@ from django.core.cache import cache
 
 from app.core import realtime
 from app.feed import selectors, store
+from app.posts import viewcache
 
 # Timelines per Lua call: bounds the time Redis spends in one script.
 BATCH = 500
@@ -45,7 +46,7 @@ def fanout_post(*, post_id: int) -> int:
     if found is None:
         return 0  # deleted before the job ran
     author_id, username, created_at, followers = found
-    conn = store.connection()
+    conn = viewcache.connection()
     rows = [(post_id, created_at)]
     own = [store.timeline_key(author_id), store.author_key(author_id)]
     written = len(store.add_if_exists(conn, own, rows))
@@ -66,7 +67,7 @@ def fanout_post(*, post_id: int) -> int:
 def fanout_post_removed(*, post_id: int, author_id: int) -> None:
     """Take a deleted post out of every timeline that may hold it (readers also drop it
     lazily, so this only frees memory early)."""
-    conn = store.connection()
+    conn = viewcache.connection()
     store.remove(conn, [store.timeline_key(author_id), store.author_key(author_id)], [post_id])
     ids = selectors.follower_ids(author_id=author_id).iterator(chunk_size=2000)
     for chunk in batched(ids, BATCH):
@@ -76,7 +77,7 @@ def fanout_post_removed(*, post_id: int, author_id: int) -> None:
 def timeline_backfill(*, follower_id: int, followee_id: int) -> int:
     """After a follow: the new author's recent posts join the follower's timeline (unless
     the author is pulled, or the follower has no timeline to keep warm)."""
-    conn = store.connection()
+    conn = viewcache.connection()
     timeline = store.timeline_key(follower_id)
     if not conn.exists(timeline):
         return 0
@@ -92,7 +93,7 @@ def timeline_unmerge(*, follower_id: int, followee_id: int) -> None:
     skip them, since the following set changed on commit)."""
     rows = selectors.author_post_keys(author_id=followee_id, limit=store.timeline_cap())
     store.remove(
-        store.connection(), [store.timeline_key(follower_id)], [post_id for post_id, _ in rows]
+        viewcache.connection(), [store.timeline_key(follower_id)], [post_id for post_id, _ in rows]
     )
 
 
@@ -100,4 +101,4 @@ def fragments_drop_author(*, author_id: int) -> None:
     """An author's name or privacy changed: every cached body that embeds them goes."""
     ids = selectors.author_post_ids(author_id=author_id).iterator(chunk_size=2000)
     for chunk in batched(ids, 1000):
-        cache.delete_many([store.fragment_key(post_id) for post_id in chunk])
+        cache.delete_many([viewcache.fragment_key(post_id) for post_id in chunk])

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from app.accounts.models import Follow, User
-from app.posts.models import Like, Post, Save
+from app.posts.models import Post
 from app.posts.selectors import post_queryset
 
 # A decoded feed cursor: the (created_at, id) of the last post of the previous page.
@@ -98,19 +98,6 @@ def followee_follower_count(*, follower_id: int, followee_id: int) -> int | None
 def follower_ids(*, author_id: int) -> QuerySet[Follow, int]:
     """Everyone who follows ``author_id`` (streamed by fan-out; follow_followee_recent)."""
     return Follow.objects.filter(followee_id=author_id).values_list("follower_id", flat=True)
-
-
-def viewer_flags(*, viewer_id: int, post_ids: Sequence[int]) -> dict[int, tuple[bool, bool]]:
-    """(liked, saved) per post for one viewer, in one query over like_unique/save_unique."""
-    rows = (
-        Post.objects.filter(pk__in=post_ids)
-        .annotate(
-            liked=Exists(Like.objects.filter(post_id=OuterRef("pk"), user_id=viewer_id)),
-            saved=Exists(Save.objects.filter(post_id=OuterRef("pk"), user_id=viewer_id)),
-        )
-        .values_list("id", "liked", "saved")
-    )
-    return {post_id: (liked, saved) for post_id, liked, saved in rows}
 
 
 def post_for_fanout(*, post_id: int) -> tuple[int, str, datetime, int] | None:

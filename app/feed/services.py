@@ -18,7 +18,8 @@ import django_rq
 from django.core.cache import cache
 
 from app.core import events, outbox
-from app.feed import jobs, store
+from app.feed import jobs
+from app.posts import viewcache
 from app.search import windows
 
 # Finished jobs keep nothing in Redis; failures stay a day for `rqinfo` and the admin.
@@ -32,7 +33,7 @@ def _enqueue(job: Callable[..., Any], **kwargs: Any) -> None:
 
 
 def _fragment_drop(post_id: int) -> None:
-    cache.delete(store.fragment_key(post_id))
+    cache.delete(viewcache.fragment_key(post_id))
 
 
 @outbox.effect("feed.post_created")
@@ -57,12 +58,12 @@ def _post_changed(*, post_id: int) -> None:
 
 @outbox.effect("feed.flag_set")
 def _flag_set(*, user_id: int, post_id: int, kind: str, value: bool) -> None:
-    conn = store.connection()
-    key = store.flags_key(user_id)
+    conn = viewcache.connection()
+    key = viewcache.flags_key(user_id)
     with conn.pipeline(transaction=False) as pipe:
         # HSET, not HSETNX: the committed write is the truth over any reader's fill.
         pipe.hset(key, f"{kind}{post_id}", int(value))
-        pipe.expire(key, store.ttl())
+        pipe.expire(key, viewcache.ttl())
         pipe.execute()
 
 
@@ -77,14 +78,16 @@ def _like_changed(*, user_id: int, post_id: int, liked: bool) -> None:
 @outbox.effect("feed.follow_created")
 def _follow_created(*, follower_id: int, followee_id: int) -> None:
     # The following set first (reads then merge the author, if pulled), then the backfill.
-    store.sadd_if_exists(store.connection(), store.following_key(follower_id), followee_id)
+    viewcache.sadd_if_exists(
+        viewcache.connection(), viewcache.following_key(follower_id), followee_id
+    )
     _enqueue(jobs.timeline_backfill, follower_id=follower_id, followee_id=followee_id)
 
 
 @outbox.effect("feed.follow_deleted")
 def _follow_deleted(*, follower_id: int, followee_id: int) -> None:
     # Reads skip the author from now on; the job then frees the timeline entries.
-    store.connection().srem(store.following_key(follower_id), str(followee_id))
+    viewcache.connection().srem(viewcache.following_key(follower_id), str(followee_id))
     _enqueue(jobs.timeline_unmerge, follower_id=follower_id, followee_id=followee_id)
 
 

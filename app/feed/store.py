@@ -11,18 +11,15 @@ oldest post; it is never silently partial.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django_redis import get_redis_connection
 
-from app.lab import stats
 from app.lab.cache import raw_key
-from app.posts.fragments import PostJSON, fragment_decode, fragment_valid
+from app.posts import viewcache
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -31,9 +28,6 @@ BUILDING = -2
 COMPLETE = -1
 # Present (at -3) once the cap has cut posts off the bottom of the set.
 TRUNCATED = b"t"
-# Set markers for the following set: user ids are never these strings.
-SET_BUILDING = "b"
-SET_COMPLETE = "c"
 
 # (score, post_id): the keyset of a feed item in Redis terms.
 Key = tuple[int, int]
@@ -85,12 +79,6 @@ trim(key, cap)
 redis.call('EXPIRE', key, ARGV[2])
 """
 )
-_SADD_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('SADD', KEYS[1], unpack(ARGV))
-end
-return 0
-"""
 
 
 def timeline_cap() -> int:
@@ -101,19 +89,6 @@ def timeline_cap() -> int:
 def fanout_threshold() -> int:
     """Authors with more followers than this are pulled at read time, never pushed."""
     return int(settings.FEED_FANOUT_THRESHOLD)
-
-
-def ttl() -> int:
-    """Seconds an idle user's timeline, following set and flags live (refreshed on read)."""
-    return int(settings.FEED_TIMELINE_TTL)
-
-
-def fragment_ttl() -> int:
-    return int(settings.FEED_FRAGMENT_TTL)
-
-
-def connection() -> Any:
-    return get_redis_connection("default")
 
 
 def _key(*parts: object) -> str:
@@ -129,66 +104,8 @@ def author_key(author_id: int) -> str:
     return _key("au", author_id)
 
 
-def following_key(user_id: int) -> str:
-    return _key("fo", user_id)
-
-
-def flags_key(user_id: int) -> str:
-    """The viewer's liked/saved flags per post: fields ``l<id>`` and ``s<id>``, b"1"/b"0"."""
-    return _key("fl", user_id)
-
-
 def celebs_key() -> str:
     return _key("celebs")
-
-
-# Versioned: v4 holds raw JSON bytes (app/posts/fragments.py) with each image's alt_text,
-# v3 the same without it, v2 pickled PostOut.
-_FRAGMENT = "feed:post:v4:"
-
-
-def fragment_key(post_id: int) -> str:
-    """A post body, named through the Django cache's key function (which prepends
-    REDIS_KEY_PREFIX), so ``cache.delete(fragment_key(id))`` invalidates it."""
-    return f"{_FRAGMENT}{post_id}"
-
-
-def fragment_prefix() -> str:
-    """The full Redis key of a post body, less the post id (for scripts)."""
-    return str(cache.make_key(_FRAGMENT))
-
-
-# The value stored for a post id that does not exist (deleted; ids are never reused), so that a
-# ranked list still naming it is filtered from Redis instead of asking SQL on every page.
-TOMBSTONE = b""
-
-
-def fragments_lookup(conn: Any, post_ids: Sequence[int]) -> tuple[dict[int, PostJSON], set[int]]:
-    """The cached bodies of ``post_ids`` that exist, and the ids known to be gone, in one
-    MGET, counted like Django cache hits and misses. Bodies are JSON bytes: nothing is
-    decoded but a 17-byte header."""
-    keys = [cache.make_key(fragment_key(post_id)) for post_id in post_ids]
-    found: dict[int, PostJSON] = {}
-    gone: set[int] = set()
-    for post_id, raw in zip(post_ids, conn.mget(keys) if keys else [], strict=True):
-        if raw == TOMBSTONE:
-            gone.add(post_id)
-        elif raw is not None and fragment_valid(raw):
-            found[post_id] = fragment_decode(post_id, raw)
-    stats.cache_count(hits=len(found) + len(gone), misses=len(keys) - len(found) - len(gone))
-    return found, gone
-
-
-def fragments_set(conn: Any, bodies: Mapping[int, bytes]) -> None:
-    """Store encoded bodies (``fragment_encode``), or TOMBSTONE for posts found gone, for
-    ``fragment_ttl`` seconds."""
-    if not bodies:
-        return
-    ttl = fragment_ttl()
-    with conn.pipeline(transaction=False) as pipe:
-        for post_id, raw in bodies.items():
-            pipe.set(cache.make_key(fragment_key(post_id)), raw, ex=ttl)
-        pipe.execute()
 
 
 def score_of(created_at: datetime) -> int:
@@ -232,114 +149,20 @@ def remove(conn: Any, keys: Sequence[str], post_ids: Sequence[int]) -> None:
         pipe.execute()
 
 
-def sadd_if_exists(conn: Any, key: str, *members: object) -> None:
-    conn.register_script(_SADD_IF_EXISTS)(keys=[key], args=list(members))
-
-
 def sorted_set_begin(pipe: Any, key: str) -> None:
     """Mark a set as building before its SQL snapshot is read, so that fan-out running
     meanwhile lands in it instead of being lost."""
     pipe.zadd(key, {SENTINEL: BUILDING}, nx=True)
-    pipe.expire(key, ttl())
+    pipe.expire(key, viewcache.ttl())
 
 
 def sorted_set_finish(conn: Any, key: str, rows: Sequence[tuple[int, datetime]]) -> None:
     """Fill a set from its SQL snapshot (at most ``cap`` rows) and mark it complete."""
     cap = timeline_cap()
-    args: list[Any] = [cap, ttl(), "1" if len(rows) >= cap else "0"]
+    args: list[Any] = [cap, viewcache.ttl(), "1" if len(rows) >= cap else "0"]
     for post_id, created_at in rows:
         args += [score_of(created_at), member_of(post_id)]
     conn.register_script(_FINISH)(keys=[key], args=args)
-
-
-def set_begin(pipe: Any, key: str) -> None:
-    pipe.sadd(key, SET_BUILDING)
-    pipe.expire(key, ttl())
-
-
-def set_finish(pipe: Any, key: str, members: Iterable[int]) -> None:
-    pipe.sadd(key, *map(str, members), SET_COMPLETE)
-    pipe.expire(key, ttl())
-
-
-def flags_remember(conn: Any, key: str, flags: dict[int, tuple[bool, bool]]) -> None:
-    """Fill only absent fields (HSETNX): a like committed after our read wrote the truth."""
-    if not flags:
-        return
-    with conn.pipeline(transaction=False) as pipe:
-        for post_id, (liked, saved) in flags.items():
-            pipe.hsetnx(key, f"l{post_id}", int(liked))
-            pipe.hsetnx(key, f"s{post_id}", int(saved))
-        pipe.expire(key, ttl())
-        pipe.execute()
-
-
-# For a page's post ids: each cached body (or nothing), the viewer's like and save flags as
-# stored (or nothing), and whether the viewer follows the body's author. Shared by the
-# window script (which gathers its page in the same call) and _GATHER.
-_GATHER_FN = """
-local function gather(flags, following, prefix, ttl, ids, reply)
-  for _, id in ipairs(ids) do
-    local body = redis.call('GET', prefix .. id)
-    local followed = 0
-    if body and #body >= 8 then
-      local author = 0
-      for k = 1, 8 do author = author * 256 + string.byte(body, k) end
-      followed = redis.call('SISMEMBER', following, string.format('%d', author))
-    end
-    reply[#reply + 1] = body
-    reply[#reply + 1] = redis.call('HGET', flags, 'l' .. id)
-    reply[#reply + 1] = redis.call('HGET', flags, 's' .. id)
-    reply[#reply + 1] = followed
-  end
-  redis.call('EXPIRE', flags, ttl)
-  return reply
-end
-"""
-# KEYS: flags hash, following set. ARGV: fragment key prefix, TTL, then the post ids.
-_GATHER = (
-    _GATHER_FN
-    + """
-local ids = {}
-for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
-return gather(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ids, {})
-"""
-)
-
-
-@dataclass
-class Gathered:
-    """What Redis holds for a page's posts, for one viewer (see ``_GATHER_FN``)."""
-
-    bodies: dict[int, PostJSON] = field(default_factory=dict)
-    gone: set[int] = field(default_factory=set)
-    # post id -> (liked, saved) as stored; None where a flag is not known yet.
-    flags: dict[int, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
-    follows: dict[int, bool] = field(default_factory=dict)
-
-
-def _gathered(post_ids: Sequence[int], reply: Sequence[Any]) -> Gathered:
-    out = Gathered()
-    for index, post_id in enumerate(post_ids):
-        raw, liked, saved, followed = reply[4 * index : 4 * index + 4]
-        if raw == TOMBSTONE:
-            out.gone.add(post_id)
-        elif raw is not None and fragment_valid(raw):
-            out.bodies[post_id] = fragment_decode(post_id, raw)
-            out.follows[post_id] = followed == 1
-        out.flags[post_id] = (liked, saved)
-    hits = len(out.bodies) + len(out.gone)
-    stats.cache_count(hits=hits, misses=len(post_ids) - hits)
-    return out
-
-
-def gather(conn: Any, viewer_id: int, post_ids: Sequence[int]) -> Gathered:
-    """Bodies, flags and follows of ``post_ids`` for one viewer, in one round trip."""
-    if not post_ids:
-        return Gathered()
-    keys = [flags_key(viewer_id), following_key(viewer_id)]
-    reply = _script(conn, _GATHER)(keys=keys, args=[fragment_prefix(), ttl(), *post_ids])
-    return _gathered(post_ids, reply)
 
 
 # One round trip for a page of the cached feed: the script checks the viewer's timeline and
@@ -357,7 +180,7 @@ def gather(conn: Any, viewer_id: int, post_ids: Sequence[int]) -> Gathered:
 # post}.
 # Members are 8-byte big-endian ids; scores and ids stay below 2**53, exact in Lua numbers.
 _WINDOW = (
-    _GATHER_FN
+    viewcache.GATHER_LUA
     + """
 local count = tonumber(ARGV[1])
 local has_pos = ARGV[2] == '1'
@@ -451,15 +274,6 @@ reply[3] = kept
 return gather(flags, following, prefix, ttl, page, reply)
 """
 )
-_scripts: dict[tuple[int, str], Any] = {}
-
-
-def _script(conn: Any, source: str) -> Any:
-    """A registered script per connection and source: hashed once, sent by EVALSHA."""
-    script = _scripts.get((id(conn), source))
-    if script is None:
-        script = _scripts[id(conn), source] = conn.register_script(source)
-    return script
 
 
 @dataclass
@@ -470,7 +284,7 @@ class Window:
     rebuild_authors: list[int] = field(default_factory=list)
     entries: list[Key] = field(default_factory=list)
     sql_after: bool = False
-    gathered: Gathered = field(default_factory=Gathered)
+    gathered: viewcache.Gathered = field(default_factory=viewcache.Gathered)
 
 
 def timeline_window(
@@ -479,11 +293,24 @@ def timeline_window(
     """Up to ``count`` merged keys after ``position`` over the viewer's timeline and the
     lists of the pulled authors they follow, whether SQL must continue after them because a
     capped set ran out, and what Redis holds for the first ``resolve`` of them (see
-    :func:`gather`); or what must be rebuilt first (with ``check``, absent pulled lists)."""
+    :func:`viewcache.gather`); or what must be rebuilt first (with ``check``, absent pulled
+    lists)."""
     args: list[Any] = [count, *(("1", *position) if position else ("0", 0, 0))]
-    args += [resolve, fragment_prefix(), ttl(), _key("au", ""), SET_COMPLETE, int(check)]
-    keys = [flags_key(viewer_id), following_key(viewer_id), timeline_key(viewer_id), celebs_key()]
-    reply = _script(conn, _WINDOW)(keys=keys, args=args)
+    args += [
+        resolve,
+        viewcache.fragment_prefix(),
+        viewcache.ttl(),
+        _key("au", ""),
+        viewcache.SET_COMPLETE,
+        int(check),
+    ]
+    keys = [
+        viewcache.flags_key(viewer_id),
+        viewcache.following_key(viewer_id),
+        timeline_key(viewer_id),
+        celebs_key(),
+    ]
+    reply = viewcache.script(conn, _WINDOW)(keys=keys, args=args)
     if reply[0] == 1:
         return Window(rebuild_timeline=True)
     if reply[0] == 2:
@@ -491,5 +318,5 @@ def timeline_window(
     kept = int(reply[2])
     entries = [(int(reply[i]), int(reply[i + 1])) for i in range(3, 3 + 2 * kept, 2)]
     page = [post_id for _, post_id in entries[:resolve]]
-    gathered = _gathered(page, reply[3 + 2 * kept :])
+    gathered = viewcache.gathered_of(page, reply[3 + 2 * kept :])
     return Window(entries=entries, sql_after=reply[1] == 1, gathered=gathered)

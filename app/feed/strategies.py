@@ -16,6 +16,8 @@ from app.feed import selectors, store
 from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
 from app.lab.api import parse_limit
+from app.posts import selectors as post_selectors
+from app.posts import viewcache
 from app.posts.fragments import PostItem, PostJSON, fragment_decode, fragment_encode
 from app.posts.models import Comment, Like, Post, Save
 from app.posts.schemas import PostOut
@@ -67,10 +69,10 @@ def optimized(*, viewer: User, after: After, limit: int) -> list[PostOut]:
 
 def _timeline_rebuild(conn: Any, viewer_id: int) -> None:
     """Rebuild the viewer's timeline and following set from SQL (a cold or evicted user)."""
-    timeline, following = store.timeline_key(viewer_id), store.following_key(viewer_id)
+    timeline, following = store.timeline_key(viewer_id), viewcache.following_key(viewer_id)
     with conn.pipeline(transaction=False) as pipe:
         store.sorted_set_begin(pipe, timeline)
-        store.set_begin(pipe, following)
+        viewcache.set_begin(pipe, following)
         pipe.execute()
     rows = selectors.following_with_counts(user_id=viewer_id)
     ids = [user_id for user_id, _ in rows]
@@ -87,7 +89,7 @@ def _timeline_rebuild(conn: Any, viewer_id: int) -> None:
     with conn.pipeline(transaction=False) as pipe:
         if celebs:
             pipe.sadd(store.celebs_key(), *celebs)
-        store.set_finish(pipe, following, ids)
+        viewcache.set_finish(pipe, following, ids)
         pipe.execute()
 
 
@@ -124,7 +126,7 @@ def _window(
 
 
 def _bodies_fill(
-    conn: Any, viewer: User, missing: list[int], gathered: store.Gathered
+    conn: Any, viewer: User, missing: list[int], gathered: viewcache.Gathered
 ) -> dict[int, tuple[bool, bool]]:
     """Load the bodies Redis lacks (one shaped query and its prefetches), cache them, and
     add them to ``gathered``; posts found gone are cached as such and left out. Returns the
@@ -136,24 +138,24 @@ def _bodies_fill(
         gathered.bodies[post.pk] = fragment_decode(post.pk, encoded[post.pk])
         flags[post.pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
     vanished = [post_id for post_id in missing if post_id not in encoded]
-    store.fragments_set(conn, encoded | dict.fromkeys(vanished, store.TOMBSTONE))
+    viewcache.fragments_set(conn, encoded | dict.fromkeys(vanished, viewcache.TOMBSTONE))
     store.remove(conn, [store.timeline_key(viewer.pk)], vanished)
     authors = [gathered.bodies[post_id].author_id for post_id in encoded]
     if authors:
-        follows = conn.smismember(store.following_key(viewer.pk), [str(a) for a in authors])
+        follows = conn.smismember(viewcache.following_key(viewer.pk), [str(a) for a in authors])
         gathered.follows |= dict(zip(encoded, (bool(f) for f in follows), strict=True))
     return flags
 
 
 def _resolve(
-    conn: Any, viewer: User, keys: list[store.Key], gathered: store.Gathered | None = None
+    conn: Any, viewer: User, keys: list[store.Key], gathered: viewcache.Gathered | None = None
 ) -> list[PostJSON]:
     """The body of each key for the viewer, from what Redis holds (``gathered``, or one
     round trip); SQL only for bodies or flags it lacks. Deleted posts and posts of authors
     no longer followed are dropped."""
     ids = [post_id for _, post_id in keys]
     if gathered is None:
-        gathered = store.gather(conn, viewer.pk, ids)
+        gathered = viewcache.gather(conn, viewer.pk, ids)
     if gathered.gone:
         store.remove(conn, [store.timeline_key(viewer.pk)], sorted(gathered.gone))
     missing = [i for i in ids if i not in gathered.bodies and i not in gathered.gone]
@@ -166,9 +168,11 @@ def _resolve(
             flags[post_id] = (stored[0] == b"1", stored[1] == b"1")
     unknown = [post_id for post_id in present if post_id not in flags]
     if unknown:
-        flags |= selectors.viewer_flags(viewer_id=viewer.pk, post_ids=unknown)
+        flags |= post_selectors.viewer_flags(viewer_id=viewer.pk, post_ids=unknown)
     learned = [pk for pk in present if pk in flags and (pk in fresh or pk in unknown)]
-    store.flags_remember(conn, store.flags_key(viewer.pk), {pk: flags[pk] for pk in learned})
+    viewcache.flags_remember(
+        conn, viewcache.flags_key(viewer.pk), {pk: flags[pk] for pk in learned}
+    )
     items = []
     for post_id in present:
         body = gathered.bodies[post_id]
@@ -182,7 +186,7 @@ def _resolve(
 def cached(*, viewer: User, after: After, limit: int) -> list[PostJSON]:
     """Redis timeline (pushed posts) merged with pulled authors' lists, the page's bodies,
     the viewer's flags and follows gathered in the same script call. Warm, it runs no SQL."""
-    conn = store.connection()
+    conn = viewcache.connection()
     position = None if after is None else (store.score_of(after[0]), after[1])
     items: list[PostJSON] = []
     while len(items) < limit:

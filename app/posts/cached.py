@@ -19,13 +19,12 @@ from django.core.cache import cache
 from app.accounts.models import User
 from app.accounts.usercache import privacy_key
 from app.core import degrade
-from app.feed import following, store
-from app.feed.selectors import viewer_flags
 from app.lab import stats
 from app.lab.api import not_found, page, parse_limit
-from app.posts import selectors
+from app.posts import selectors, viewcache
 from app.posts.fragments import PostJSON, fragment_decode, fragment_encode, fragment_valid
 from app.posts.schemas import PostOut
+from app.posts.selectors import viewer_flags
 
 Viewer = User | AnonymousUser
 Flags = dict[int, tuple[bool, bool]]
@@ -53,7 +52,7 @@ def _flags_learn(conn: Any, viewer_id: int, unknown: Sequence[int], fresh: Flags
     rest = [post_id for post_id in unknown if post_id not in fresh]
     if rest:
         learned |= viewer_flags(viewer_id=viewer_id, post_ids=rest)
-    store.flags_remember(conn, store.flags_key(viewer_id), learned)
+    viewcache.flags_remember(conn, viewcache.flags_key(viewer_id), learned)
     return learned
 
 
@@ -66,8 +65,8 @@ def _fill(conn: Any, viewer: Viewer, post_ids: Sequence[int]) -> tuple[dict[int,
         encoded[post.pk] = fragment_encode(PostOut.of(post))
         flags[post.pk] = (post.viewer_has_liked, post.viewer_has_saved)  # type: ignore[attr-defined]
     # Deleted since SQL listed them: remembered as gone (ids are never reused).
-    vanished = dict.fromkeys(set(post_ids) - set(encoded), store.TOMBSTONE)
-    store.fragments_set(conn, encoded | vanished)
+    vanished = dict.fromkeys(set(post_ids) - set(encoded), viewcache.TOMBSTONE)
+    viewcache.fragments_set(conn, encoded | vanished)
     return {pk: fragment_decode(pk, raw) for pk, raw in encoded.items()}, flags
 
 
@@ -79,19 +78,19 @@ def bodies_viewed(*, viewer: Viewer, post_ids: Sequence[int]) -> list[PostJSON]:
         return []
     if not degrade.redis_up():
         return _bodies_sql(viewer, post_ids)
-    conn = store.connection()
+    conn = viewcache.connection()
     me = selectors.viewer_id(viewer)
-    flags_key = store.flags_key(me)
+    flags_key = viewcache.flags_key(me)
     with conn.pipeline(transaction=False) as pipe:
-        pipe.mget([cache.make_key(store.fragment_key(post_id)) for post_id in post_ids])
+        pipe.mget([cache.make_key(viewcache.fragment_key(post_id)) for post_id in post_ids])
         if me:
             pipe.hmget(flags_key, [f"{kind}{post_id}" for post_id in post_ids for kind in "ls"])
-            pipe.expire(flags_key, store.ttl())
+            pipe.expire(flags_key, viewcache.ttl())
         replies = pipe.execute()
     bodies: dict[int, PostJSON] = {}
     gone: set[int] = set()
     for post_id, raw in zip(post_ids, replies[0], strict=True):
-        if raw == store.TOMBSTONE:
+        if raw == viewcache.TOMBSTONE:
             gone.add(post_id)
         elif raw is not None and fragment_valid(raw):
             bodies[post_id] = fragment_decode(post_id, raw)
@@ -134,11 +133,11 @@ def _detail_fill(conn: Any, viewer: Viewer, post_id: int) -> PostJSON:
     and flags, which are then kept for the next request."""
     out = PostOut.of(selectors.post_detail(viewer=viewer, post_id=post_id))
     raw = fragment_encode(out)
-    store.fragments_set(conn, {post_id: raw})
+    viewcache.fragments_set(conn, {post_id: raw})
     me = selectors.viewer_id(viewer)
     if me:
         flags = {post_id: (out.viewer_has_liked, out.viewer_has_saved)}
-        store.flags_remember(conn, store.flags_key(me), flags)
+        viewcache.flags_remember(conn, viewcache.flags_key(me), flags)
     return fragment_decode(post_id, raw).viewed(
         liked=out.viewer_has_liked, saved=out.viewer_has_saved
     )
@@ -176,21 +175,21 @@ def post_detail(*, viewer: Viewer, post_id: int) -> PostJSON:
     and no SQL. With Redis down, the SQL selector alone."""
     if not degrade.redis_up():
         return _viewed(PostOut.of(selectors.post_detail(viewer=viewer, post_id=post_id)))
-    conn = store.connection()
+    conn = viewcache.connection()
     me = selectors.viewer_id(viewer)
     keys = [
-        cache.make_key(store.fragment_key(post_id)),
-        store.flags_key(me),
-        store.following_key(me),
+        cache.make_key(viewcache.fragment_key(post_id)),
+        viewcache.flags_key(me),
+        viewcache.following_key(me),
         privacy_key(),
     ]
-    reply = conn.register_script(_DETAIL)(keys=keys, args=[post_id, me, store.ttl()])
+    reply = conn.register_script(_DETAIL)(keys=keys, args=[post_id, me, viewcache.ttl()])
     raw = reply[0]
-    if raw is None or (raw != store.TOMBSTONE and not fragment_valid(raw)):
+    if raw is None or (raw != viewcache.TOMBSTONE and not fragment_valid(raw)):
         _count(0, 1)
         return _detail_fill(conn, viewer, post_id)
     _count(1, 0)
-    if raw == store.TOMBSTONE:
+    if raw == viewcache.TOMBSTONE:
         raise not_found("post")
     body = fragment_decode(post_id, raw)
     override, complete, member, liked, saved = reply[1:]
@@ -200,7 +199,7 @@ def post_detail(*, viewer: Viewer, post_id: int) -> PostJSON:
         if not me:
             raise not_found("post")
         if not complete:
-            member = following.follows(conn, user_id=me, author_id=author)
+            member = viewcache.follows(conn, user_id=me, author_id=author)
         if not member:
             raise not_found("post")
     if not me:

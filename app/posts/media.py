@@ -25,8 +25,8 @@ from django.views.static import serve
 
 from app.accounts.models import Follow, User
 from app.core import degrade
-from app.feed import following, store
 from app.lab.cache import raw_key
+from app.posts import viewcache
 from app.posts.models import Post, PostImage
 from app.search import windows
 
@@ -78,7 +78,7 @@ def media_audience(*, name: str, kind: str) -> Audience:
     if not degrade.redis_up():
         return _audience_sql(name, kind)
     key = _key(name)
-    conn = store.connection()
+    conn = viewcache.connection()
     try:
         raw, generation = conn.mget([key, windows.privacy_generation_key()])
     except degrade.REDIS_ERRORS as exc:
@@ -107,18 +107,18 @@ def _follows_any(viewer_id: int, authors: frozenset[int]) -> bool:
     set (built when missing, as the feed builds it); SQL without Redis."""
     candidates = [str(author) for author in sorted(authors)]
     if candidates and degrade.redis_up():
-        conn = store.connection()
-        key = store.following_key(viewer_id)
+        conn = viewcache.connection()
+        key = viewcache.following_key(viewer_id)
         try:
             for attempt in range(2):
                 with conn.pipeline(transaction=False) as pipe:
-                    pipe.sismember(key, store.SET_COMPLETE)
+                    pipe.sismember(key, viewcache.SET_COMPLETE)
                     pipe.smismember(key, candidates)
                     complete, members = pipe.execute()
                 if complete:
                     return any(members)
                 if attempt == 0:
-                    following.following_fill(conn, user_id=viewer_id)
+                    viewcache.following_fill(conn, user_id=viewer_id)
         except degrade.REDIS_ERRORS as exc:
             degrade.redis_failed(exc)
     return Follow.objects.filter(follower_id=viewer_id, followee_id__in=authors).exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -226,3 +227,16 @@ def comment_page(
         .order_by("created_at", "id")[: size + 1]
     )
     return page(comments, size, lambda comment: (comment.created_at, comment.pk))
+
+
+def viewer_flags(*, viewer_id: int, post_ids: Sequence[int]) -> dict[int, tuple[bool, bool]]:
+    """(liked, saved) per post for one viewer, in one query over like_unique/save_unique."""
+    rows = (
+        Post.objects.filter(pk__in=post_ids)
+        .annotate(
+            liked=Exists(Like.objects.filter(post_id=OuterRef("pk"), user_id=viewer_id)),
+            saved=Exists(Save.objects.filter(post_id=OuterRef("pk"), user_id=viewer_id)),
+        )
+        .values_list("id", "liked", "saved")
+    )
+    return {post_id: (liked, saved) for post_id, liked, saved in rows}

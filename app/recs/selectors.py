@@ -12,12 +12,11 @@ from django.db import connection
 from app.accounts.models import Follow, User
 from app.accounts.usercache import privacy_key
 from app.core import degrade
-from app.feed import selectors as feed_selectors
-from app.feed import store as feed_store
-from app.feed.following import following_fill
 from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
 from app.lab.api import ApiError, bad_request, decode_cursor, encode_cursor, page, parse_limit
+from app.posts import selectors as post_selectors
+from app.posts import viewcache
 from app.posts.fragments import (
     PostItem,
     PostJSON,
@@ -98,16 +97,16 @@ def post_bodies(*, post_ids: Sequence[int]) -> dict[int, PostJSON]:
             post.pk: fragment_decode(post.pk, fragment_encode(PostOut.of(post)))
             for post in post_queryset(viewer=AnonymousUser()).filter(pk__in=list(post_ids))
         }
-    conn = feed_store.connection()
-    bodies, gone = feed_store.fragments_lookup(conn, post_ids)
+    conn = viewcache.connection()
+    bodies, gone = viewcache.fragments_lookup(conn, post_ids)
     missing = [post_id for post_id in post_ids if post_id not in bodies and post_id not in gone]
     if missing:
         encoded = {
             post.pk: fragment_encode(PostOut.of(post))
             for post in post_queryset(viewer=AnonymousUser()).filter(pk__in=missing)
         }
-        vanished = dict.fromkeys(set(missing) - set(encoded), feed_store.TOMBSTONE)
-        feed_store.fragments_set(conn, encoded | vanished)
+        vanished = dict.fromkeys(set(missing) - set(encoded), viewcache.TOMBSTONE)
+        viewcache.fragments_set(conn, encoded | vanished)
         bodies |= {pk: fragment_decode(pk, raw) for pk, raw in encoded.items()}
     return bodies
 
@@ -119,10 +118,10 @@ def _allowed_bodies(*, viewer: User, post_ids: list[int], want: int) -> dict[int
     loaded from SQL the first time it is missing."""
     if not degrade.redis_up():
         return _allowed_bodies_sql(viewer=viewer, post_ids=post_ids, want=want)
-    conn = feed_store.connection()
+    conn = viewcache.connection()
     keys = (
-        feed_store.following_key(viewer.pk),
-        feed_store.flags_key(viewer.pk),
+        viewcache.following_key(viewer.pk),
+        viewcache.flags_key(viewer.pk),
         privacy_key(),
     )
     # At most: the following set, then bodies and flags, then the pick itself.
@@ -131,23 +130,23 @@ def _allowed_bodies(*, viewer: User, post_ids: list[int], want: int) -> dict[int
             conn,
             keys=keys,
             viewer_id=viewer.pk,
-            fragment_prefix=feed_store.fragment_prefix(),
-            complete_marker=feed_store.SET_COMPLETE,
+            fragment_prefix=viewcache.fragment_prefix(),
+            complete_marker=viewcache.SET_COMPLETE,
             post_ids=post_ids,
             want=want,
         )
         if outcome.decided:
             return {post.id: post for post in outcome.posts}
         if outcome.incomplete:
-            following_fill(conn, user_id=viewer.pk)
+            viewcache.following_fill(conn, user_id=viewer.pk)
         if outcome.missing:
             post_bodies(post_ids=outcome.missing)
         if outcome.unknown:
-            learned = feed_selectors.viewer_flags(viewer_id=viewer.pk, post_ids=outcome.unknown)
-            feed_store.flags_remember(conn, keys[1], learned)
+            learned = post_selectors.viewer_flags(viewer_id=viewer.pk, post_ids=outcome.unknown)
+            viewcache.flags_remember(conn, keys[1], learned)
             # A post gone since its body was cached has no flags: remember it is gone.
             gone = set(outcome.unknown) - set(learned)
-            feed_store.fragments_set(conn, dict.fromkeys(gone, feed_store.TOMBSTONE))
+            viewcache.fragments_set(conn, dict.fromkeys(gone, viewcache.TOMBSTONE))
     # Still undecided (Redis evicting as fast as we fill): SQL decides this window.
     return _allowed_bodies_sql(viewer=viewer, post_ids=post_ids, want=want)
 

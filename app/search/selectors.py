@@ -19,7 +19,7 @@ from app.core import degrade
 from app.feed import store
 from app.lab import strategies as lab
 from app.lab.api import ApiError, decode_cursor, not_found, page, parse_limit
-from app.posts import cached
+from app.posts import cached, viewcache
 from app.posts.fragments import PostJSON
 from app.posts.models import Hashtag, Place, Post, PostHashtag
 from app.posts.selectors import post_queryset, viewer_id, visible_sql
@@ -254,7 +254,7 @@ def _window_keys(
     """The scope's window and the page's keys cut from it, exactly as the page statement
     would list them (None keys: the window cannot tell, the statement runs); None when the
     hashtag or place does not exist."""
-    found = windows.window_get(store.connection(), scope=scope, viewer_id=viewer_id(viewer))
+    found = windows.window_get(viewcache.connection(), scope=scope, viewer_id=viewer_id(viewer))
     if found is None:
         return None
     window, shown = found

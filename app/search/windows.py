@@ -25,9 +25,10 @@ import orjson
 from django.db import connection
 
 from app.accounts.models import Follow, User
-from app.feed import following, store
+from app.feed import store
 from app.lab import stats
 from app.lab.cache import raw_key
+from app.posts import viewcache
 from app.posts.models import Hashtag, Place, Post, PostHashtag
 
 # The top order ranks the newest TOP_CAP visible posts; a window holds more, so that a viewer
@@ -207,11 +208,11 @@ def window_get(conn: Any, *, scope: str, viewer_id: int) -> tuple[Window, list[b
     (the window, and the viewer's followed private authors among the window's). Cold: one
     statement, then kept. None when the hashtag or place does not exist."""
     key, everything = _window_key(scope), _all_key()
-    following_key = store.following_key(viewer_id)
+    following_key = viewcache.following_key(viewer_id)
     with conn.pipeline(transaction=False) as pipe:
         pipe.mget([key, everything])
         if viewer_id:
-            pipe.sismember(following_key, store.SET_COMPLETE)
+            pipe.sismember(following_key, viewcache.SET_COMPLETE)
             pipe.sinter([following_key, _private_key(scope)])
         replies = pipe.execute()
     raw, seen_all = replies[0]
@@ -271,17 +272,17 @@ def _visible(conn: Any, window: Window, viewer_id: int) -> list[bool]:
     candidates = sorted(set(window.private.values()) - {viewer_id})
     if not viewer_id or not candidates:
         return _shown(window, viewer_id, set())
-    key = store.following_key(viewer_id)
+    key = viewcache.following_key(viewer_id)
     for attempt in range(2):
         with conn.pipeline(transaction=False) as pipe:
-            pipe.sismember(key, store.SET_COMPLETE)
+            pipe.sismember(key, viewcache.SET_COMPLETE)
             pipe.smismember(key, [str(author) for author in candidates])
             complete, members = pipe.execute()
         if complete:
             followed = {a for a, member in zip(candidates, members, strict=True) if member}
             return _shown(window, viewer_id, followed)
         if attempt == 0:
-            following.following_fill(conn, user_id=viewer_id)
+            viewcache.following_fill(conn, user_id=viewer_id)
     rows = Follow.objects.filter(follower_id=viewer_id, followee_id__in=candidates)
     return _shown(window, viewer_id, set(rows.values_list("followee_id", flat=True)))
 
@@ -335,7 +336,7 @@ def page_top(
 
 
 def _bump(scopes: Sequence[str]) -> None:
-    conn = store.connection()
+    conn = viewcache.connection()
     with conn.pipeline(transaction=False) as pipe:
         for scope in scopes:
             pipe.incr(_gen_key(scope))
@@ -359,4 +360,4 @@ def post_scopes_changed(*, post_id: int) -> None:
 
 def all_changed() -> None:
     """A post was deleted, or an author's privacy or name changed: every window goes."""
-    store.connection().incr(_all_key())
+    viewcache.connection().incr(_all_key())

@@ -17,12 +17,13 @@ from app.feed import jobs, store
 from app.feed.strategies import feed_page
 from app.feed.tests.conftest import follow, posts_make, user_make
 from app.posts import services as posts
+from app.posts import viewcache
 from app.posts.fragments import item_dict
 from app.posts.tests.imagedata import jpeg
 
 
 def timeline_ids(user) -> list[int]:
-    members = store.connection().zrevrangebyscore(store.timeline_key(user.pk), "+inf", 0)
+    members = viewcache.connection().zrevrangebyscore(store.timeline_key(user.pk), "+inf", 0)
     return [store.post_id_of(member) for member in members]
 
 
@@ -52,7 +53,7 @@ def test_a_new_post_is_pushed_into_followers_warm_timelines(
         post_id = publish(alice_client)
     assert timeline_ids(bob)[0] == post_id
     assert timeline_ids(alice)[0] == post_id
-    assert not store.connection().exists(store.timeline_key(charlie.pk))
+    assert not viewcache.connection().exists(store.timeline_key(charlie.pk))
     assert feed(bob)[0] == post_id
 
 
@@ -65,7 +66,7 @@ def test_a_post_by_an_author_above_the_threshold_is_pulled_not_pushed(
     with committed():
         post_id = publish(alice_client)
     assert post_id not in timeline_ids(bob)
-    assert store.connection().sismember(store.celebs_key(), alice.pk)
+    assert viewcache.connection().sismember(store.celebs_key(), alice.pk)
     assert feed(bob)[0] == post_id
     assert feed(bob) == feed(bob, "optimized")
 
@@ -76,7 +77,7 @@ def frames_published(users: list[Any], act: Any) -> dict[str, list[Any]]:
     prefix = realtime.pubsub_prefix()
     assert prefix is not None
     channels = {realtime.group_channel(prefix, realtime.user_group(u.pk)): u for u in users}
-    pubsub = store.connection().pubsub()
+    pubsub = viewcache.connection().pubsub()
     pubsub.subscribe(*channels)
     try:
         for _ in channels:  # every subscription confirmed before anything is published
@@ -126,7 +127,7 @@ def test_fanout_of_a_pulled_author_tells_nobody(settings, alice, bob, alice_clie
 def test_fanout_skips_followers_without_a_timeline(alice, bob):
     (post,) = posts_make(alice, 1)
     assert jobs.fanout_post(post_id=post.pk) == 0
-    assert not store.connection().exists(store.timeline_key(bob.pk))
+    assert not viewcache.connection().exists(store.timeline_key(bob.pk))
 
 
 def test_fanout_of_a_deleted_post_writes_nothing(alice, bob):
@@ -156,17 +157,19 @@ def test_reads_skip_an_unfollowed_author_even_before_cleanup(bob, charlie):
     assert set(charlies) <= set(feed(bob))
     # The unfollow committed, but its cleanup job has not run: only the set changed.
     charlie.follower_edges.all().delete()
-    store.connection().srem(store.following_key(bob.pk), str(charlie.pk))
+    viewcache.connection().srem(viewcache.following_key(bob.pk), str(charlie.pk))
     assert not set(charlies) & set(feed(bob))
 
 
 def test_an_evicted_timeline_is_rebuilt_from_sql(alice, bob):
     made = posts_make(alice, 3) + posts_make(bob, 2, hours_ago=1)
     first = feed(bob)
-    conn = store.connection()
-    conn.delete(store.timeline_key(bob.pk), store.following_key(bob.pk), store.flags_key(bob.pk))
+    conn = viewcache.connection()
+    conn.delete(
+        store.timeline_key(bob.pk), viewcache.following_key(bob.pk), viewcache.flags_key(bob.pk)
+    )
     # Never cache.clear(): django-redis runs FLUSHDB, on a server other runs share.
-    cache.delete_many([store.fragment_key(post.pk) for post in made])
+    cache.delete_many([viewcache.fragment_key(post.pk) for post in made])
     assert feed(bob) == first == feed(bob, "optimized")
 
 
@@ -217,11 +220,11 @@ def test_likes_saves_and_comments_update_the_cached_page(alice, bob, charlie, co
 def test_a_rolled_back_like_leaves_redis_alone(alice, bob, committed):
     (post,) = posts_make(alice, 1)
     feed(bob)
-    before = store.connection().hgetall(store.flags_key(bob.pk))
+    before = viewcache.connection().hgetall(viewcache.flags_key(bob.pk))
     with committed(), pytest.raises(RuntimeError), transaction.atomic():
         posts.like_set(user=bob, post_id=post.pk, liked=True)
         raise RuntimeError("rolled back")
-    assert store.connection().hgetall(store.flags_key(bob.pk)) == before
+    assert viewcache.connection().hgetall(viewcache.flags_key(bob.pk)) == before
     assert (
         item_dict(feed_page(viewer=bob, cursor=None, limit=5)["items"][0])["viewer_has_liked"]
         is False
@@ -242,9 +245,9 @@ def test_a_deleted_post_leaves_every_timeline(alice, bob, alice_client, committe
 def test_every_key_starts_with_the_configured_prefix(alice, bob):
     posts_make(alice, 2)
     feed(bob)
-    conn = store.connection()
+    conn = viewcache.connection()
     ours = list(conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*feed*", count=1000))
     assert len(ours) >= 5  # timeline, following, flags, two post bodies
     for name in (store.timeline_key(1), store.author_key(1), store.celebs_key()):
         assert name.startswith(f"{settings.REDIS_KEY_PREFIX}:feed:")
-    assert cache.make_key(store.fragment_key(1)).startswith(settings.REDIS_KEY_PREFIX)
+    assert cache.make_key(viewcache.fragment_key(1)).startswith(settings.REDIS_KEY_PREFIX)

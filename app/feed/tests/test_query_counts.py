@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from app.feed import store
 from app.feed.selectors import _followed_and_self_sql, _keys_sql
 from app.feed.strategies import feed_page
 from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
+from app.posts import viewcache
 from app.posts.fragments import item_dict
 
 
@@ -66,7 +66,7 @@ def test_cached_runs_no_query_when_warm(bob, sixty_posts, limit):
 def test_cached_fetches_only_the_missing_flags_in_one_query(bob, alice, sixty_posts):
     run(bob, "cached", 5)
     run(alice, "cached", 5)  # the bodies of alice's posts are now cached for everyone
-    store.connection().delete(store.flags_key(bob.pk))
+    viewcache.connection().delete(viewcache.flags_key(bob.pk))
     # 1. (liked, saved) for the page's posts, as two EXISTS per post in one statement
     with assert_queries(1):
         run(bob, "cached", 5)

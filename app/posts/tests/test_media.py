@@ -8,9 +8,8 @@ from django.test import Client
 from app.accounts import services as accounts
 from app.accounts.models import User
 from app.core import degrade
-from app.feed import store
 from app.lab.testing import assert_queries
-from app.posts import media
+from app.posts import media, viewcache
 from app.posts.tests import imagedata
 
 
@@ -101,4 +100,4 @@ def test_without_redis_sql_decides_with_the_same_rule(
     assert status(bob_client, url) == 200
     assert status(charlie_client, url) == 404
     assert status(anon_client, url) == 404
-    assert not store.connection().exists(media._key(url.removeprefix("/media/")))
+    assert not viewcache.connection().exists(media._key(url.removeprefix("/media/")))

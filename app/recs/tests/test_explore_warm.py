@@ -18,10 +18,10 @@ from django.core.cache import cache
 from app.accounts import services as accounts
 from app.accounts.tests.factories import UserFactory
 from app.conftest import login_client
-from app.feed import store as feed_store
 from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
 from app.posts import services as posts
+from app.posts import viewcache
 from app.posts.fragments import item_dict
 from app.posts.schemas import PostOut
 from app.posts.selectors import post_queryset
@@ -153,11 +153,11 @@ def test_a_fragment_in_another_layout_is_rewritten_not_served(scene, charlie, se
     """A copy left in a fragment key by an older layout (here a pickle) must never reach a
     response as bytes: every reader treats it as a miss and rewrites it."""
     settings.FEED_RECOMMENDED_EVERY = 2
-    conn = feed_store.connection()
+    conn = viewcache.connection()
     stale = b"\x80\x04\x95 pickled PostOut"
     targets = [post.pk for post in scene["posts"]]
     for post_id in targets:
-        conn.set(cache.make_key(feed_store.fragment_key(post_id)), stale)
+        conn.set(cache.make_key(viewcache.fragment_key(post_id)), stale)
     client = scene["client"]
     explore = client.get_json("/api/explore")
     feed = client.get_json("/api/feed")
@@ -166,4 +166,4 @@ def test_a_fragment_in_another_layout_is_rewritten_not_served(scene, charlie, se
         assert response.status_code == 200
         json.loads(response.content)  # valid JSON, not pickle bytes
     assert {item["id"] for item in explore.json()["items"]} == set(targets)
-    assert all(conn.get(cache.make_key(feed_store.fragment_key(pk))) != stale for pk in targets)
+    assert all(conn.get(cache.make_key(viewcache.fragment_key(pk))) != stale for pk in targets)
