@@ -209,12 +209,21 @@ class Command(BaseCommand):
         )
         parser.add_argument("--manifest", type=Path, help="the seed manifest (communities)")
         parser.add_argument("--save", type=Path, help="also write PREFIX.json and PREFIX.md")
-        parser.add_argument("--window-share", type=float, default=evaluate.WINDOW_SHARE)
-        parser.add_argument("--min-train", type=int, default=evaluate.MIN_TRAIN)
-        parser.add_argument("--max-users", type=int, default=5000)
-        parser.add_argument("--tune-users", type=int, default=2000)
+        parser.add_argument(
+            "--window-share",
+            type=float,
+            default=evaluate.WINDOW_SHARE,
+            help="share of the events in each of the validation and test windows",
+        )
+        parser.add_argument(
+            "--min-train", type=int, default=evaluate.MIN_TRAIN, help="train items to be tested"
+        )
+        parser.add_argument("--max-users", type=int, default=5000, help="users scored per split")
+        parser.add_argument("--tune-users", type=int, default=2000, help="users per tuning fit")
         parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--draws", type=int, default=evaluate.DRAWS)
+        parser.add_argument(
+            "--draws", type=int, default=evaluate.DRAWS, help="bootstrap draws per interval"
+        )
         parser.add_argument("--factors", type=int)
         parser.add_argument("--regularization", type=float)
         parser.add_argument("--iterations", type=int)
