@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from argparse import ArgumentParser
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,38 @@ class Command(BaseCommand):
         parser.add_argument("--alpha", type=float)
         parser.add_argument("--tau", type=tau_days, help="recency time constant in days, or 'none'")
 
+    def choose(
+        self,
+        options: dict[str, Any],
+        source: Source,
+        validation: evaluate.Split,
+        echo: Callable[[str], None],
+    ) -> tuple[Params, str, list[dict[str, Any]]]:
+        """(params, which split chose them, the tuning rows): the flags over the Params
+        defaults, then with --tune the best of the grid on the validation split."""
+        chosen = {name: options[name] for name in MODEL_FLAGS if options[name] is not None}
+        if options["tau"] is not None:
+            chosen["recency_days"] = None if options["tau"] == "none" else options["tau"]
+        params = replace(Params(), **chosen)
+        if source.catalogue.created is None:
+            params = replace(params, recency_days=None)
+        if not options["tune"]:
+            given = "the Params defaults"
+            if chosen:
+                given = "command-line flags and " + given
+            return params, f"none: {given}, not tuned in this run", []
+        candidates = evaluate.grid(params)
+        taus = " x recency tau" if source.catalogue.created is not None else ""
+        echo(f"tuning on validation (nDCG@10, {options['tune_users']:,} users):")
+        tuned = evaluate.tune(
+            validation, params, max_users=options["tune_users"], echo=echo, params_grid=candidates
+        )
+        chosen_on = (
+            f"validation ({len(candidates)} ALS fits{taus}, best nDCG@10); "
+            "the test split played no part"
+        )
+        return evaluate.params_of(tuned[0], params), chosen_on, tuned
+
     def handle(self, *args: Any, **options: Any) -> None:
         if not 0 < options["window_share"] < 0.5:
             raise CommandError("--window-share must be between 0 and 0.5")
@@ -256,34 +289,7 @@ class Command(BaseCommand):
         if not len(splits["test"].test_rows) or not len(splits["validation"].test_rows):
             raise CommandError("no user has held-out items in both windows: too little data")
         echo(f"{len(events):,} events loaded ({time.perf_counter() - started:.1f} s)")
-        chosen = {name: options[name] for name in MODEL_FLAGS if options[name] is not None}
-        if options["tau"] is not None:
-            chosen["recency_days"] = None if options["tau"] == "none" else options["tau"]
-        params = replace(Params(), **chosen)
-        if source.catalogue.created is None:
-            params = replace(params, recency_days=None)
-        chosen_on = (
-            "none: command-line flags and the Params defaults, not tuned in this run"
-            if chosen
-            else "none: the Params defaults (app/recs/train.py), not tuned in this run"
-        )
-        tuned: list[dict[str, Any]] = []
-        if options["tune"]:
-            candidates = evaluate.grid(params)
-            taus = " x recency tau" if source.catalogue.created is not None else ""
-            echo(f"tuning on validation (nDCG@10, {options['tune_users']:,} users):")
-            tuned = evaluate.tune(
-                splits["validation"],
-                params,
-                max_users=options["tune_users"],
-                echo=echo,
-                params_grid=candidates,
-            )
-            params = evaluate.params_of(tuned[0], params)
-            chosen_on = (
-                f"validation ({len(candidates)} ALS fits{taus}, best nDCG@10); "
-                "the test split played no part"
-            )
+        params, chosen_on, tuned = self.choose(options, source, splits["validation"], echo)
         common = {
             "max_users": options["max_users"],
             "seed": options["seed"],
