@@ -20,7 +20,6 @@ from django.core.cache import cache
 from app.core import events, outbox
 from app.feed import jobs
 from app.posts import viewcache
-from app.search import windows
 
 # Finished jobs keep nothing in Redis; failures stay a day for `rqinfo` and the admin.
 _JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 24 * 3600}
@@ -38,16 +37,12 @@ def _fragment_drop(post_id: int) -> None:
 
 @outbox.effect("feed.post_created")
 def _post_created(*, post_id: int) -> None:
-    # The hashtag and place windows of the new post (one query), then the fan-out.
-    windows.post_scopes_changed(post_id=post_id)
     _enqueue(jobs.fanout_post, post_id=post_id)
 
 
 @outbox.effect("feed.post_deleted")
 def _post_deleted(*, post_id: int, author_id: int) -> None:
     _fragment_drop(post_id)
-    # Its hashtag rows are gone by now: every hashtag and place window goes.
-    windows.all_changed()
     _enqueue(jobs.fanout_post_removed, post_id=post_id, author_id=author_id)
 
 
@@ -71,8 +66,6 @@ def _flag_set(*, user_id: int, post_id: int, kind: str, value: bool) -> None:
 def _like_changed(*, user_id: int, post_id: int, liked: bool) -> None:
     _flag_set(user_id=user_id, post_id=post_id, kind="l", value=liked)
     _fragment_drop(post_id)
-    # The top order of its hashtags and place (one query).
-    windows.post_scopes_changed(post_id=post_id)
 
 
 @outbox.effect("feed.follow_created")
@@ -93,8 +86,6 @@ def _follow_deleted(*, follower_id: int, followee_id: int) -> None:
 
 @outbox.effect("feed.author_changed")
 def _author_changed(*, author_id: int) -> None:
-    # Hashtag and place windows record each author's privacy: all of them go at once.
-    windows.all_changed()
     _enqueue(jobs.fragments_drop_author, author_id=author_id)
 
 

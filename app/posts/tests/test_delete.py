@@ -71,9 +71,9 @@ def test_it_deletes_files_only_once_the_transaction_commits(
     # Until the commit callback runs, a rollback would leave rows whose files still exist.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.post_delete(user=alice, post_id=Post.objects.get().pk)
-    # The author's cached row (post_count), the files, and the feed's invalidation and
-    # fan-out removal.
-    assert len(callbacks) == 3
+    # The author's cached row (post_count), the files, the feed's invalidation and fan-out
+    # removal, and search's hashtag and place windows.
+    assert len(callbacks) == 4
     assert len(imagedata.stored_files(media_root)) == 6
 
 

@@ -19,7 +19,7 @@ from app.accounts import services as accounts
 from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
 from app.conftest import ApiClient, login_client
-from app.feed import services as feed
+from app.core import events
 from app.lab.testing import assert_queries
 from app.posts import services as posts
 from app.posts.fragments import item_dict
@@ -236,11 +236,11 @@ def test_unknown_pages_keep_their_status_with_bad_parameters(db, anon_client):
 
 
 def test_a_new_post_shows_on_the_next_request(scene, make_post, django_capture_on_commit_callbacks):
-    """post_create emits PostCreated in its transaction (feed_post_created here, as make_post
-    makes rows directly); the window goes on commit."""
+    """post_create emits PostCreated in its transaction (emitted here, as make_post makes
+    rows directly); the window goes on commit."""
     with django_capture_on_commit_callbacks(execute=True):
         post = make_post(scene.dave, "new #walk", place=scene.place, likes=50)
-        feed.feed_post_created(post_id=post.pk)
+        events.emit(events.PostCreated(post_id=post.pk, author_id=post.author_id))
     for path in scene.paths():
         assert scene.ids("charlie", path, "recent")[0] == post.pk
         assert scene.ids("charlie", path, "top")[0] == post.pk
