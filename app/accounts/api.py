@@ -37,10 +37,10 @@ from app.accounts.schemas import (
     UserSummary,
 )
 from app.core.auth import auth_user
+from app.core.images import ALLOWED_FORMATS
 from app.core.ratelimit import client_address
 from app.core.text import CleanStr
 from app.lab.api import ApiError, auth, decode_cursor, json_response, page, parse_limit
-from app.posts.images import ALLOWED_FORMATS
 
 auth_router = Router()
 users_router = Router()

@@ -1,4 +1,4 @@
-"""Profile photos, through the same pipeline as post images (app/posts/images.py): the bytes are
+"""Profile photos, through the same pipeline as post images (app/core/images.py): the bytes are
 sniffed, capped in size and pixels, decoded within the upload budget and re-encoded without
 their metadata. The avatar is the square thumbnail rendition.
 
@@ -18,7 +18,7 @@ from django.db import transaction
 
 from app.accounts.models import User
 from app.core import events
-from app.posts.images import image_renditions, upload_budget
+from app.core.images import image_renditions, upload_budget
 
 
 def _point_at(*, user: User, old: str) -> None:
@@ -34,7 +34,7 @@ def _point_at(*, user: User, old: str) -> None:
 
 def avatar_set(*, user: User, upload: UploadedFile[bytes]) -> User:
     """Validate and render ``upload`` (400 ``invalid_image`` or ``image_too_large``, 413 past
-    the upload budget, 503 ``busy``: app/posts/images.py), then make it ``user``'s avatar."""
+    the upload budget, 503 ``busy``: app/core/images.py), then make it ``user``'s avatar."""
     with upload_budget(uploads=[upload]):
         rendition = image_renditions(upload=upload, size=upload.size, label="image")
     old = user.avatar.name or ""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.accounts.models import Follow, User
+from app.feed import page as feed_page_parts
 from app.feed import selectors, store
 from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
@@ -22,7 +23,6 @@ from app.posts.fragments import PostItem, PostJSON, fragment_decode, fragment_en
 from app.posts.models import Comment, Like, Post, Save
 from app.posts.schemas import PostOut
 from app.posts.selectors import PREVIEW_COMMENTS, post_queryset
-from app.recs import selectors as recs
 
 Strategy = Callable[..., Sequence[PostItem]]
 # Extra ids read per source, so a few dropped posts do not cost a second round trip.
@@ -216,8 +216,8 @@ def feed_page(
     """The home feed page: the one place a page is assembled, so recommended posts are
     interleaved here for every strategy. ``strategy`` overrides the request's choice."""
     size = parse_limit(limit)
-    after, rank = recs.feed_cursor_decode(cursor)
+    after, rank = feed_page_parts.feed_cursor_decode(cursor)
     name = lab_strategies.choose("feed", override=strategy)
-    followed = recs.feed_followed_slots(size)
+    followed = feed_page_parts.feed_followed_slots(size)
     items = STRATEGIES[name](viewer=viewer, after=after, limit=followed + 1)
-    return recs.feed_interleave(viewer=viewer, items=items, size=followed, rank=rank)
+    return feed_page_parts.feed_interleave(viewer=viewer, items=items, size=followed, rank=rank)

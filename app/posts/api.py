@@ -9,10 +9,10 @@ from ninja import File, Form, Router, Status, UploadedFile
 from pydantic import BeforeValidator
 
 from app.core.auth import auth_user
+from app.core.images import upload_budget
 from app.core.text import CleanStr, CleanText
 from app.lab.api import PathId, auth, json_response, page, parse_limit
 from app.posts import cached, selectors, services
-from app.posts.images import upload_budget
 from app.posts.schemas import (
     CommentIn,
     CommentOut,
@@ -43,7 +43,7 @@ def post_create(
     and optional ``alt_text`` fields, one per image in order (each at most 500 characters).
 
     413 past the request's pixel or CPU budget, 503 ``busy`` (with Retry-After) when every
-    image-processing slot of the process is taken (app/posts/images.py)."""
+    image-processing slot of the process is taken (app/core/images.py)."""
     uploads = images or []
     with upload_budget(uploads=uploads):
         post = services.post_create(

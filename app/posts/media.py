@@ -28,7 +28,6 @@ from app.core import degrade
 from app.lab.cache import raw_key
 from app.posts import viewcache
 from app.posts.models import Post, PostImage
-from app.search import windows
 
 KINDS = frozenset({"original", "feed", "thumb"})
 POST_FOLDERS = frozenset({"posts", "seed-pool"})
@@ -80,7 +79,7 @@ def media_audience(*, name: str, kind: str) -> Audience:
     key = _key(name)
     conn = viewcache.connection()
     try:
-        raw, generation = conn.mget([key, windows.privacy_generation_key()])
+        raw, generation = conn.mget([key, viewcache.privacy_generation_key()])
     except degrade.REDIS_ERRORS as exc:
         degrade.redis_failed(exc)
         return _audience_sql(name, kind)

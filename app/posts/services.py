@@ -17,8 +17,8 @@ from django.utils import timezone
 from app.accounts.models import User
 from app.accounts.usercache import user_changed
 from app.core import events
+from app.core.images import Renditions, image_renditions
 from app.lab.api import ApiError, bad_request, not_found
-from app.posts.images import Renditions, image_renditions
 from app.posts.models import (
     ALT_TEXT_MAX,
     CAPTION_MAX,

@@ -224,6 +224,14 @@ def script(conn: Any, source: str) -> Any:
     return script
 
 
+def privacy_generation_key() -> str:
+    """A counter that every author's privacy change and every post delete bump (search's
+    windows do, app/search/windows.py): caches keyed on who may see a post (those windows,
+    media audiences in app/posts/media.py) stamp their entries with it, so none outlives
+    a change of audience. The key keeps the name it was born with in search."""
+    return raw_key("search", "win", "gen", "all")
+
+
 def following_fill(conn: Any, *, user_id: int) -> None:
     """Build ``user_id``'s following set from SQL (one query).
 

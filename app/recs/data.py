@@ -10,8 +10,13 @@ import numpy as np
 import scipy.sparse as sp
 from django.db import connection
 
+from app.accounts.models import User
 from app.chat.models import Message
 from app.posts.models import Comment, Like, Post, Save
+
+# Time constant of popularity decay: a post's engagement counts e^-1 as much after 3 days.
+POPULAR_DECAY_S = 3 * 24 * 3600
+POPULAR_WINDOW_DAYS = 30
 
 Array = np.ndarray[Any, Any]
 
@@ -264,3 +269,20 @@ def confidence(items: sp.csr_matrix, *, scaling: str, bm25: Bm25 | None = None) 
     if scaling == "bm25":
         return (bm25 or Bm25.fit(items)).apply(items)
     raise ValueError(f"unknown confidence scaling {scaling!r}")
+
+
+def popular_compute(*, limit: int) -> list[int]:
+    """Public posts ranked by engagement (likes + 2 x comments, stored counters) decayed by
+    age. Age counts from the newest post, so a quiet site or an old seed still has a list."""
+    posts = connection.ops.quote_name(Post._meta.db_table)
+    users = connection.ops.quote_name(User._meta.db_table)
+    sql = (
+        f"WITH anchor AS (SELECT max(created_at) AS at FROM {posts}) "
+        f"SELECT p.id FROM {posts} p JOIN {users} u ON u.id = p.author_id, anchor "
+        f"WHERE p.created_at > anchor.at - make_interval(days => %s) AND NOT u.is_private "
+        "ORDER BY (p.like_count + 2 * p.comment_count + 1) "
+        "* exp(-extract(epoch FROM anchor.at - p.created_at) / %s) DESC, p.id DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [POPULAR_WINDOW_DAYS, POPULAR_DECAY_S, limit])
+        return [row[0] for row in cursor.fetchall()]

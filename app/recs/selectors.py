@@ -5,54 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 
 from app.accounts.models import Follow, User
 from app.accounts.usercache import privacy_key
 from app.core import degrade
-from app.feed.selectors import After
 from app.lab import strategies as lab_strategies
-from app.lab.api import ApiError, bad_request, decode_cursor, encode_cursor, page, parse_limit
+from app.lab.api import bad_request, decode_cursor, encode_cursor, parse_limit
 from app.posts import selectors as post_selectors
 from app.posts import viewcache
 from app.posts.fragments import (
-    PostItem,
     PostJSON,
     fragment_decode,
     fragment_encode,
-    item_recommended,
 )
 from app.posts.models import Like, Post, Save
 from app.posts.schemas import PostOut
 from app.posts.selectors import post_queryset
 from app.recs import pick, strategies
 
-# Time constant of popularity decay: a post's engagement counts e^-1 as much after 3 days.
-POPULAR_DECAY_S = 3 * 24 * 3600
-POPULAR_WINDOW_DAYS = 30
 _LIKED, _SAVED = "viewer_has_liked", "viewer_has_saved"
 # Candidates checked per filter round: a warm filter reads each one's cached body from
 # Redis, so the window is a few more than a page needs (three per wanted post).
 WINDOW_MIN = 12
-
-
-def popular_compute(*, limit: int) -> list[int]:
-    """Public posts ranked by engagement (likes + 2 x comments, stored counters) decayed by
-    age. Age counts from the newest post, so a quiet site or an old seed still has a list."""
-    posts = connection.ops.quote_name(Post._meta.db_table)
-    users = connection.ops.quote_name(User._meta.db_table)
-    sql = (
-        f"WITH anchor AS (SELECT max(created_at) AS at FROM {posts}) "
-        f"SELECT p.id FROM {posts} p JOIN {users} u ON u.id = p.author_id, anchor "
-        f"WHERE p.created_at > anchor.at - make_interval(days => %s) AND NOT u.is_private "
-        "ORDER BY (p.like_count + 2 * p.comment_count + 1) "
-        "* exp(-extract(epoch FROM anchor.at - p.created_at) / %s) DESC, p.id DESC LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [POPULAR_WINDOW_DAYS, POPULAR_DECAY_S, limit])
-        return [row[0] for row in cursor.fetchall()]
 
 
 def candidates(*, viewer: User, strategy: str, need: int = 2**31) -> list[int]:
@@ -201,65 +177,7 @@ def explore_page(
     return {"items": [item for _, item in items], "next_cursor": next_cursor}
 
 
-# --- interleaving into the home feed ---------------------------------------------------------
-
-
-def interleave_every() -> int:
-    """One recommended post per this many feed items (0 or 1: off)."""
-    return int(settings.FEED_RECOMMENDED_EVERY)
-
-
-def feed_cursor_decode(cursor: str | None) -> tuple[After, int]:
-    """A feed cursor: (created_at, id) of the last followed post, plus, once interleaving
-    is on, the next rank in the viewer's recommendations. Old two-part cursors stay valid."""
-    from datetime import datetime
-
-    if cursor is None or cursor == "":
-        return None, 0
-    try:
-        created_at, post_id, rank = decode_cursor(cursor, (datetime, int, int)) or ()
-    except ApiError:
-        created_at, post_id = decode_cursor(cursor, (datetime, int)) or ()
-        rank = 0
-    if rank < 0:
-        raise bad_request("invalid_cursor", "cursor is malformed or expired")
-    return (created_at, post_id), rank
-
-
-def feed_followed_slots(size: int) -> int:
-    """How many of a feed page's ``size`` slots hold followed posts."""
-    every = interleave_every()
-    return size if every < 2 else size - size // every
-
-
-def feed_interleave(
-    *, viewer: User, items: Sequence[PostItem], size: int, rank: int
-) -> dict[str, Any]:
-    """The feed page: ``items`` (followed posts, up to ``size`` + 1) with one recommended
-    post after every ``every - 1`` of them, marked ``reason="recommended"``.
-
-    The keyset cursor stays the last *followed* post's (created_at, id): recommended posts
-    never move it, so the followed sequence pages exactly as without them. The cursor also
-    carries the next recommendation rank, so later pages continue the list instead of
-    repeating it. Recommended posts come from accounts the viewer does not follow, so they
-    can never duplicate a followed post.
-    """
-    every = interleave_every()
-    if every < 2:
-        return page(list(items), size, lambda item: (item.created_at, item.id))
-    more = len(items) > size
-    followed = items[:size]
-    wanted = len(followed) // (every - 1)
-    recommended = explore_items(viewer=viewer, start=rank, count=wanted)[0] if wanted else []
-    queue = iter(recommended)
-    merged: list[PostItem] = []
-    for index, item in enumerate(followed):
-        merged.append(item)
-        if (index + 1) % (every - 1) == 0 and (pick := next(queue, None)) is not None:
-            merged.append(item_recommended(pick[1]))
-    next_rank = recommended[-1][0] + 1 if recommended else rank
-    last = followed[-1] if followed else None
-    next_cursor = (
-        encode_cursor(last.created_at, last.id, next_rank) if more and last is not None else None
-    )
-    return {"items": merged, "next_cursor": next_cursor}
+def recommended_posts(*, viewer: User, start: int, count: int) -> list[tuple[int, PostJSON]]:
+    """Up to ``count`` of the viewer's recommendations from rank ``start``, as (rank, post)
+    pairs: what the home feed interleaves (app/feed/page.py), by the explore strategy."""
+    return explore_items(viewer=viewer, start=start, count=count)[0]

@@ -366,14 +366,12 @@ def cached_with_lock(
 
 def popular_ids() -> list[int]:
     """The popular list: time-decayed engagement, recomputed at most every five minutes."""
-    from app.recs.selectors import popular_compute
-
     if not degrade.redis_up():
         # Redis down: computed per request (one query, ~5 ms at small) until it is back.
-        return popular_compute(limit=POPULAR_SIZE)
+        return data.popular_compute(limit=POPULAR_SIZE)
     raw = cached_with_lock(
         popular_key(),
-        lambda: pack(popular_compute(limit=POPULAR_SIZE)),
+        lambda: pack(data.popular_compute(limit=POPULAR_SIZE)),
         fresh=POPULAR_FRESH,
         keep=POPULAR_KEEP,
     )

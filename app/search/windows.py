@@ -69,13 +69,7 @@ def _gen_key(scope: str) -> str:
 
 
 def _all_key() -> str:
-    return raw_key("search", "win", "gen", "all")
-
-
-def privacy_generation_key() -> str:
-    """The generation every author's privacy change (and every delete) bumps; other caches
-    keyed on who may see a post stamp their entries with it (app/posts/media.py)."""
-    return _all_key()
+    return viewcache.privacy_generation_key()
 
 
 def hashtag_scope(name: str) -> str:

@@ -15,7 +15,7 @@ from app.accounts import avatar
 from app.accounts.models import User
 from app.conftest import ApiClient
 from app.core import events
-from app.posts.images import THUMB_SIZE
+from app.core.images import THUMB_SIZE
 from app.posts.tests import imagedata
 from app.posts.tests.test_upload_limits import declared_png
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.conftest import ApiClient
-from app.posts.images import upload_budget
+from app.core.images import upload_budget
 from app.posts.models import Post
 from app.posts.tests import imagedata
 from app.posts.tests.test_create import assert_error, create

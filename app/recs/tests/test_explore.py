@@ -11,7 +11,8 @@ from app.lab.testing import assert_queries
 from app.posts.fragments import item_dict
 from app.posts.models import Post
 from app.recs import serving, train
-from app.recs.selectors import explore_page, popular_compute
+from app.recs.data import popular_compute
+from app.recs.selectors import explore_page
 from app.recs.tests.conftest import SMALL, likes_add
 
 VERSION = 9000

@@ -13,7 +13,7 @@ from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
 from app.posts.models import Post
 from app.recs import serving
-from app.recs.selectors import popular_compute
+from app.recs.data import popular_compute
 
 
 def test_it_recomputes_once_when_many_readers_miss_together():

@@ -16,8 +16,8 @@ from typing import IO
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.core.errors import ApiError, bad_request
 from app.core.ratelimit import Throttled
-from app.lab.api import ApiError, bad_request
 
 ALLOWED_FORMATS = ["JPEG", "PNG", "WEBP"]
 FEED_WIDTH = 1080
