@@ -45,7 +45,7 @@ migrate: services  ## apply migrations
 
 run: migrate  ## seed `small` if the database is empty (a demo login with a world), then serve http://127.0.0.1:8000 and /ws/ [HOST= PORT= WS_PORT=]
 	@$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) --if-empty
-	@$(BIN)/python manage.py lab_demo_user
+	@$(BIN)/python -m seed.demo_user
 	@$(BIN)/python manage.py recs_train --if-stale
 	@$(BIN)/python -m app.lab.serve
 

@@ -1,4 +1,4 @@
-"""The demo account's world, built from the seeded data by ``manage.py lab_demo_user``.
+"""The demo account's world, built from the seeded data by ``python -m seed.demo_user``.
 
 A new demo account follows a mix of seeded accounts that posted lately (the most followed
 ones and a sample of ordinary ones), so it opens on a full home feed; a few of them follow

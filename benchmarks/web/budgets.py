@@ -2,7 +2,7 @@
 
 It seeds a database of its own (``instalab_web``, Redis database 12 under the key prefix
 ``webbench``, media under var/web-bench-media), builds the demo account's world there with
-``manage.py lab_demo_user`` as `make run` does, and starts the production-mode server the
+``python -m seed.demo_user`` as `make run` does, and starts the production-mode server the
 other HTTP instruments use (benchmarks/drive.py: DEBUG=0, granian WSGI for HTTP, uvicorn for
 /ws/, on 127.0.0.1 only). Then, signed in as the demo account:
 
@@ -233,8 +233,8 @@ def data_make(*, scale: str, reuse: bool) -> dict[str, str]:
         "seeding",
     )
     say(seeded.splitlines()[0] if seeded else "seeded")
-    say("building the demo account's world (manage.py lab_demo_user, DEBUG=1 as `make run`)")
-    world = _run([PYTHON, "manage.py", "lab_demo_user"], {**env, "DEBUG": "1"}, "lab_demo_user")
+    say("building the demo account's world (python -m seed.demo_user, DEBUG=1 as `make run`)")
+    world = _run([PYTHON, "-m", "seed.demo_user"], {**env, "DEBUG": "1"}, "seed.demo_user")
     for line in world.splitlines():
         if line.strip().startswith("world"):
             say(line.strip())
@@ -254,8 +254,8 @@ def demo_targets(env: dict[str, str]) -> dict[str, Any]:
     """The demo account's first DM room and the other member, read with this process's ORM."""
     os.environ.update(data_environment())
     drive.django_setup()
-    from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
     from app.chat.models import Membership
+    from seed.demo_user import DEMO_PASSWORD, DEMO_USERNAME
     from seed.presets import LAB_PASSWORD
 
     mine = Membership.objects.filter(user__username=DEMO_USERNAME, room__kind="dm")
@@ -624,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_before": loadavg_before,
         "loadavg_after": drive.loadavg(),
         "server": "DEBUG=0, SERVER=split (granian WSGI, 2 workers; uvicorn /ws/), 127.0.0.1",
-        "data": f"python -m seed --scale {args.scale} --seed {SEED}; manage.py lab_demo_user",
+        "data": f"python -m seed --scale {args.scale} --seed {SEED}; python -m seed.demo_user",
         **measured,
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -9,17 +9,17 @@ from io import StringIO
 from typing import Any
 
 from django.core.files.storage import default_storage
-from django.core.management import call_command
 from django.utils import timezone
 
-from app.accounts.management.commands.lab_demo_user import DEMO_USERNAME
 from app.accounts.models import Follow, User
 from app.chat.models import Message
 from app.conftest import login_client
 from app.notifications.models import Notification
 from app.posts.models import Post
 from app.posts.services import post_delete
+from seed import demo_user
 from seed.demo import CONVERSATIONS, FOLLOWERS, REACTIONS
+from seed.demo_user import DEMO_USERNAME
 from seed.tests.conftest import Seeder
 
 
@@ -29,7 +29,7 @@ def test_the_demo_account_opens_on_a_full_fresh_feed_with_recent_dms(
     settings.DEBUG = True  # the demo account exists in development mode only
     seeder()
     out = StringIO()
-    call_command("lab_demo_user", stdout=out)
+    demo_user.ensure(base_url=None, out=out)
     demo = User.objects.get(username=DEMO_USERNAME)
     now = timezone.now()
 
@@ -84,7 +84,7 @@ def test_the_demo_account_opens_on_a_full_fresh_feed_with_recent_dms(
     assert max(notified) > timedelta(days=1)
 
     # Running it again keeps the world as it is.
-    call_command("lab_demo_user", stdout=StringIO())
+    demo_user.ensure(base_url=None, out=StringIO())
     assert Follow.objects.filter(follower=demo).count() == len(followed)
     assert Message.objects.filter(room__memberships__user=demo).count() == len(ages)
     assert Post.objects.filter(author=demo).count() == 1

@@ -8,18 +8,18 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 from django.core.cache import caches
-from django.core.management import call_command
 from django.db import connection
 from django_redis import get_redis_connection
 from redis.client import Pipeline
 
 from app.accounts import usercache
-from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
 from app.accounts.models import User
 from app.accounts.tests.factories import UserFactory
 from app.conftest import ApiClient, login_client
 from app.lab.testing import assert_queries
 from app.posts.tests.imagedata import jpeg, upload
+from seed import demo_user
+from seed.demo_user import DEMO_PASSWORD, DEMO_USERNAME
 
 
 def test_a_warm_request_authenticates_without_sql(bob_client):
@@ -90,13 +90,13 @@ def test_a_new_and_a_deleted_post_move_post_count_at_once(alice_client):
 
 def test_a_password_reset_by_the_demo_command_ends_old_sessions(db, settings):
     settings.DEBUG = True  # the demo account exists in development mode only
-    call_command("lab_demo_user", stdout=io.StringIO())
+    demo_user.ensure(base_url=None, out=io.StringIO())
     demo = User.objects.get(username=DEMO_USERNAME)
     demo.set_password("something-else-entirely")
     demo.save(update_fields=["password"])
     client = login_client(demo)
     assert client.get_json("/api/me").status_code == 200  # cached with this password hash
-    call_command("lab_demo_user", stdout=io.StringIO())  # resets it to DEMO_PASSWORD
+    demo_user.ensure(base_url=None, out=io.StringIO())  # resets it to DEMO_PASSWORD
     assert client.get_json("/api/me").status_code == 401
     assert User.objects.get(pk=demo.pk).check_password(DEMO_PASSWORD)
 

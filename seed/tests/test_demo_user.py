@@ -1,4 +1,4 @@
-"""The ``lab_demo_user`` command that ``make run`` calls: idempotent, its login works, it
+"""``python -m seed.demo_user``, which ``make run`` calls: idempotent, its login works, it
 prints where the server runs, and in production mode it creates nothing. Its world on seeded
 data is tested in seed/tests/test_demo.py."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 
-from app.accounts.management.commands.lab_demo_user import DEMO_PASSWORD, DEMO_USERNAME
 from app.accounts.models import User
 from app.conftest import ApiClient
+from seed import demo_user
+from seed.demo_user import DEMO_PASSWORD, DEMO_USERNAME
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def _development_mode(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run() -> str:
     out = StringIO()
-    call_command("lab_demo_user", stdout=out)
+    demo_user.ensure(base_url=None, out=out)
     return out.getvalue()
 
 
@@ -91,7 +91,7 @@ def test_it_lists_seeded_lab_accounts_once_a_seed_completed(settings: Any, tmp_p
     from seed.manifest import manifest_default_path
 
     out = StringIO()
-    call_command("lab_demo_user", stdout=out)
+    demo_user.ensure(base_url=None, out=out)
     assert "Seeded lab accounts" not in out.getvalue()
 
     manifest_default_path().write_text(
@@ -105,7 +105,7 @@ def test_it_lists_seeded_lab_accounts_once_a_seed_completed(settings: Any, tmp_p
         )
     )
     out = StringIO()
-    call_command("lab_demo_user", stdout=out)
+    demo_user.ensure(base_url=None, out=out)
     text = out.getvalue()
     assert "Seeded lab accounts (tiny scale), all with password instalab-lab:" in text
     assert "star.one, star.two" in text

@@ -1,1 +1,0 @@
-"""lab_* management commands: benchmark data and the like."""
