@@ -55,10 +55,16 @@ test: $(DEV_STAMP) services  ## the whole suite on real servers, plus lint and m
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-lint: $(DEV_STAMP)  ## ruff and mypy
+lint: $(DEV_STAMP)  ## ruff, mypy, the import rules (lint-imports) and the docs' package graph
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
+	$(BIN)/python -m tools.depgraph --check
+
+.PHONY: docs
+docs: $(DEV_STAMP)  ## redraw the package graph in docs/architecture.md
+	$(BIN)/python -m tools.depgraph
 
 fmt: $(DEV_STAMP)  ## format and autofix
 	$(BIN)/ruff format .
