@@ -19,10 +19,13 @@ from app.posts import services as post_services
 from app.posts.models import Comment, Like, Post
 from app.posts.tests.factories import PlaceFactory
 from app.web.testing import (
+    DESKTOP,
+    MOBILE,
     loaded_width,
     needs_chromium,
+    no_horizontal_overflow,
     ready,
-    screenshot,
+    screenshots,
     session_cookie,
     upload_post,
 )
@@ -32,6 +35,8 @@ pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.usefixtures("medi
 
 def test_it_signs_up_and_lands_on_an_empty_feed(page: Page, live_server: Any) -> None:
     ready(page, f"{live_server.url}/signup")
+    screenshots(page, "signup")
+    assert no_horizontal_overflow(page)
     page.get_by_label("Email").fill("dana@example.com")
     page.get_by_label("Username").fill("dana")
     page.get_by_label("Password").fill("a-long-lab-password")
@@ -61,6 +66,7 @@ def test_it_logs_in_back_to_the_page_asked_for_and_out(page: Page, live_server: 
     UserFactory(username="erin")
     page.goto(f"{live_server.url}/upload")
     page.wait_for_url(re.compile(r"/login\?next=/upload$"))
+    screenshots(page, "login")
 
     page.get_by_label("Username").fill("erin")
     page.get_by_label("Password").fill("wrong")
@@ -121,6 +127,10 @@ def test_it_likes_and_comments_on_a_post(
     page.get_by_label("Add a comment").fill("Beautiful light!")
     page.get_by_role("button", name="Post", exact=True).click()
     expect(page.locator(".comment")).to_have_text("bobBeautiful light!")
+    screenshots(page, "post")
+    page.set_viewport_size(MOBILE)
+    assert no_horizontal_overflow(page)
+    page.set_viewport_size(DESKTOP)
     assert Comment.objects.filter(post=post, author=bob, text="Beautiful light!").exists()
 
     ready(page, f"{live_server.url}/p/{post.pk}")
@@ -186,7 +196,6 @@ def test_it_shows_followed_accounts_posts_on_the_home_feed(
         ["charlieGoing there tomorrow!", "charlieThose colours!"]
     )
     expect(card.get_by_role("link", name="View all 3 comments")).to_be_visible()
-    screenshot(page, "web-feed", full_page=True)
 
 
 def test_it_suggests_accounts_while_typing_and_searches(
@@ -213,7 +222,7 @@ def test_it_suggests_accounts_while_typing_and_searches(
     )
 
 
-def test_it_lays_out_a_profile_for_the_screenshots(
+def test_it_lays_out_a_profile_grid_whose_photos_load(
     page: Page, live_server: Any, sign_in: Any, bob: User, charlie: User, jpeg: Path
 ) -> None:
     User.objects.filter(pk=charlie.pk).update(
@@ -228,7 +237,6 @@ def test_it_lays_out_a_profile_for_the_screenshots(
     for tile in page.locator(".tile img").all():
         assert loaded_width(tile) > 0
     expect(page.get_by_text("Photos from Seoul")).to_be_visible()
-    screenshot(page, "web-profile")
 
 
 def test_it_chats_live_over_the_websocket(
@@ -260,6 +268,5 @@ def test_it_chats_live_over_the_websocket(
     charlies.get_by_label("Message").fill("Hey bob")
     charlies.get_by_label("Message").press("Enter")
     expect(bobs.locator(".message .bubble")).to_have_text(["Hi charlie!", "Hey bob"])
-    screenshot(bobs, "web-chat")
     for page in pages.values():
         page.context.close()
