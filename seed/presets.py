@@ -1,4 +1,5 @@
-"""Scale presets: the headline counts from DESIGN.md and the counts derived from them."""
+"""Scale presets: the headline counts of each scale (docs/seeding.md) and the counts derived
+from them."""
 
 from __future__ import annotations
 
