@@ -163,8 +163,9 @@ def _granian(*, python: str, interface: str, app: str, config: ServeConfig) -> t
         "--no-access-log",
         # Without it granian exits when one worker dies, and all of HTTP is down until the
         # runner has restarted it; with it only that worker's in-flight requests fail (4
-        # under wrk, docs/reliability.md). A worker that dies again within 5.5 s of its respawn makes
-        # granian exit ("crash loop"), and then the runner restarts granian with backoff.
+        # under wrk, docs/reliability.md). A worker that dies again within 5.5 s of its
+        # respawn makes granian exit ("crash loop"), and then the runner restarts granian
+        # with backoff.
         "--respawn-failed-workers",
         *threads,
         app,
