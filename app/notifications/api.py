@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from app.accounts.models import User
+from app.core.auth import auth_user
 from app.core.text import CleanStr
 from app.lab.api import auth, decode_cursor, json_response, page, parse_limit
 from app.notifications import selectors, services
 from app.notifications.schemas import NotificationOut, NotificationPage, ReadIn, ReadOut, UnreadOut
 
 router = Router()
-
-
-def _me(request: HttpRequest) -> User:
-    return cast(User, request.auth)  # type: ignore[attr-defined]
 
 
 @router.get("", response=NotificationPage, auth=auth)
@@ -28,7 +24,7 @@ def notification_list(
     size = parse_limit(limit)
     decoded = decode_cursor(cursor, (int,))
     rows = selectors.notifications_page(
-        user=_me(request), before=decoded[0] if decoded else None, limit=size
+        user=auth_user(request), before=decoded[0] if decoded else None, limit=size
     )
     body: dict[str, Any] = page(rows, size, lambda row: (row.pk,))
     body["items"] = [NotificationOut.of(row) for row in body["items"]]
@@ -37,9 +33,9 @@ def notification_list(
 
 @router.get("/unread", response=UnreadOut, auth=auth)
 def notification_unread(request: HttpRequest) -> dict[str, int]:
-    return {"count": selectors.unread_count(user=_me(request))}
+    return {"count": selectors.unread_count(user=auth_user(request))}
 
 
 @router.post("/read", response=ReadOut, auth=auth)
 def notification_read(request: HttpRequest, payload: ReadIn) -> dict[str, int]:
-    return {"marked": services.notifications_read(user=_me(request), up_to=payload.up_to)}
+    return {"marked": services.notifications_read(user=auth_user(request), up_to=payload.up_to)}

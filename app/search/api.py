@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
-from app.accounts.models import User
 from app.core import degrade
+from app.core.auth import auth_user
 from app.core.text import CleanStr
 from app.lab.api import PathId, auth, bad_request, json_response, parse_limit
 from app.posts.schemas import PostOut
@@ -41,10 +41,6 @@ router = Router()
 pages_router = Router()
 
 SearchOut = SearchAllOut | UserHitPage | PostHitPage | HashtagHitPage | PlaceHitPage
-
-
-def _me(request: HttpRequest) -> User:
-    return cast(User, request.auth)  # type: ignore[attr-defined]
 
 
 @router.get("", response=SearchOut)
@@ -89,26 +85,26 @@ def history_list(
     request: HttpRequest, cursor: CleanStr | None = None, limit: int | None = None
 ) -> dict[str, Any]:
     """The signed-in user's recent searches and clicks, deduplicated, newest first."""
-    result = selectors.history_page(user=_me(request), cursor=cursor, limit=limit)
+    result = selectors.history_page(user=auth_user(request), cursor=cursor, limit=limit)
     return {**result, "items": [HistoryOut.of(entry) for entry in result["items"]]}
 
 
 @router.post("/history", auth=auth, response={201: HistoryOut})
 def history_record(request: HttpRequest, payload: HistoryIn) -> Status[HistoryOut]:
     """Record a committed search or a click on a result (typing alone records nothing)."""
-    entry = services.history_record(user=_me(request), **payload.dict())
+    entry = services.history_record(user=auth_user(request), **payload.dict())
     return Status(201, HistoryOut.of(entry))
 
 
 @router.delete("/history", auth=auth, response={204: None})
 def history_clear(request: HttpRequest) -> Status[None]:
-    services.history_clear(user=_me(request))
+    services.history_clear(user=auth_user(request))
     return Status(204, None)
 
 
 @router.delete("/history/{entry_id}", auth=auth, response={204: None})
 def history_delete(request: HttpRequest, entry_id: PathId) -> Status[None]:
-    services.history_delete(user=_me(request), entry_id=entry_id)
+    services.history_delete(user=auth_user(request), entry_id=entry_id)
     return Status(204, None)
 
 
