@@ -13,17 +13,14 @@ from django_redis import get_redis_connection
 
 from app.accounts.models import Follow, User
 from app.accounts.tests.factories import UserFactory
-from app.core import ratelimit
+from app.core import ratelimit, redisops
 
 
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
     """Each test starts with none of this run's keys in Redis (timelines, caches, sessions)."""
     yield
-    conn = get_redis_connection("default")
-    keys = list(conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000))
-    if keys:
-        conn.delete(*keys)
+    redisops.delete_matching(get_redis_connection("default"), f"{settings.REDIS_KEY_PREFIX}*")
     # The limiter's in-process copies of what Redis refused, or counted while it was away.
     ratelimit.forget_refusals()
 

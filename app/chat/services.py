@@ -20,7 +20,7 @@ from app.accounts.models import User
 from app.chat import events, limits, selectors
 from app.chat.inboxcache import inbox_forget_on_commit, inbox_forget_queue
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
-from app.core import degrade, realtime
+from app.core import degrade, realtime, redisops
 from app.core import events as domain_events
 from app.lab.api import ApiError, bad_request, not_found
 from app.lab.cache import raw_key
@@ -50,13 +50,6 @@ _REFUND = """
 local tokens = tonumber(redis.call('HGET', KEYS[1], 'v'))
 if tokens ~= nil then
   redis.call('HSET', KEYS[1], 'v', tostring(math.min(tonumber(ARGV[1]), tokens + 1)))
-end
-return 0
-"""
-# Releases a lock only if it still holds our token (it may have expired and been retaken).
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -92,7 +85,7 @@ def _broadcast(
     if not realtime.queue(pipe, deliveries):
         realtime.send(deliveries)
     if unlock is not None:
-        pipe.eval(_UNLOCK, 1, unlock.key, unlock.token)
+        pipe.eval(redisops.RELEASE_IF_HOLDER, 1, unlock.key, unlock.token)
     inbox_forget_queue(pipe, user_ids=forget)
     pipe.execute()
 
@@ -259,7 +252,7 @@ def _release(lock: RoomLock | None, *, refund_user_id: int | None = None) -> Non
     """
     pipe = get_redis_connection("default").pipeline(transaction=False)
     if lock is not None:
-        pipe.eval(_UNLOCK, 1, lock.key, lock.token)
+        pipe.eval(redisops.RELEASE_IF_HOLDER, 1, lock.key, lock.token)
     if refund_user_id is not None:
         pipe.eval(_REFUND, 1, _key("rate", refund_user_id), _rate_settings()[1])
     try:

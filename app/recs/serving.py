@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from django_redis import get_redis_connection
 
-from app.core import degrade
+from app.core import degrade, redisops
 from app.lab.cache import raw_key
 from app.recs import data, rank
 from app.recs.models import ModelVersion
@@ -38,13 +38,6 @@ POPULAR_KEEP = 24 * 3600
 LOCK_MS = 30_000
 # Without a live pointer (Redis emptied), the latest READY row is looked up at most this often.
 LATEST_RECHECK = 30.0
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 def connection() -> Any:
@@ -95,16 +88,7 @@ def lists_write(
 
 def lists_drop(*, version: int) -> int:
     """Delete every list of ``version`` (a failed training, or a replaced model)."""
-    conn = connection()
-    batch, deleted = [], 0
-    for key in conn.scan_iter(match=_key(f"v{version}", "u*"), count=2000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            deleted += conn.delete(*batch)
-            batch = []
-    if batch:
-        deleted += conn.delete(*batch)
-    return deleted
+    return redisops.delete_matching(connection(), _key(f"v{version}", "u*"))
 
 
 def live_get() -> int | None:
@@ -352,7 +336,7 @@ def cached_with_lock(
                 conn.set(key, stamp + value, ex=keep)
                 return value
             finally:
-                conn.register_script(_RELEASE)(keys=[lock], args=[token])
+                conn.register_script(redisops.RELEASE_IF_HOLDER)(keys=[lock], args=[token])
         if raw is not None:
             return bytes(raw[8:])  # stale, while the holder refreshes it
         time.sleep(0.01)
