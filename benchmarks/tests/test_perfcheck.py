@@ -96,7 +96,7 @@ def test_the_table_marks_what_failed():
 
 # --- a planted regression, end to end ------------------------------------------------------
 
-# Loaded by every Python process of the server through PYTHONPATH: once app.feed.store is
+# Loaded by every Python process of the server through PYTHONPATH: once app.posts.viewcache is
 # imported, no cached post body is valid any more, as if the fragment cache were switched off.
 PLANT = """
 import importlib.abc
@@ -106,7 +106,7 @@ import sys
 
 class FragmentCacheOff(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "app.feed.store":
+        if name != "app.posts.viewcache":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

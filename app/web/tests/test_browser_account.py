@@ -155,11 +155,12 @@ def test_it_approves_and_declines_follow_requests(
     expect(rows).to_have_count(2)
     narrow_fits(page)
     screenshots(page, "follow_requests")
-    charlies = rows.filter(has_text="charlie")
+    charlies = page.locator('.person[data-username="charlie"]')
     charlies.get_by_role("button", name="Approve").click()
     expect(charlies).to_contain_text("Approved: now follows you")
-    rows.filter(has_text="dana").get_by_role("button", name="Decline").click()
-    expect(rows.filter(has_text="dana")).to_contain_text("Declined")
+    danas = page.locator('.person[data-username="dana"]')
+    danas.get_by_role("button", name="Decline").click()
+    expect(danas).to_contain_text("Declined")
     assert Follow.objects.filter(follower=charlie, followee=alice).exists()
     assert not Follow.objects.filter(follower=dana, followee=alice).exists()
 
@@ -212,12 +213,15 @@ def test_a_follower_list_opens_from_the_profile_scrolls_and_follows(
     rows.last.scroll_into_view_if_needed()
     expect(rows).to_have_count(25)  # the next page loads as the end of the list scrolls in
     # bob follows alice already; a public account is followed, a private one asked.
-    expect(rows.filter(has_text="alice").get_by_role("button")).to_have_text("Following")
-    row = rows.filter(has_text="dana")
+    # Rows by username (data-username): Faker's display names can contain "erin" or "dana".
+    expect(page.locator('.person[data-username="alice"]').get_by_role("button")).to_have_text(
+        "Following"
+    )
+    row = page.locator('.person[data-username="dana"]')
     row.get_by_role("button", name="Follow", exact=True).click()
     expect(row.get_by_role("button", name="Following")).to_be_visible()
     assert Follow.objects.filter(follower=bob, followee=dana).exists()
-    private = rows.filter(has_text="erin")
+    private = page.locator('.person[data-username="erin"]')
     private.get_by_role("button", name="Follow", exact=True).click()
     expect(private.get_by_role("button", name="Requested")).to_be_visible()
     assert FollowRequest.objects.filter(requester=bob, target=erin).exists()
