@@ -149,6 +149,9 @@ export function pager({ button, fetchPage, render, onEmpty }) {
   let loaded = 0;
   async function next() {
     button.disabled = true;
+    // Invisible while the page lands above it: a button pushed down by new items on screen
+    // would count as a layout shift; one that reappears in its new place does not.
+    button.classList.add("loading");
     try {
       const data = await fetchPage(cursor);
       data.items.forEach(render);
@@ -159,6 +162,7 @@ export function pager({ button, fetchPage, render, onEmpty }) {
       return data;
     } finally {
       button.disabled = false;
+      button.classList.remove("loading");
     }
   }
   button.addEventListener("click", () => next().catch(reportError));
