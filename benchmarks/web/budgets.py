@@ -8,6 +8,7 @@ other HTTP instruments use (benchmarks/drive.py: DEBUG=0, granian WSGI for HTTP,
 
 - **feed first contentful paint**: the median over ``--loads`` loads of the home feed, each in
   a fresh browser context (a cold browser cache) after three warm-up loads (a warm server);
+  budget 500 ms;
   the time the first post card is in the page is reported beside it, and both again for as
   many loads in one context (the cache of a returning reader);
 - **JavaScript bytes**: everything with the ``script`` resource type that the feed and a chat
@@ -57,6 +58,8 @@ WEB_REDIS_DB = 12
 WEB_MEDIA = ROOT / "var" / "web-bench-media"
 SEED = 42
 
+# The feed's first contentful paint on a warm server, the median of the cold-cache loads.
+FCP_BUDGET_MS = 500.0
 JS_BUDGET_BYTES = 100_000
 CLS_BUDGET = 0.0
 LIVE_P95_BUDGET_MS = 500.0
@@ -366,6 +369,8 @@ async def feed_loads(browser: Any, base_url: str, token: str, loads: int) -> dic
         "warm_cache_first_post_median_ms": median(warm, "firstPost"),
         "cards_on_first_page": int(cold[-1]["cards"]),
         "fcp_samples_ms": [round(value, 1) for value in fcp],
+        "budget_fcp_ms": FCP_BUDGET_MS,
+        "passed": median(cold, "fcp") <= FCP_BUDGET_MS,
         "scripts": scripts,
     }
 
@@ -516,8 +521,8 @@ def summary_markdown(report: dict[str, Any]) -> str:
         (
             "Feed first contentful paint (median)",
             f"{feed['fcp_median_ms']:.0f} ms",
-            "(reported)",
-            "",
+            f"<= {feed['budget_fcp_ms']:.0f} ms",
+            mark[feed["passed"]],
         ),
         (
             "First post card in the page (median)",
@@ -629,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.monotonic() - started, 1),
     }
     report["passed"] = all(
-        report[part]["passed"] for part in ("javascript", "layout_shift", "live_dm")
+        report[part]["passed"] for part in ("feed", "javascript", "layout_shift", "live_dm")
     )
     OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
     OUT_JSON.write_text(json.dumps(report, indent=1) + "\n")
