@@ -23,19 +23,18 @@ from django.core.cache import cache
 from django_redis import get_redis_connection
 
 from app.accounts import selectors as account_selectors
+from app.core.keys import raw_key
 from app.lab import stats
-from app.lab.cache import raw_key
 from app.posts.fragments import PostJSON, fragment_decode, fragment_valid
 
 # Set markers for the following set: user ids are never these strings.
 SET_BUILDING = "b"
-
-
 SET_COMPLETE = "c"
 
 
 def ttl() -> int:
-    """Seconds an idle user's timeline, following set and flags live (refreshed on read)."""
+    """Seconds an idle user's cached structures live (refreshed on read): the feed's timeline,
+    the following set and the flags."""
     return int(settings.FEED_TIMELINE_TTL)
 
 
