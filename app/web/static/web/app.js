@@ -43,6 +43,9 @@ async function shell() {
 document.addEventListener("click", async (event) => {
   const target = event.target.closest('[data-action="logout"]');
   if (!target) return;
+  // Signing out closes the user's socket (4401) and fails background requests (401): those
+  // must not send the page to "log in and come back here" while it is leaving for /login.
+  body.dataset.leaving = "true";
   try {
     await api("/auth/logout", { method: "POST" });
   } finally {

@@ -171,7 +171,7 @@ export function pager({ button, fetchPage, render, onEmpty }) {
 
 export function reportError(error) {
   if (error instanceof ApiError && error.status === 401) {
-    location.assign(loginUrl());
+    if (!body.dataset.leaving) location.assign(loginUrl()); // not while signing out
     return;
   }
   flash(error.message || "Something went wrong.");

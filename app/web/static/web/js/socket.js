@@ -44,7 +44,7 @@ function connect() {
     current.addEventListener("close", (event) => {
       clearInterval(heartbeat);
       if (event.code === 4401) {
-        location.assign(loginUrl());
+        if (!body.dataset.leaving) location.assign(loginUrl());
         return;
       }
       announce("onStatus", "offline");
