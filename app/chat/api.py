@@ -20,7 +20,7 @@ from app.chat.schemas import (
     RoomPage,
     ShareIn,
     ShareOut,
-    UnreadOut,
+    UnreadRoomsOut,
 )
 from app.chat.strategies import InboxEntry
 from app.core.auth import auth_user
@@ -47,7 +47,7 @@ def room_inbox(
     return json_response({**result, "items": items})
 
 
-@router.get("/unread", auth=auth, response=UnreadOut)
+@router.get("/unread", auth=auth, response=UnreadRoomsOut)
 def unread_count(request: HttpRequest) -> dict[str, int]:
     """How many rooms have unread messages (the Messages badge); no SQL when cached."""
     return {"rooms": selectors.unread_room_count(user=auth_user(request))}

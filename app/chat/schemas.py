@@ -123,7 +123,7 @@ class MessagePage(Schema):
     reads: list[ReadMarkOut]
 
 
-class UnreadOut(Schema):
+class UnreadRoomsOut(Schema):
     """How many of the viewer's rooms have unread messages."""
 
     rooms: int

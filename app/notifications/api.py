@@ -11,7 +11,13 @@ from app.core.auth import auth_user
 from app.core.text import CleanStr
 from app.lab.api import auth, decode_cursor, json_response, page, parse_limit
 from app.notifications import selectors, services
-from app.notifications.schemas import NotificationOut, NotificationPage, ReadIn, ReadOut, UnreadOut
+from app.notifications.schemas import (
+    NotificationOut,
+    NotificationPage,
+    ReadIn,
+    ReadOut,
+    UnreadNotificationsOut,
+)
 
 router = Router()
 
@@ -31,7 +37,7 @@ def notification_list(
     return json_response(body)
 
 
-@router.get("/unread", response=UnreadOut, auth=auth)
+@router.get("/unread", response=UnreadNotificationsOut, auth=auth)
 def notification_unread(request: HttpRequest) -> dict[str, int]:
     return {"count": selectors.unread_count(user=auth_user(request))}
 

@@ -54,7 +54,7 @@ class NotificationPage(Schema):
     next_cursor: str | None
 
 
-class UnreadOut(Schema):
+class UnreadNotificationsOut(Schema):
     count: int = Field(description="unread notifications, counted up to 100")
 
 
