@@ -55,12 +55,13 @@ test: $(DEV_STAMP) services  ## the whole suite on real servers, plus lint and m
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-lint: $(DEV_STAMP)  ## ruff, mypy, the import rules (lint-imports) and the docs' package graph
+lint: $(DEV_STAMP)  ## ruff, mypy, the import rules (lint-imports), the docs' package graph, sizes
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
 	$(BIN)/lint-imports
 	$(BIN)/python -m tools.depgraph --check
+	$(BIN)/python -m tools.sizes --check
 
 .PHONY: docs
 docs: $(DEV_STAMP)  ## redraw the package graph in docs/architecture.md
