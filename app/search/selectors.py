@@ -17,6 +17,7 @@ from django.utils import timezone
 from app.accounts.models import Follow, User
 from app.core import degrade
 from app.feed import store
+from app.lab import stats
 from app.lab import strategies as lab
 from app.lab.api import ApiError, decode_cursor, not_found, page, parse_limit
 from app.posts import cached, viewcache
@@ -27,14 +28,7 @@ from app.posts.text import HASHTAG_MAX, hashtag_normalize
 from app.search import windows
 from app.search.models import SearchQuery
 from app.search.normalize import SearchText
-from app.search.strategies import (
-    KINDS,
-    STRATEGIES,
-    Kind,
-    SearchStrategy,
-    Suggestion,
-    suggest_strategy,
-)
+from app.search.strategies import KINDS, STRATEGIES, Kind, SearchStrategy, Suggestion
 
 Viewer = User | AnonymousUser
 
@@ -45,10 +39,25 @@ TRENDING_KEY = "search:v1:trending"
 TRENDING_TTL = 300
 TRENDING_LIMIT = 10
 TRENDING_WINDOW = timedelta(hours=24)
+# The typeahead's default, where the catalogue's (indexed) is for results. Results depend on
+# the viewer (follow boost, private authors), so their cache is per viewer, rarely hit, and
+# 30 s stale; suggestions ignore the viewer, so one entry per prefix serves everyone, and
+# every keystroke of every user asks for a handful of short prefixes.
+SUGGEST_DEFAULT = "cached"
 
 
 def _strategy(override: str | None = None) -> SearchStrategy:
     return STRATEGIES[lab.choose("search", override=override)]
+
+
+def suggest_strategy(override: str | None = None) -> SearchStrategy:
+    """The typeahead's strategy: ``override``, else one an X-Lab-Strategy header names for
+    ``search``, else :data:`SUGGEST_DEFAULT`; recorded for Server-Timing like any choice."""
+    if override is None:
+        request_stats = stats.current()
+        if request_stats is not None and settings.LAB_EXPERIMENTS:
+            override = request_stats.requested.get("search")
+    return _strategy(override or SUGGEST_DEFAULT)
 
 
 def _viewer_id(viewer: Viewer) -> int | None:
@@ -267,6 +276,40 @@ def _window_keys(
     return window, windows.page_top(window, shown, top, size + 1)
 
 
+def _scope_keys(
+    *,
+    viewer: Viewer,
+    scope: str,
+    header: str,
+    source: tuple[str, str, str],
+    params: dict[str, Any],
+    page: tuple[str, str | None, int],
+    missing: str,
+) -> tuple[windows.Window, list[tuple[int, Any]]]:
+    """A hashtag's or place's window and the page's keys (``page``: order, cursor, size): cut
+    from the window, or read by the page statement (``header``, ``source``, ``params``) when
+    the window cannot tell; ``not_found(missing)`` when the hashtag or place does not exist."""
+    order, cursor, size = page
+    found_window = _window_keys(viewer=viewer, scope=scope, order=order, cursor=cursor, size=size)
+    if found_window is None:
+        raise not_found(missing)
+    window, keys = found_window
+    if keys is None:
+        found = _header_and_keys(
+            viewer=viewer,
+            header=header,
+            source=source,
+            params=params,
+            order=order,
+            cursor=cursor,
+            size=size,
+        )
+        if found is None:
+            raise not_found(missing)
+        keys = found[1]
+    return window, keys
+
+
 def _parameters_checked(order: str, cursor: str | None, limit: int | None, exists: Any) -> int:
     """The page size, once the cursor and limit are valid. An invalid one is a 400 only when
     the page exists (``exists()`` reads it): an unknown page stays a 404, as ever."""
@@ -313,28 +356,19 @@ def hashtag_page(
             raise not_found("hashtag")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    scope = windows.hashtag_scope(normalized)
-    found_window = _window_keys(viewer=viewer, scope=scope, order=order, cursor=cursor, size=size)
-    if found_window is None:
-        raise not_found("hashtag")
-    window, keys = found_window
-    if keys is None:
-        table = connection.ops.quote_name(Hashtag._meta.db_table)
-        found = _header_and_keys(
-            viewer=viewer,
-            header=(
-                f"(SELECT id, name, public_post_count AS post_count, last_used_at FROM {table} "
-                "WHERE name = %(name)s) h"
-            ),
-            source=_HASHTAG_SOURCE,
-            params={"name": normalized},
-            order=order,
-            cursor=cursor,
-            size=size,
-        )
-        if found is None:
-            raise not_found("hashtag")
-        keys = found[1]
+    table = connection.ops.quote_name(Hashtag._meta.db_table)
+    window, keys = _scope_keys(
+        viewer=viewer,
+        scope=windows.hashtag_scope(normalized),
+        header=(
+            f"(SELECT id, name, public_post_count AS post_count, last_used_at FROM {table} "
+            "WHERE name = %(name)s) h"
+        ),
+        source=_HASHTAG_SOURCE,
+        params={"name": normalized},
+        page=(order, cursor, size),
+        missing="hashtag",
+    )
     tag_id, tag_name, post_count, used = window.header
     _hidden_check(post_count=post_count, cursor=cursor, shown=len(keys))
     last_used_at = None if used is None else store.created_at_of(used)
@@ -353,28 +387,19 @@ def place_page(
             raise not_found("place")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    scope = windows.place_scope(place_id)
-    found_window = _window_keys(viewer=viewer, scope=scope, order=order, cursor=cursor, size=size)
-    if found_window is None:
-        raise not_found("place")
-    window, keys = found_window
-    if keys is None:
-        table = connection.ops.quote_name(Place._meta.db_table)
-        found = _header_and_keys(
-            viewer=viewer,
-            header=(
-                f"(SELECT id, name, address, latitude, longitude, post_count FROM {table} "
-                "WHERE id = %(place)s) h"
-            ),
-            source=_PLACE_SOURCE,
-            params={"place": place_id},
-            order=order,
-            cursor=cursor,
-            size=size,
-        )
-        if found is None:
-            raise not_found("place")
-        keys = found[1]
+    table = connection.ops.quote_name(Place._meta.db_table)
+    window, keys = _scope_keys(
+        viewer=viewer,
+        scope=windows.place_scope(place_id),
+        header=(
+            f"(SELECT id, name, address, latitude, longitude, post_count FROM {table} "
+            "WHERE id = %(place)s) h"
+        ),
+        source=_PLACE_SOURCE,
+        params={"place": place_id},
+        page=(order, cursor, size),
+        missing="place",
+    )
     pk, place_name, address, latitude, longitude, post_count = window.header
     place = Place(
         id=pk,
