@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from django.core.files.storage import default_storage
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, WithJsonSchema
 from typing_extensions import TypedDict
 
 from app.accounts.models import User
@@ -37,8 +37,10 @@ class PostPreview(TypedDict):
     caption: str
 
 
-class MessageNew(TypedDict):
-    type: Literal["message.new"]
+class MessageOut(TypedDict):
+    """A message as one viewer sees it: the chat API's message, and the ``message.new`` frame
+    but for its ``type`` (one shape for both, so the history and the live frames agree)."""
+
     id: int
     room: int
     client_id: str
@@ -46,7 +48,11 @@ class MessageNew(TypedDict):
     kind: Literal["text", "post"]
     text: str
     post: PostPreview | None
-    created_at: str
+    created_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class MessageNew(MessageOut):
+    type: Literal["message.new"]
 
 
 class MessageAck(TypedDict):

@@ -11,7 +11,10 @@ from ninja import Field, Schema
 
 from app.accounts.models import User
 from app.accounts.schemas import UserSummary
-from app.chat.events import ID_MAX, PostPreview, SenderOut
+
+# MessageOut is the message.new frame's shape (app/chat/events.py), named here with the API's.
+from app.chat.events import ID_MAX
+from app.chat.events import MessageOut as MessageOut
 from app.chat.models import MAX_GROUP_MEMBERS, MESSAGE_MAX, Message
 from app.chat.presence import Presence
 from app.core.text import CleanStr, CleanText
@@ -93,19 +96,6 @@ class RoomOpenOut(Schema):
     id: int
     kind: Literal["dm", "group"]
     created: bool
-
-
-class MessageOut(Schema):
-    """The ``message.new`` frame's body, as the viewer sees it."""
-
-    id: int
-    room: int
-    client_id: str
-    sender: SenderOut
-    kind: Literal["text", "post"]
-    text: str
-    post: PostPreview | None
-    created_at: datetime
 
 
 class ReadMarkOut(Schema):
