@@ -48,28 +48,18 @@ def _safe_next(request: HttpRequest) -> str:
     return target if target and allowed else "/"
 
 
-def _signed_out_page(request: HttpRequest, name: str) -> HttpResponse:
+def signed_out_page(request: HttpRequest, page: str) -> HttpResponse:
+    """Login or signup (urls.py names it): a signed-in viewer goes on to ``next``."""
     if request.user.is_authenticated:
         return redirect(_safe_next(request))
-    return _page(request, name, next_url=_safe_next(request))
-
-
-def login_page(request: HttpRequest) -> HttpResponse:
-    return _signed_out_page(request, "login")
-
-
-def signup_page(request: HttpRequest) -> HttpResponse:
-    return _signed_out_page(request, "signup")
+    return _page(request, page, next_url=_safe_next(request))
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return _page(request, "home")
-
-
-@login_required
-def upload(request: HttpRequest) -> HttpResponse:
-    return _page(request, "upload")
+def signed_in_page(request: HttpRequest, page: str) -> HttpResponse:
+    """A page that only needs a signed-in viewer (home, upload, explore, the inbox, ...):
+    urls.py names the page; its script asks /api/ for everything it shows."""
+    return _page(request, page)
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
@@ -104,26 +94,6 @@ def place(request: HttpRequest, place_id: int) -> HttpResponse:
     return _page(request, "place", place_id=place_id, place=found)
 
 
-@login_required
-def explore(request: HttpRequest) -> HttpResponse:
-    return _page(request, "explore")
-
-
-@login_required
-def notifications(request: HttpRequest) -> HttpResponse:
-    return _page(request, "notifications")
-
-
-@login_required
-def account_edit(request: HttpRequest) -> HttpResponse:
-    return _page(request, "account_edit")
-
-
-@login_required
-def follow_requests(request: HttpRequest) -> HttpResponse:
-    return _page(request, "follow_requests")
-
-
 def _profile_owner(username: str) -> User:
     try:
         # A name PostgreSQL cannot store (a NUL) names no one: 404, not a database error.
@@ -143,11 +113,6 @@ def saved(request: HttpRequest, username: str) -> HttpResponse:
 
 def follow_list(request: HttpRequest, username: str, side: str) -> HttpResponse:
     return _page(request, "follow_list", owner=_profile_owner(username), side=side)
-
-
-@login_required
-def inbox(request: HttpRequest) -> HttpResponse:
-    return _page(request, "inbox")
 
 
 @login_required
