@@ -98,6 +98,121 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """The interaction matrix and the confidences the model is fitted on."""
+
+    events: int
+    matrix: data.Matrix
+    bm25: data.Bm25 | None
+    confidences: sp.csr_matrix
+
+
+def training_data_load(params: Params) -> TrainingData:
+    """Every interaction, as a user x post matrix weighted by ``params`` and scaled to
+    confidences (BM25 fitted here when that is the scaling)."""
+    events = data.interactions_load()
+    matrix = data.matrix_build(events, weights=params.weights)
+    bm25 = data.Bm25.fit(matrix.items) if params.scaling == "bm25" else None
+    confidences = data.confidence(matrix.items, scaling=params.scaling, bm25=bm25)
+    return TrainingData(events=len(events), matrix=matrix, bm25=bm25, confidences=confidences)
+
+
+def lists_precompute(
+    *, version: int, path: Path, model: Any, loaded: TrainingData, params: Params
+) -> int:
+    """Save the artefact, then write every user's top-N to Redis under ``version``, never
+    with what they already touched nor their own posts; the number of users written."""
+    matrix = loaded.matrix
+    post_ids, author_ids, created = data.post_catalogue()
+    post_ts, anchor, recency = recency_for(matrix, post_ids, created, params)
+    user_factors, item_factors = np.asarray(model.user_factors), np.asarray(model.item_factors)
+    serving.artefact_save(
+        path,
+        user_factors=user_factors,
+        item_factors=item_factors,
+        user_ids=matrix.user_ids,
+        post_ids=matrix.post_ids,
+        post_ts=post_ts,
+        anchor=anchor,
+        params=asdict(params),
+        bm25=loaded.bm25,
+    )
+    exclude = (matrix.items + own_posts(matrix, post_ids, author_ids)).tocsr()
+    users = matrix.items.shape[0]
+    written = 0
+    for start in range(0, users, BATCH):
+        rows = np.arange(start, min(start + BATCH, users))
+        top = rank.rank_top(
+            user_factors[rows], item_factors, recency, exclude=exclude[rows], n=TOP_N
+        )
+        written += serving.lists_write(
+            version=version,
+            user_ids=matrix.user_ids[rows],
+            lists=[matrix.post_ids[row[row >= 0]] for row in top],
+        )
+    return written
+
+
+def version_publish(version: ModelVersion, *, path: Path, stats: dict[str, Any]) -> None:
+    """Mark the version READY with its artefact and figures, then make it the live model."""
+    version.status = ModelVersion.Status.READY
+    version.artefact_path = str(path)
+    version.data_stats = stats
+    version.finished_at = timezone.now()
+    version.save()
+    # Only now, with the row READY and every list written, does the server switch over.
+    serving.live_set(version.pk)
+
+
+def _train(version: ModelVersion, path: Path, params: Params, *, progress: bool, say: Echo) -> None:
+    """recs_train's steps, each timed: load the data, fit, save and precompute, publish."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    fingerprint = data_fingerprint()
+    tick = time.perf_counter()
+    loaded = training_data_load(params)
+    timings["load_s"] = time.perf_counter() - tick
+    items = loaded.matrix.items
+    users, posts = items.shape
+    say(
+        f"data: {loaded.events:,} events -> {users:,} users x {posts:,} posts, "
+        f"{items.nnz:,} non-zeros ({timings['load_s']:.1f} s)"
+    )
+    if users == 0 or posts == 0:
+        raise ValueError("no interactions to train on")
+
+    tick = time.perf_counter()
+    model = model_fit(loaded.confidences, params, progress=progress)
+    timings["fit_s"] = time.perf_counter() - tick
+    say(
+        f"fit: {params.factors} factors x {params.iterations} iterations ({timings['fit_s']:.1f} s)"
+    )
+
+    tick = time.perf_counter()
+    written = lists_precompute(
+        version=version.pk, path=path, model=model, loaded=loaded, params=params
+    )
+    timings["precompute_s"] = time.perf_counter() - tick
+    say(f"precompute: top-{TOP_N} for {written:,} users ({timings['precompute_s']:.1f} s)")
+
+    stats = {
+        "fingerprint": fingerprint,
+        "events": loaded.events,
+        "users": users,
+        "posts": posts,
+        "nnz": int(items.nnz),
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "total_s": round(time.perf_counter() - started, 2),
+        "peak_rss_mib": round(_peak_mib(), 1),
+    }
+    version_publish(version, path=path, stats=stats)
+    say(
+        f"ready: v{version.pk} in {stats['total_s']:.1f} s, "
+        f"peak memory {stats['peak_rss_mib']:.0f} MiB"
+    )
+
+
 def recs_train(
     *, params: Params | None = None, progress: bool = False, echo: Echo | None = None
 ) -> ModelVersion:
@@ -107,84 +222,8 @@ def recs_train(
     say = echo or (lambda _: None)
     version = ModelVersion.objects.create(algorithm="als", params=asdict(params))
     path = recs_dir() / f"als-{version.pk}.npz"
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
     try:
-        fingerprint = data_fingerprint()
-        tick = time.perf_counter()
-        events = data.interactions_load()
-        matrix = data.matrix_build(events, weights=params.weights)
-        bm25 = data.Bm25.fit(matrix.items) if params.scaling == "bm25" else None
-        confidences = data.confidence(matrix.items, scaling=params.scaling, bm25=bm25)
-        timings["load_s"] = time.perf_counter() - tick
-        users, posts = matrix.items.shape
-        say(
-            f"data: {len(events):,} events -> {users:,} users x {posts:,} posts, "
-            f"{matrix.items.nnz:,} non-zeros ({timings['load_s']:.1f} s)"
-        )
-        if users == 0 or posts == 0:
-            raise ValueError("no interactions to train on")
-
-        tick = time.perf_counter()
-        model = model_fit(confidences, params, progress=progress)
-        timings["fit_s"] = time.perf_counter() - tick
-        say(
-            f"fit: {params.factors} factors x {params.iterations} iterations "
-            f"({timings['fit_s']:.1f} s)"
-        )
-
-        tick = time.perf_counter()
-        post_ids, author_ids, created = data.post_catalogue()
-        post_ts, anchor, recency = recency_for(matrix, post_ids, created, params)
-        serving.artefact_save(
-            path,
-            user_factors=np.asarray(model.user_factors),
-            item_factors=np.asarray(model.item_factors),
-            user_ids=matrix.user_ids,
-            post_ids=matrix.post_ids,
-            post_ts=post_ts,
-            anchor=anchor,
-            params=asdict(params),
-            bm25=bm25,
-        )
-        # Never what they already touched, nor their own posts.
-        exclude = (matrix.items + own_posts(matrix, post_ids, author_ids)).tocsr()
-        user_factors, item_factors = np.asarray(model.user_factors), np.asarray(model.item_factors)
-        written = 0
-        for start in range(0, users, BATCH):
-            rows = np.arange(start, min(start + BATCH, users))
-            top = rank.rank_top(
-                user_factors[rows], item_factors, recency, exclude=exclude[rows], n=TOP_N
-            )
-            written += serving.lists_write(
-                version=version.pk,
-                user_ids=matrix.user_ids[rows],
-                lists=[matrix.post_ids[row[row >= 0]] for row in top],
-            )
-        timings["precompute_s"] = time.perf_counter() - tick
-        say(f"precompute: top-{TOP_N} for {written:,} users ({timings['precompute_s']:.1f} s)")
-
-        version.status = ModelVersion.Status.READY
-        version.artefact_path = str(path)
-        version.data_stats = {
-            "fingerprint": fingerprint,
-            "events": len(events),
-            "users": users,
-            "posts": posts,
-            "nnz": int(matrix.items.nnz),
-            "seconds": {k: round(v, 2) for k, v in timings.items()},
-            "total_s": round(time.perf_counter() - started, 2),
-            "peak_rss_mib": round(_peak_mib(), 1),
-        }
-        version.finished_at = timezone.now()
-        version.save()
-        # Only now, with the row READY and every list written, does the server switch over.
-        serving.live_set(version.pk)
-        say(
-            f"ready: v{version.pk} in {version.data_stats['total_s']:.1f} s, "
-            f"peak memory {version.data_stats['peak_rss_mib']:.0f} MiB"
-        )
-        return version
+        _train(version, path, params, progress=progress, say=say)
     except BaseException as exc:
         path.unlink(missing_ok=True)
         serving.lists_drop(version=version.pk)
@@ -194,6 +233,7 @@ def recs_train(
             finished_at=timezone.now(),
         )
         raise
+    return version
 
 
 def recs_train_if_stale(*, echo: Echo | None = None, progress: bool = False) -> ModelVersion:
