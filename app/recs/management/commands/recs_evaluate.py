@@ -188,6 +188,113 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def splits_of(source: Source, options: dict[str, Any]) -> dict[str, evaluate.Split]:
+    """The validation and test splits by time; an error when either has no one to test."""
+    events = source.events
+    first, second, end = evaluate.windows(events, options["window_share"])
+    splits = {
+        name: evaluate.split_by_time(
+            events,
+            start=start,
+            end=stop,
+            catalogue=source.catalogue,
+            min_train=options["min_train"],
+        )
+        for name, start, stop in (("validation", first, second), ("test", second, end))
+    }
+    if not len(splits["test"].test_rows) or not len(splits["validation"].test_rows):
+        raise CommandError("no user has held-out items in both windows: too little data")
+    return splits
+
+
+@dataclass
+class Scores:
+    """Every strategy scored on both splits, the blend weight validation chose, and the test
+    split's ALS-over-popular ratios with their intervals."""
+
+    validation: dict[str, evaluate.Outcome]
+    test: dict[str, evaluate.Outcome]
+    weight: float | None
+    ratios: dict[str, tuple[float | None, float | None, float | None]]
+
+
+def scores_of(
+    splits: dict[str, evaluate.Split], params: Params, source: Source, options: dict[str, Any]
+) -> Scores:
+    """Score validation, let it choose the blend weight, then score test once with it."""
+    common = {
+        "max_users": options["max_users"],
+        "seed": options["seed"],
+        "communities": source.communities,
+    }
+    validation = evaluate.evaluate(splits["validation"], params, **common)
+    weight = evaluate.best_blend(validation)
+    test = evaluate.evaluate(
+        splits["test"], params, blends=(weight,) if weight is not None else (), **common
+    )
+    ratios = {
+        f"als / {base} precision@10": evaluate.ratio_interval(
+            test["als"], test[base], "precision@10", draws=options["draws"], seed=options["seed"]
+        )
+        for base in ("popular", "popular (train counts)")
+    }
+    return Scores(validation=validation, test=test, weight=weight, ratios=ratios)
+
+
+def report_of(
+    *,
+    source: Source,
+    splits: dict[str, evaluate.Split],
+    options: dict[str, Any],
+    chosen: tuple[Params, str, list[dict[str, Any]]],
+    scores: Scores,
+    started: float,
+) -> dict[str, Any]:
+    """The report saved as JSON and rendered by ``markdown``: the data, the protocol, what
+    was chosen and on which split, each split's outcomes with intervals, the test ratios."""
+    params, chosen_on, tuned = chosen
+    events = source.events
+    draws = {"draws": options["draws"], "seed": options["seed"]}
+    report: dict[str, Any] = {
+        "data": {
+            **source.described,
+            "events": len(events),
+            "users": len(np.unique(events.user)),
+            "items": len(source.catalogue.ids),
+        },
+        "protocol": {
+            "window_share": options["window_share"],
+            "min_train": options["min_train"],
+            "max_users": options["max_users"],
+            "k": evaluate.K,
+            **draws,
+            "validation": split_facts(splits["validation"]),
+            "test": split_facts(splits["test"]),
+        },
+        "chosen_on": chosen_on,
+        "params": {k: v for k, v in asdict(params).items() if k != "weights"},
+        "blend_weight": scores.weight,
+        "validation": outcomes_json(
+            scores.validation, evaluate.bootstrap(scores.validation, **draws)
+        ),
+        "test": outcomes_json(scores.test, evaluate.bootstrap(scores.test, **draws)),
+        "ratios": {
+            label: [None if v is None else round(v, 4) for v in values]
+            for label, values in scores.ratios.items()
+        },
+        "tuning": tuned,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if source.planted is not None:
+        served = evaluate.served_community(source.planted)
+        if served is not None:
+            report["live"] = (
+                f"{served[0]:.1%} of the precomputed top-10 are by authors of the user's "
+                f"planted community ({served[1]:,} users)"
+            )
+    return report
+
+
 class Command(BaseCommand):
     help = (
         "Score random, two popular baselines, ALS and a blend on a train / validation / test "
@@ -274,74 +381,18 @@ class Command(BaseCommand):
             source = file_source(path, options["item_times"])
         else:
             source = database_source(options["manifest"])
-        events = source.events
-        first, second, end = evaluate.windows(events, options["window_share"])
-        splits = {
-            name: evaluate.split_by_time(
-                events,
-                start=start,
-                end=stop,
-                catalogue=source.catalogue,
-                min_train=options["min_train"],
-            )
-            for name, start, stop in (("validation", first, second), ("test", second, end))
-        }
-        if not len(splits["test"].test_rows) or not len(splits["validation"].test_rows):
-            raise CommandError("no user has held-out items in both windows: too little data")
-        echo(f"{len(events):,} events loaded ({time.perf_counter() - started:.1f} s)")
-        params, chosen_on, tuned = self.choose(options, source, splits["validation"], echo)
-        common = {
-            "max_users": options["max_users"],
-            "seed": options["seed"],
-            "communities": source.communities,
-        }
-        validation = evaluate.evaluate(splits["validation"], params, **common)
-        weight = evaluate.best_blend(validation)
-        test = evaluate.evaluate(
-            splits["test"], params, blends=(weight,) if weight is not None else (), **common
+        splits = splits_of(source, options)
+        echo(f"{len(source.events):,} events loaded ({time.perf_counter() - started:.1f} s)")
+        chosen = self.choose(options, source, splits["validation"], echo)
+        scores = scores_of(splits, chosen[0], source, options)
+        report = report_of(
+            source=source,
+            splits=splits,
+            options=options,
+            chosen=chosen,
+            scores=scores,
+            started=started,
         )
-        draws = {"draws": options["draws"], "seed": options["seed"]}
-        ratios = {
-            f"als / {base} precision@10": evaluate.ratio_interval(
-                test["als"], test[base], "precision@10", **draws
-            )
-            for base in ("popular", "popular (train counts)")
-        }
-        report = {
-            "data": {
-                **source.described,
-                "events": len(events),
-                "users": len(np.unique(events.user)),
-                "items": len(source.catalogue.ids),
-            },
-            "protocol": {
-                "window_share": options["window_share"],
-                "min_train": options["min_train"],
-                "max_users": options["max_users"],
-                "k": evaluate.K,
-                **draws,
-                "validation": split_facts(splits["validation"]),
-                "test": split_facts(splits["test"]),
-            },
-            "chosen_on": chosen_on,
-            "params": {k: v for k, v in asdict(params).items() if k != "weights"},
-            "blend_weight": weight,
-            "validation": outcomes_json(validation, evaluate.bootstrap(validation, **draws)),
-            "test": outcomes_json(test, evaluate.bootstrap(test, **draws)),
-            "ratios": {
-                label: [None if v is None else round(v, 4) for v in values]
-                for label, values in ratios.items()
-            },
-            "tuning": tuned,
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        if source.planted is not None:
-            served = evaluate.served_community(source.planted)
-            if served is not None:
-                report["live"] = (
-                    f"{served[0]:.1%} of the precomputed top-10 are by authors of the user's "
-                    f"planted community ({served[1]:,} users)"
-                )
         text = markdown(report)
         if options["save"]:
             prefix = options["save"]
