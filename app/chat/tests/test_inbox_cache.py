@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django_redis import get_redis_connection
 
 from app.accounts import services as accounts
 from app.accounts.models import User
@@ -236,27 +235,13 @@ def test_it_never_stores_a_page_built_before_a_write(alice, bob, committed):
     assert inboxcache.page_get(user_id=alice.pk, field=field)[0] == b"[]"
 
 
-def redis_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Records each connection checkout: one per plain command, one per pipeline."""
-    pool = get_redis_connection("default").connection_pool
-    checkouts: list[object] = []
-    checkout = pool.get_connection
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        checkouts.append(args)
-        return checkout(*args, **kwargs)
-
-    monkeypatch.setattr(pool, "get_connection", counted)
-    return checkouts
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_send_drops_every_members_inbox_in_its_publish_round_trip(monkeypatch):
+def test_a_send_drops_every_members_inbox_in_its_publish_round_trip(redis_round_trips):
     alice, bob = UserFactory.create_batch(2)
     dm = services.room_dm_get_or_create(user=alice, other=bob)[0]
     for user in (alice, bob):
         selectors.room_inbox(user=user, cursor=None, limit=20, strategy="cached")
-    round_trips = redis_round_trips(monkeypatch)
+    round_trips = redis_round_trips()
     # 1. the send: membership check, insert, room and read mark in one statement
     with assert_queries(1):
         message = say(alice, dm, "hi")

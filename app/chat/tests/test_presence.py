@@ -198,25 +198,11 @@ def test_a_socket_that_died_without_closing_stops_counting_after_the_ttl(setting
     assert presence.presence_get(user_ids=[7])[7].online is False
 
 
-def redis_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Records each connection checkout: one per plain command, one per pipeline."""
-    pool = get_redis_connection("default").connection_pool
-    checkouts: list[object] = []
-    checkout = pool.get_connection
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        checkouts.append(args)
-        return checkout(*args, **kwargs)
-
-    monkeypatch.setattr(pool, "get_connection", counted)
-    return checkouts
-
-
-def test_it_reads_presence_of_many_users_in_one_round_trip_and_no_sql(db, monkeypatch):
+def test_it_reads_presence_of_many_users_in_one_round_trip_and_no_sql(db, redis_round_trips):
     presence.presence_online(user_id=1, socket="a")
     presence.presence_online(user_id=2, socket="b")
     presence.presence_offline(user_id=2, socket="b")
-    round_trips = redis_round_trips(monkeypatch)
+    round_trips = redis_round_trips()
     with assert_queries(0):
         found = presence.presence_get(user_ids=[1, 2, 3, 1, *range(100, 150)])
     assert len(round_trips) == 1
