@@ -26,7 +26,7 @@ def _seed_value(raw: str) -> int:
 
 
 def _anchor_value(raw: str) -> int:
-    from seed.generate import anchor_parse
+    from seed.plan import anchor_parse
 
     try:
         return anchor_parse(raw)

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db import connection
 
 from app.lab import services
-from seed.generate import TIERS, PhaseStat, Plan
+from seed.loader import PhaseStat
+from seed.plan import TIERS, Plan
 from seed.presets import LAB_PASSWORD
 from seed.vocab import COMMUNITIES
 

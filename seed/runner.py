@@ -17,7 +17,6 @@ from django.db import connection, transaction
 from django_redis import get_redis_connection
 
 from app.search.services import search_documents_rebuild
-from seed import generate as gen
 from seed.copy import (
     app_tables,
     secondary_objects_drop,
@@ -25,13 +24,16 @@ from seed.copy import (
     tables_truncate,
     tables_with_rows,
 )
+from seed.generate import phases_load
 from seed.images import pool_ensure
+from seed.loader import Loader, PhaseStat
 from seed.manifest import (
     manifest_complete,
     manifest_default_path,
     manifest_read,
     manifest_write,
 )
+from seed.plan import Plan, anchor_now, plan_build
 from seed.presets import LAB_PASSWORD, SCALES
 
 LOCK_WAIT_SECONDS = 30
@@ -65,7 +67,7 @@ class SeedResult:
     scale: str
     seed: int
     tables: dict[str, int]
-    phases: list[gen.PhaseStat]
+    phases: list[PhaseStat]
     seconds: float
     manifest: Path
     cleaned_interrupted: bool
@@ -110,6 +112,51 @@ def database_is_empty() -> bool:
     return not tables_with_rows(connection.connection, app_tables())
 
 
+def _refuse_if_not_empty(pg: psycopg.Connection[Any], tables: list[str]) -> None:
+    busy = tables_with_rows(pg, tables)
+    if busy:
+        raise SeedError(
+            f"database {connection.settings_dict['NAME']!r} is not empty "
+            f"({', '.join(busy[:4])}{', ...' if len(busy) > 4 else ''} have rows). "
+            "Rerun with --reset (make seed RESET=1) to replace its data."
+        )
+
+
+def _load(
+    pg: psycopg.Connection[Any], out: Loader, plan: Plan, tables: list[str], password_hash: str
+) -> None:
+    """Truncate, COPY every phase, rebuild documents and indexes, analyse: one transaction.
+
+    An interrupted seed rolls back to nothing, and COPY into tables truncated in the same
+    transaction skips WAL (wal_level=minimal) and writes frozen rows.
+    """
+    with transaction.atomic():
+        with out.phase("reset", 0), pg.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit = off")
+            cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            # The search triggers would rebuild a post's document per row; one set-based
+            # rebuild after the load is far cheaper (app/search/migrations/0002).
+            cur.execute("SET LOCAL instalab.search_sync = 'off'")
+            # Sessions too: ids restart after a reset, so an old session would log in as
+            # whichever seeded user now holds its id.
+            tables_truncate(pg, [*tables, "django_session"])
+            deferred = secondary_objects_drop(pg, LOADED)
+        phases_load(plan, out, password_hash)
+        # Set-based (one hash join), so before the indexes: the GIN index is then built
+        # once from finished documents instead of maintained row by row.
+        with out.phase("documents", 0):
+            search_documents_rebuild()
+        with out.phase("indexes", 0), pg.cursor() as cur:
+            for item in deferred:
+                cur.execute(item.create_sql())
+            sequences_reset(pg, LOADED)
+        with out.phase("analyze", 0), pg.cursor() as cur:
+            cur.execute(f"ANALYZE {', '.join(LOADED)}")
+        # The commit flushes the unlogged-by-WAL relation files to disk; timed on its own.
+        commit_started = time.perf_counter()
+    out.phases.append(PhaseStat("commit", 0, time.perf_counter() - commit_started))
+
+
 def seed_run(
     *,
     scale: str,
@@ -128,7 +175,7 @@ def seed_run(
     if seed < 0:
         raise SeedError(f"seed must be an integer >= 0, got {seed}")
     preset = SCALES[scale]
-    end_us = gen.anchor_now() if anchor_us is None else anchor_us
+    end_us = anchor_now() if anchor_us is None else anchor_us
     started = time.perf_counter()
     path = manifest_path or manifest_default_path()
     previous = manifest_read(path)
@@ -144,13 +191,7 @@ def seed_run(
     pg = connection.connection
     with _lock_wait_limited(pg):
         if not reset:
-            busy = tables_with_rows(pg, tables)
-            if busy:
-                raise SeedError(
-                    f"database {connection.settings_dict['NAME']!r} is not empty "
-                    f"({', '.join(busy[:4])}{', ...' if len(busy) > 4 else ''} have rows). "
-                    "Rerun with --reset (make seed RESET=1) to replace its data."
-                )
+            _refuse_if_not_empty(pg, tables)
         manifest_write(
             path,
             {
@@ -161,50 +202,15 @@ def seed_run(
             },
         )
         redis_clear()
-        out = gen.Loader(pg=pg, progress=progress, chunk_rows=preset.chunk)
+        out = Loader(pg=pg, progress=progress, chunk_rows=preset.chunk)
         with out.phase("images", 0):
             pool = pool_ensure(Path(media_root or settings.MEDIA_ROOT))
         with out.phase("plan", 0):
-            plan = gen.plan_build(preset, seed, pool, end_us=end_us)
+            plan = plan_build(preset, seed, pool, end_us=end_us)
             # Hashed once: a million users share one hash instead of a million slow hashes. The
             # salt is fixed by the seed so the rows stay byte-identical; the password is public.
             password_hash = make_password(LAB_PASSWORD, salt=f"instalabseed{seed}")
-        # One transaction: an interrupted seed rolls back to nothing, and COPY into tables
-        # truncated in the same transaction skips WAL (wal_level=minimal) and writes frozen rows.
-        with transaction.atomic():
-            with out.phase("reset", 0), pg.cursor() as cur:
-                cur.execute("SET LOCAL synchronous_commit = off")
-                cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
-                # The search triggers would rebuild a post's document per row; one set-based
-                # rebuild after the load is far cheaper (app/search/migrations/0002).
-                cur.execute("SET LOCAL instalab.search_sync = 'off'")
-                # Sessions too: ids restart after a reset, so an old session would log in as
-                # whichever seeded user now holds its id.
-                tables_truncate(pg, [*tables, "django_session"])
-                deferred = secondary_objects_drop(pg, LOADED)
-            gen.follows_load(plan, out)
-            gen.likes_load(plan, out)
-            gen.comments_load(plan, out)
-            gen.saves_load(plan, out)
-            gen.posts_load(plan, out)
-            gen.hashtags_load(plan, out)
-            gen.places_load(plan, out)
-            gen.users_load(plan, out, password_hash)
-            gen.chat_load(plan, out)
-            gen.searches_load(plan, out)
-            # Set-based (one hash join), so before the indexes: the GIN index is then built
-            # once from finished documents instead of maintained row by row.
-            with out.phase("documents", 0):
-                search_documents_rebuild()
-            with out.phase("indexes", 0), pg.cursor() as cur:
-                for item in deferred:
-                    cur.execute(item.create_sql())
-                sequences_reset(pg, LOADED)
-            with out.phase("analyze", 0), pg.cursor() as cur:
-                cur.execute(f"ANALYZE {', '.join(LOADED)}")
-            # The commit flushes the unlogged-by-WAL relation files to disk; timed on its own.
-            commit_started = time.perf_counter()
-        out.phases.append(gen.PhaseStat("commit", 0, time.perf_counter() - commit_started))
+        _load(pg, out, plan, tables, password_hash)
         redis_clear()
         seconds = time.perf_counter() - started
         manifest_write(

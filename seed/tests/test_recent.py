@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from seed.generate import DAY_US, US, anchor_parse, plan_build
+from seed.plan import anchor_parse, plan_build
 from seed.presets import SCALES
+from seed.sampling import DAY_US, US
 from seed.tests.conftest import Seeder, sql
 
 HOUR = 3600 * US

@@ -11,7 +11,7 @@ from django_redis import get_redis_connection
 
 from app.accounts.models import User
 from seed.__main__ import main
-from seed.generate import anchor_parse
+from seed.plan import anchor_parse
 from seed.runner import LOADED, SeedError
 from seed.tests.conftest import Seeder, sql
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from app.posts.text import caption_hashtags, caption_mentions
-from seed.generate import K, anchor_now, follow_chunks, plan_build
+from seed.load_social import follow_chunks
+from seed.plan import K, anchor_now, plan_build
 from seed.presets import SCALES
 from seed.tests.conftest import Seeder, sql
 
