@@ -1,6 +1,6 @@
 """Standalone WebSocket load driver for /ws/: held sockets, delivery latency, loss, memory.
 
-Drives a running server (``python -m app.lab.serve``) on 127.0.0.1 only, for a bounded time:
+Drives a running server (``python -m ops.serve``) on 127.0.0.1 only, for a bounded time:
 
 1. creates USERS lab users with sessions and one DM room per pair (ORM, same DATABASE_URL);
 2. opens one socket per user and holds them for --hold seconds, counting sockets that die.
@@ -30,8 +30,9 @@ import sys
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 import django
@@ -87,7 +88,7 @@ def rooms_prepare(user_ids: list[int]) -> list[tuple[int, int, int]]:
     have = dict(Room.objects.filter(dm_key__in=keys).values_list("dm_key", "id"))
     new = [Room(kind=Room.Kind.DM, dm_key=key) for key in keys if key not in have]
     for room in Room.objects.bulk_create(new, batch_size=1000):
-        have[room.dm_key] = room.pk  # type: ignore[index]
+        have[room.dm_key] = room.pk
     Membership.objects.bulk_create(
         [Membership(room_id=have[key], user_id=uid) for key, pair in keys.items() for uid in pair],
         ignore_conflicts=True,
@@ -127,6 +128,8 @@ class Driver:
         self.connect_failures = 0
         self.pongs = 0
         self.heartbeats = 0
+        self._heartbeat_stop = asyncio.Event()
+        self._heartbeat_task: asyncio.Task[None] | None = None
 
     async def open(self, user_id: int, session: str) -> None:
         origin = f"http://{urlparse(self.args.ws).hostname}:8000"
@@ -192,6 +195,18 @@ class Driver:
             except Exception as exc:
                 self.errors[f"heartbeat:{type(exc).__name__}"] += 1
 
+    def heartbeats_start(self) -> None:
+        """Start the app heartbeats in the background, unless --heartbeat is 0."""
+        if self.args.heartbeat > 0:
+            beating = self.heartbeat(self._heartbeat_stop)
+            self._heartbeat_task = asyncio.get_running_loop().create_task(beating)
+
+    async def heartbeats_stop(self) -> None:
+        """Stop the heartbeats and wait for the task to finish."""
+        self._heartbeat_stop.set()
+        if self._heartbeat_task is not None:
+            await self._heartbeat_task
+
     async def send_load(self, rooms: list[tuple[int, int, int]], bar: tqdm) -> float:
         rate, duration = self.args.rate, self.args.duration
         live = [r for r in rooms if r[1] in self.sockets and r[2] in self.sockets]
@@ -244,12 +259,43 @@ def ms(values: list[float], q: float) -> float:
     return round(percentile(values, q) * 1000, 2)
 
 
-async def run(args: argparse.Namespace, sessions: list[tuple[int, str]], rooms: Any) -> dict:
-    driver = Driver(args)
-    server = server_process(args.ws)
-    me = psutil.Process()
-    rss_before = server.memory_info().rss if server else None
-    quiet = args.no_progress
+class SendPhase(NamedTuple):
+    """The send phase's wall time and the CPU both sides spent on it (drain included)."""
+
+    seconds: float
+    cpu_server: float
+    cpu_driver: float
+
+
+@dataclass
+class Phases:
+    """What ``run`` measured besides the driver's own counters, in the order it measured it."""
+
+    connect_seconds: float
+    rss_before: int | None
+    rss_connected: int | None
+    samples: list[dict[str, Any]]
+    closed_during_hold: int
+    pongs_during_hold: int
+    send: SendPhase
+
+
+def rss(server: psutil.Process | None) -> int | None:
+    """The server's resident memory in bytes, or None when no server process was found."""
+    return server.memory_info().rss if server else None
+
+
+def mib(value: int | None) -> float | None:
+    return round(value / 2**20, 1) if value else None
+
+
+def cpu_seconds(process: psutil.Process | None) -> float:
+    """User plus system CPU seconds of ``process`` so far (0 without one)."""
+    return sum(process.cpu_times()[:2]) if process else 0.0
+
+
+async def connect_all(driver: Driver, sessions: list[tuple[int, str]], quiet: bool) -> float:
+    """Open every user's socket, 100 handshakes at a time; the seconds it took."""
     started = time.perf_counter()
     batch = 100
     with tqdm(total=len(sessions), desc="connect", unit="socket", disable=quiet) as bar:
@@ -257,50 +303,84 @@ async def run(args: argparse.Namespace, sessions: list[tuple[int, str]], rooms: 
             chunk = sessions[i : i + batch]
             await asyncio.gather(*(driver.open(uid, key) for uid, key in chunk))
             bar.update(len(chunk))
-    connect_seconds = time.perf_counter() - started
-    await asyncio.sleep(5)
-    rss_connected = server.memory_info().rss if server else None
-    stop_heartbeat = asyncio.Event()
-    beating = (
-        asyncio.get_running_loop().create_task(driver.heartbeat(stop_heartbeat))
-        if args.heartbeat > 0
-        else None
-    )
+    return time.perf_counter() - started
+
+
+async def hold(
+    driver: Driver, server: psutil.Process | None, seconds: float, quiet: bool
+) -> list[dict[str, Any]]:
+    """Hold the sockets idle for ``seconds``, sampling open sockets and server RSS every 10 s."""
     hold_start = time.perf_counter()
-    samples = []
-    with tqdm(total=round(args.hold), desc="hold", unit="s", disable=quiet) as bar:
-        while (elapsed := time.perf_counter() - hold_start) < args.hold:
-            await asyncio.sleep(min(10, args.hold - elapsed))
+    samples: list[dict[str, Any]] = []
+    with tqdm(total=round(seconds), desc="hold", unit="s", disable=quiet) as bar:
+        while (elapsed := time.perf_counter() - hold_start) < seconds:
+            await asyncio.sleep(min(10, seconds - elapsed))
+            t = round(time.perf_counter() - hold_start, 1)
             sample = {
-                "t": round(time.perf_counter() - hold_start, 1),
+                "t": t,
                 "open": len(driver.sockets) - driver.closed,
-                "server_rss_mib": round(server.memory_info().rss / 2**20, 1) if server else None,
+                "server_rss_mib": mib(rss(server)),
             }
             samples.append(sample)
             bar.set_postfix(open=sample["open"], rss_mib=sample["server_rss_mib"])
-            bar.update(min(round(args.hold), round(sample["t"])) - bar.n)
-    closed_during_hold = driver.closed
-    pongs_during_hold = driver.pongs
-    cpu_driver0 = sum(me.cpu_times()[:2])
-    cpu_server0 = sum(server.cpu_times()[:2]) if server else 0.0
+            bar.update(min(round(seconds), round(t)) - bar.n)
+    return samples
+
+
+async def send_and_drain(
+    driver: Driver, server: psutil.Process | None, rooms: list[tuple[int, int, int]]
+) -> SendPhase:
+    """Send --rate messages a second for --duration, wait --drain, then stop the heartbeats.
+
+    The CPU figures cover sending and draining, on the server and in this driver.
+    """
+    args = driver.args
+    me = psutil.Process()
+    cpu_driver0, cpu_server0 = cpu_seconds(me), cpu_seconds(server)
     total = int(args.rate * args.duration)
+    quiet = args.no_progress
     send_bar = tqdm(total=total, desc="send", unit="msg", disable=quiet or not total, mininterval=1)
     with send_bar as bar:
         send_seconds = await driver.send_load(rooms, bar) if total else 0.0
     await asyncio.sleep(args.drain)
-    stop_heartbeat.set()
-    if beating is not None:
-        await beating
-    cpu_driver = sum(me.cpu_times()[:2]) - cpu_driver0
-    cpu_server = sum(server.cpu_times()[:2]) - cpu_server0 if server else 0.0
+    await driver.heartbeats_stop()
+    cpu_server = cpu_seconds(server) - cpu_server0 if server else 0.0
+    return SendPhase(send_seconds, cpu_server, cpu_seconds(me) - cpu_driver0)
+
+
+async def run(
+    args: argparse.Namespace, sessions: list[tuple[int, str]], rooms: list[tuple[int, int, int]]
+) -> dict[str, Any]:
+    """Steps 2 and 3 of the module docstring: connect, hold, send, drain; then the report."""
+    driver = Driver(args)
+    server = server_process(args.ws)
+    rss_before = rss(server)
+    connect_seconds = await connect_all(driver, sessions, quiet=args.no_progress)
+    await asyncio.sleep(5)
+    rss_connected = rss(server)
+    driver.heartbeats_start()
+    samples = await hold(driver, server, args.hold, quiet=args.no_progress)
+    closed_during_hold, pongs_during_hold = driver.closed, driver.pongs
+    send = await send_and_drain(driver, server, rooms)
     for socket in driver.sockets.values():
         with contextlib.suppress(Exception):
             await socket.close()
-    per_socket = (
-        (rss_connected - rss_before) / max(1, len(driver.sockets))
-        if server and rss_before and rss_connected
-        else None
+    phases = Phases(
+        connect_seconds=connect_seconds,
+        rss_before=rss_before,
+        rss_connected=rss_connected,
+        samples=samples,
+        closed_during_hold=closed_during_hold,
+        pongs_during_hold=pongs_during_hold,
+        send=send,
     )
+    return report(args, len(sessions), driver, phases)
+
+
+def report(
+    args: argparse.Namespace, requested: int, driver: Driver, phases: Phases
+) -> dict[str, Any]:
+    """The JSON document: configuration, machine, sockets, memory, delivery, CPU, errors."""
     return {
         "config": vars(args),
         "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
@@ -309,46 +389,66 @@ async def run(args: argparse.Namespace, sessions: list[tuple[int, str]], rooms: 
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
         },
-        "sockets": {
-            "requested": len(sessions),
-            "open": len(driver.sockets),
-            "connect_failures": driver.connect_failures,
-            "connect_seconds": round(connect_seconds, 2),
-            "closed_during_hold": closed_during_hold,
-            "hold_seconds": args.hold,
-            "heartbeats_sent": driver.heartbeats,
-            "pongs_during_hold": pongs_during_hold,
-            "pongs": driver.pongs,
-            "hold_samples": samples,
-        },
-        "memory": {
-            "server_rss_before_mib": round(rss_before / 2**20, 1) if rss_before else None,
-            "server_rss_connected_mib": round(rss_connected / 2**20, 1) if rss_connected else None,
-            "per_idle_socket_kib": round(per_socket / 1024, 1) if per_socket else None,
-        },
-        "delivery": {
-            **driver.accounting(),
-            "send_seconds": round(send_seconds, 2),
-            "achieved_rate": round(len(driver.expected) / send_seconds, 1) if send_seconds else 0,
-            "latency_ms": {
-                "p50": ms(driver.latencies, 50),
-                "p90": ms(driver.latencies, 90),
-                "p99": ms(driver.latencies, 99),
-                "max": ms(driver.latencies, 100),
-                "mean": round(statistics.fmean(driver.latencies) * 1000, 2)
-                if driver.latencies
-                else None,
-            },
-            "echo_latency_ms": {
-                "p50": ms(driver.echo_latencies, 50),
-                "p99": ms(driver.echo_latencies, 99),
-            },
-        },
+        "sockets": sockets_report(args, requested, driver, phases),
+        "memory": memory_report(driver, phases),
+        "delivery": delivery_report(driver, phases.send.seconds),
         "cpu_seconds_during_send": {
-            "server": round(cpu_server, 2),
-            "driver": round(cpu_driver, 2),
+            "server": round(phases.send.cpu_server, 2),
+            "driver": round(phases.send.cpu_driver, 2),
         },
         "errors": dict(driver.errors),
+    }
+
+
+def sockets_report(
+    args: argparse.Namespace, requested: int, driver: Driver, phases: Phases
+) -> dict[str, Any]:
+    """How many sockets opened, how fast, and how many survived the hold."""
+    return {
+        "requested": requested,
+        "open": len(driver.sockets),
+        "connect_failures": driver.connect_failures,
+        "connect_seconds": round(phases.connect_seconds, 2),
+        "closed_during_hold": phases.closed_during_hold,
+        "hold_seconds": args.hold,
+        "heartbeats_sent": driver.heartbeats,
+        "pongs_during_hold": phases.pongs_during_hold,
+        "pongs": driver.pongs,
+        "hold_samples": phases.samples,
+    }
+
+
+def memory_report(driver: Driver, phases: Phases) -> dict[str, float | None]:
+    """The server's RSS before and after connecting, and the difference per open socket."""
+    before, connected = phases.rss_before, phases.rss_connected
+    per_socket = (
+        (connected - before) / max(1, len(driver.sockets)) if before and connected else None
+    )
+    return {
+        "server_rss_before_mib": mib(before),
+        "server_rss_connected_mib": mib(connected),
+        "per_idle_socket_kib": round(per_socket / 1024, 1) if per_socket else None,
+    }
+
+
+def delivery_report(driver: Driver, send_seconds: float) -> dict[str, Any]:
+    """Loss and duplicate accounting, the achieved rate, and the latency percentiles."""
+    latencies = driver.latencies
+    return {
+        **driver.accounting(),
+        "send_seconds": round(send_seconds, 2),
+        "achieved_rate": round(len(driver.expected) / send_seconds, 1) if send_seconds else 0,
+        "latency_ms": {
+            "p50": ms(latencies, 50),
+            "p90": ms(latencies, 90),
+            "p99": ms(latencies, 99),
+            "max": ms(latencies, 100),
+            "mean": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
+        },
+        "echo_latency_ms": {
+            "p50": ms(driver.echo_latencies, 50),
+            "p99": ms(driver.echo_latencies, 99),
+        },
     }
 
 
