@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -211,11 +212,19 @@ def redis_clear(prefix: str) -> None:
         conn.delete(*keys[start : start + 1000])
 
 
-def run(args: argparse.Namespace) -> int:
-    drive.services_ensure()
-    targets = drive.lab_targets()
-    paths = {name: targets.path(template) for name, template in PROBES.items()}
-    load_before = drive.loadavg()
+@dataclass
+class Phases:
+    """The probe's samples unloaded and under the flood, and the flood client's own figures."""
+
+    quiet: Samples
+    loaded: Samples
+    flood: dict[str, Any]
+
+
+def phases_run(
+    args: argparse.Namespace, targets: drive.LabTargets, paths: dict[str, str]
+) -> Phases:
+    """Start the server, warm up, probe it unloaded, then probe it again under the flood."""
     redis_clear(PREFIX)
     server = drive.server_start(
         port=args.port, ws_port=None, environ={**os.environ, "REDIS_KEY_PREFIX": PREFIX}
@@ -246,15 +255,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         redis_clear(PREFIX)
-    quiet = summary(quiet_samples)
-    loaded = summary(loaded_samples)
-    steady = summary(loaded_samples, after=STEADY_AFTER - RAMP)
+    return Phases(quiet=quiet_samples, loaded=loaded_samples, flood=flood_stats)
+
+
+def report_build(
+    args: argparse.Namespace,
+    targets: drive.LabTargets,
+    phases: Phases,
+    load_before: list[float],
+) -> dict[str, Any]:
+    """The JSON report: each endpoint's p95 unloaded and flooded, their ratios, the timelines."""
+    quiet = summary(phases.quiet)
+    loaded = summary(phases.loaded)
+    steady = summary(phases.loaded, after=STEADY_AFTER - RAMP)
     whole_ratios = ratios(quiet, loaded)
     steady_ratios = ratios(quiet, steady)
     worst = max((r for r in whole_ratios.values() if r is not None), default=0.0)
     worst_steady = max((r for r in steady_ratios.values() if r is not None), default=0.0)
     failed = sum(row["not_200"] for row in (*quiet.values(), *loaded.values()))
-    report = {
+    return {
         "benchmark": "login-flood",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": drive.commit(),
@@ -265,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds_per_phase": args.seconds,
         "flood_clients": args.clients,
         "flood_target": targets.profile,
-        "flood": flood_stats,
+        "flood": phases.flood,
         "unloaded": quiet,
         "flooded": loaded,
         "p95_ratio": whole_ratios,
@@ -274,24 +293,42 @@ def run(args: argparse.Namespace) -> int:
         "flooded_steady": steady,
         "p95_ratio_steady": steady_ratios,
         "worst_p95_ratio_steady": worst_steady,
-        "timeline_unloaded": timeline(quiet_samples),
-        "timeline_flooded": timeline(loaded_samples),
+        "timeline_unloaded": timeline(phases.quiet),
+        "timeline_flooded": timeline(phases.loaded),
         "target_ratio": TARGET_RATIO,
         "within_target": worst <= TARGET_RATIO and failed == 0,
         "probe_failures": failed,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def report_say(report: dict[str, Any], paths: dict[str, str]) -> None:
+    """Print the flood's figures and each endpoint's p95 before and during it."""
+    flood_stats = report["flood"]
+    quiet, loaded, steady = report["unloaded"], report["flooded"], report["flooded_steady"]
     flooded = f"{flood_stats['requests']} logins, {flood_stats['rps']}/s"
     say(f"flood: {flooded}, by status {flood_stats['statuses']}")
     say(f"the flood client used {flood_stats['client_cpu_cores']} of a core")
     for name in paths:
         say(
             f"  {name:<8} p95 {quiet[name]['p95_ms']:7.2f} ms -> {loaded[name]['p95_ms']:7.2f} ms"
-            f" x{whole_ratios[name]}; steady {steady[name]['p95_ms']:7.2f} ms"
-            f" x{steady_ratios[name]}"
+            f" x{report['p95_ratio'][name]}; steady {steady[name]['p95_ms']:7.2f} ms"
+            f" x{report['p95_ratio_steady'][name]}"
         )
+    worst, worst_steady = report["worst_p95_ratio"], report["worst_p95_ratio_steady"]
     say(f"worst p95 ratio x{worst}, steady x{worst_steady} (target <= {TARGET_RATIO:g})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure, write the report and print it; 0 within target, 1 over it or on a failed probe."""
+    drive.services_ensure()
+    targets = drive.lab_targets()
+    paths = {name: targets.path(template) for name, template in PROBES.items()}
+    load_before = drive.loadavg()
+    phases = phases_run(args, targets, paths)
+    report = report_build(args, targets, phases, load_before)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report_say(report, paths)
     say(f"wrote {args.out}")
     return 0 if report["within_target"] else 1
 
