@@ -145,8 +145,8 @@ def _num(value: float | int | None, *, digits: int = 2) -> str:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    drive.services_ensure()
+def targets_find(args: argparse.Namespace) -> drive.LabTargets:
+    """The persona and ids to drive, from a database seeded at ``--scale``."""
     targets = drive.lab_targets(username=args.user, password=args.password)
     if targets.scale not in (args.scale, "unknown"):
         raise DriveError(
@@ -157,6 +157,97 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         f"persona {targets.username}; post {targets.post_id}, profile {targets.profile}, "
         f"#{targets.hashtag}, place {targets.place_id}"
     )
+    return targets
+
+
+def meter_for(server: drive.Server) -> CpuMeter:
+    """A CPU meter on the app server, PostgreSQL and Redis; it warns of a role it cannot find."""
+    meter = CpuMeter.for_servers(
+        app_pid=server.http_pid,
+        database_url=drive.database_url(),
+        redis_url=drive.redis_url(),
+    )
+    missing = [role for role, found in meter.found().items() if not found]
+    if missing:
+        say(f"warning: no process found for {', '.join(missing)}; its CPU reads 0")
+    return meter
+
+
+def warm_up(
+    args: argparse.Namespace,
+    server: drive.Server,
+    runs: dict[str, EndpointRuns],
+    headers: dict[str, str],
+) -> list[str]:
+    """Warm every endpoint with wrk and sample one response; the labels to drive, hello first.
+
+    An endpoint whose sample is not a 200 is named and left out; without hello there is no
+    yardstick, so the run stops.
+    """
+    for label, found in runs.items():
+        warm = drive.wrk_run(
+            base_url=server.base_url,
+            path=found.path,
+            headers=headers,
+            seconds=args.warmup,
+            connections=args.connections,
+            threads=args.threads,
+            count_statuses=True,
+        )
+        found.warmup_statuses = warm.statuses
+        sample = drive.http_get(base_url=server.base_url, path=found.path, headers=headers)
+        found.sample_status = sample.status
+        found.server_timing = drive.server_timing(sample)
+        say(
+            f"warm {label:<13} {found.path}  HTTP {sample.status}  "
+            f"statuses {warm.statuses}  {found.server_timing['raw']}"
+        )
+    ready = [label for label, found in runs.items() if found.sample_status == 200]
+    failing = [label for label in runs if label not in ready]
+    if failing:
+        say(f"not driven (sample was not a 200): {', '.join(failing)}; {server.log_hint()}")
+    if BASELINE not in ready:
+        raise DriveError(f"{ENDPOINTS[BASELINE]} does not answer 200")
+    return ready
+
+
+def rounds_drive(
+    args: argparse.Namespace,
+    server: drive.Server,
+    runs: dict[str, EndpointRuns],
+    ready: list[str],
+    headers: dict[str, str],
+    meter: CpuMeter,
+) -> None:
+    """``--rounds`` interleaved rounds over the ready endpoints, each run's CPU metered."""
+    for round_no in range(1, args.rounds + 1):
+        for label in ready:
+            found = runs[label]
+            meter.start()
+            run = drive.wrk_run(
+                base_url=server.base_url,
+                path=found.path,
+                headers=headers,
+                seconds=args.seconds,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            spent = meter.stop()
+            found.rounds.append(run)
+            found.cpu_seconds.append(spent)
+            cpu = per_request_ms(spent, run.requests)
+            say(
+                f"round {round_no}/{args.rounds} {label:<13} {run.rps:>8,.0f} req/s  "
+                f"p50 {run.p50_ms:6.1f} ms  app {cpu['app']:.2f} pg {cpu['postgres']:.2f} "
+                f"redis {cpu['redis']:.2f} ms/req  errors {run.errors}  "
+                f"load {drive.loadavg()[0]}"
+            )
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start or attach to the server, warm up, drive the rounds; the report without timings."""
+    drive.services_ensure()
+    targets = targets_find(args)
     load_before = drive.loadavg()
     server = (
         drive.server_attach(base_url=args.base_url)
@@ -164,14 +255,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         else drive.server_start(port=args.port, ws_port=args.ws_port, workers=args.workers)
     )
     try:
-        meter = CpuMeter.for_servers(
-            app_pid=server.http_pid,
-            database_url=drive.database_url(),
-            redis_url=drive.redis_url(),
-        )
-        missing = [role for role, found in meter.found().items() if not found]
-        if missing:
-            say(f"warning: no process found for {', '.join(missing)}; its CPU reads 0")
+        meter = meter_for(server)
         token = drive.login(
             base_url=server.base_url, username=targets.username, password=targets.password
         )
@@ -180,55 +264,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             label: EndpointRuns(label=label, path=targets.path(ENDPOINTS[label]))
             for label in args.labels
         }
-        for label, found in runs.items():
-            warm = drive.wrk_run(
-                base_url=server.base_url,
-                path=found.path,
-                headers=headers,
-                seconds=args.warmup,
-                connections=args.connections,
-                threads=args.threads,
-                count_statuses=True,
-            )
-            found.warmup_statuses = warm.statuses
-            sample = drive.http_get(base_url=server.base_url, path=found.path, headers=headers)
-            found.sample_status = sample.status
-            found.server_timing = drive.server_timing(sample)
-            say(
-                f"warm {label:<13} {found.path}  HTTP {sample.status}  "
-                f"statuses {warm.statuses}  {found.server_timing['raw']}"
-            )
-        ready = [label for label, found in runs.items() if found.sample_status == 200]
-        failing = [label for label in runs if label not in ready]
-        if failing:
-            say(f"not driven (sample was not a 200): {', '.join(failing)}; {server.log_hint()}")
-        if BASELINE not in ready:
-            raise DriveError(f"{ENDPOINTS[BASELINE]} does not answer 200")
-        for round_no in range(1, args.rounds + 1):
-            for label in ready:
-                found = runs[label]
-                meter.start()
-                run = drive.wrk_run(
-                    base_url=server.base_url,
-                    path=found.path,
-                    headers=headers,
-                    seconds=args.seconds,
-                    connections=args.connections,
-                    threads=args.threads,
-                )
-                spent = meter.stop()
-                found.rounds.append(run)
-                found.cpu_seconds.append(spent)
-                cpu = per_request_ms(spent, run.requests)
-                say(
-                    f"round {round_no}/{args.rounds} {label:<13} {run.rps:>8,.0f} req/s  "
-                    f"p50 {run.p50_ms:6.1f} ms  app {cpu['app']:.2f} pg {cpu['postgres']:.2f} "
-                    f"redis {cpu['redis']:.2f} ms/req  errors {run.errors}  "
-                    f"load {drive.loadavg()[0]}"
-                )
+        ready = warm_up(args, server, runs, headers)
+        rounds_drive(args, server, runs, ready, headers, meter)
     finally:
         server.stop()
-    summary = summarise(runs=runs)
+    failing = [label for label in runs if label not in ready]
+    return report_build(args, targets, summarise(runs=runs), failing, load_before)
+
+
+def report_build(
+    args: argparse.Namespace,
+    targets: drive.LabTargets,
+    summary: dict[str, dict[str, Any]],
+    failing: list[str],
+    load_before: list[float],
+) -> dict[str, Any]:
+    """The JSON report: when, where, with which settings, and each endpoint's summary."""
     return {
         "benchmark": "endpoints",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
