@@ -350,14 +350,55 @@ def top_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, Any]]:
-    drive.wrk_require(command="`make profile`")
-    pyspy_path()
-    drive.services_ensure()
-    path, username, password = resolve(args)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = args.out / (args.name or f"profile-{stamp}-{slug(path)}")
-    load_before = drive.loadavg()
+@dataclass
+class Measured:
+    """What one profiled run measured: the warm-up, the sampled wrk run and py-spy's samplers."""
+
+    warm: drive.WrkRun
+    timing: dict[str, Any]
+    workers: list[int]
+    samplers: list[Sampler]
+    logs: dict[int, str]
+    run: drive.WrkRun
+    spent: dict[str, float]
+
+
+def warm_up(
+    args: argparse.Namespace, server: drive.Server, path: str, headers: dict[str, str]
+) -> tuple[drive.WrkRun, dict[str, Any]]:
+    """Warm the endpoint with wrk, then sample one response: (warm-up run, its Server-Timing).
+
+    Anything but a 200 stops the run: there would be nothing to profile.
+    """
+    warm = drive.wrk_run(
+        base_url=server.base_url,
+        path=path,
+        headers=headers,
+        seconds=args.warmup,
+        connections=args.connections,
+        threads=args.threads,
+        count_statuses=True,
+    )
+    sample = drive.http_get(base_url=server.base_url, path=path, headers=headers)
+    timing = drive.server_timing(sample)
+    say(f"warm {path}: HTTP {sample.status}, statuses {warm.statuses}, {timing['raw']}")
+    if sample.status != 200:
+        raise DriveError(
+            f"GET {path} answered {sample.status}: {sample.body[:300]!r}; nothing to "
+            f"profile; {server.log_hint()}"
+        )
+    return warm, timing
+
+
+def measure(
+    args: argparse.Namespace,
+    *,
+    path: str,
+    username: str | None,
+    password: str | None,
+    folder: Path,
+) -> Measured:
+    """Start or attach to the server, warm up, then drive wrk while py-spy samples each worker."""
     server = (
         drive.server_attach(base_url=args.base_url)
         if args.base_url
@@ -369,23 +410,7 @@ def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, 
             token = drive.login(base_url=server.base_url, username=username, password=password)
             say(f"logged in as {username}")
         headers = drive.request_headers(token=token, strategy=args.strategy)
-        warm = drive.wrk_run(
-            base_url=server.base_url,
-            path=path,
-            headers=headers,
-            seconds=args.warmup,
-            connections=args.connections,
-            threads=args.threads,
-            count_statuses=True,
-        )
-        sample = drive.http_get(base_url=server.base_url, path=path, headers=headers)
-        timing = drive.server_timing(sample)
-        say(f"warm {path}: HTTP {sample.status}, statuses {warm.statuses}, {timing['raw']}")
-        if sample.status != 200:
-            raise DriveError(
-                f"GET {path} answered {sample.status}: {sample.body[:300]!r}; nothing to "
-                f"profile; {server.log_hint()}"
-            )
+        warm, timing = warm_up(args, server, path, headers)
         workers = server.workers()
         say(f"py-spy --gil on workers {workers} for {args.seconds:g} s under wrk")
         samplers = samplers_start(
@@ -410,19 +435,40 @@ def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, 
         say(f"{run.rps:,.1f} req/s, {run.requests} requests, errors {run.errors}")
     finally:
         server.stop()
+    return Measured(warm, timing, workers, samplers, logs, run, spent)
+
+
+def stacks_collect(measured: Measured) -> tuple[Counter[str], dict[str, int]]:
+    """The workers' stacks merged into one profile, and how many samples each worker gave."""
     per_worker = {}
     parts = []
-    for sampler in samplers:
+    for sampler in measured.samplers:
         found = stacks_parse(sampler.output.read_text()) if sampler.output.exists() else Counter()
         per_worker[str(sampler.pid)] = sum(found.values())
         parts.append(found)
     stacks = stacks_merge(parts)
     if not stacks:
-        details = "\n".join(f"{pid}: {text.strip()[-300:]}" for pid, text in logs.items())
+        logs = measured.logs.items()
+        details = "\n".join(f"{pid}: {text.strip()[-300:]}" for pid, text in logs)
         raise DriveError(f"py-spy recorded no samples:\n{details}")
+    return stacks, per_worker
+
+
+def report_build(
+    args: argparse.Namespace,
+    *,
+    command: str,
+    path: str,
+    username: str | None,
+    measured: Measured,
+    stacks: Counter[str],
+    per_worker: dict[str, int],
+    load_before: list[float],
+) -> dict[str, Any]:
+    """top.json's content: the run's settings and figures, and the top functions by share."""
     total, own, inclusive = function_shares(stacks)
-    cpu = per_request_ms(spent, run.requests)
-    report: dict[str, Any] = {
+    run = measured.run
+    return {
         "path": path,
         "command": command,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -433,7 +479,7 @@ def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, 
         "server": "attached " + args.base_url
         if args.base_url
         else f"split, {args.workers} workers",
-        "workers": workers,
+        "workers": measured.workers,
         "persona": username,
         "strategy": args.strategy,
         "connections": args.connections,
@@ -447,10 +493,10 @@ def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, 
             "p50_ms": run.p50_ms,
             "p99_ms": run.p99_ms,
             "errors": run.errors,
-            "warmup_statuses": warm.statuses,
+            "warmup_statuses": measured.warm.statuses,
         },
-        "cpu_ms_per_request": cpu,
-        "server_timing": timing,
+        "cpu_ms_per_request": per_request_ms(measured.spent, run.requests),
+        "server_timing": measured.timing,
         "samples": total,
         "samples_per_worker": per_worker,
         "top": {
@@ -458,17 +504,53 @@ def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, 
             "inclusive": [vars(row) for row in inclusive[:TOP]],
         },
     }
+
+
+def report_write(
+    folder: Path,
+    report: dict[str, Any],
+    stacks: Counter[str],
+    *,
+    measured: Measured,
+    args: argparse.Namespace,
+) -> None:
+    """The report folder: stacks.txt, flame.svg, top.json and top.md."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "stacks.txt").write_text(stacks_text(stacks))
+    cpu = report["cpu_ms_per_request"]
     subtitle = (
-        f"{total} on-CPU samples (py-spy --gil) over {len(workers)} workers; "
-        f"{run.rps:,.0f} req/s at -c{args.connections}; app {cpu['app']:.2f} ms CPU/req; "
-        f"commit {report['commit']}"
+        f"{report['samples']} on-CPU samples (py-spy --gil) over {len(measured.workers)} "
+        f"workers; {measured.run.rps:,.0f} req/s at -c{args.connections}; "
+        f"app {cpu['app']:.2f} ms CPU/req; commit {report['commit']}"
     )
-    title = f"GET {path}" + (f"  [{args.strategy}]" if args.strategy else "")
+    title = f"GET {report['path']}" + (f"  [{args.strategy}]" if args.strategy else "")
     (folder / "flame.svg").write_text(flame_svg(stacks, title=title, subtitle=subtitle))
     (folder / "top.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     (folder / "top.md").write_text(top_markdown(report))
+
+
+def profile(args: argparse.Namespace, *, command: str) -> tuple[Path, dict[str, Any]]:
+    """Profile the endpoint and write the report folder; (the folder, top.json's content)."""
+    drive.wrk_require(command="`make profile`")
+    pyspy_path()
+    drive.services_ensure()
+    path, username, password = resolve(args)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = args.out / (args.name or f"profile-{stamp}-{slug(path)}")
+    load_before = drive.loadavg()
+    measured = measure(args, path=path, username=username, password=password, folder=folder)
+    stacks, per_worker = stacks_collect(measured)
+    report = report_build(
+        args,
+        command=command,
+        path=path,
+        username=username,
+        measured=measured,
+        stacks=stacks,
+        per_worker=per_worker,
+        load_before=load_before,
+    )
+    report_write(folder, report, stacks, measured=measured, args=args)
     return folder, report
 
 
