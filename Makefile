@@ -32,13 +32,13 @@ install: $(STAMP)  ## create .venv and install what the app needs to run
 install-dev: $(DEV_STAMP)  ## add the test, lint and load-test tooling
 
 services: $(STAMP)  ## start embedded PostgreSQL and Redis under var/ (no-op when URLs are set)
-	@$(BIN)/python -m app.lab.services start
+	@$(BIN)/python -m ops.services start
 
 stop: $(STAMP)  ## stop the embedded servers
-	@$(BIN)/python -m app.lab.services stop
+	@$(BIN)/python -m ops.services stop
 
 status: $(STAMP)  ## show the embedded servers' state
-	@$(BIN)/python -m app.lab.services status
+	@$(BIN)/python -m ops.services status
 
 migrate: services  ## apply migrations
 	@$(BIN)/python manage.py migrate --no-input -v 0
@@ -47,7 +47,7 @@ run: migrate  ## seed `small` if the database is empty (a demo login with a worl
 	@$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) --if-empty
 	@$(BIN)/python -m seed.demo_user
 	@$(BIN)/python manage.py recs_train --if-stale
-	@$(BIN)/python -m app.lab.serve
+	@$(BIN)/python -m ops.serve
 
 test: $(DEV_STAMP) services  ## the whole suite on real servers, plus lint and migration checks
 	$(BIN)/python manage.py makemigrations --check --dry-run -v 1
@@ -58,7 +58,7 @@ test: $(DEV_STAMP) services  ## the whole suite on real servers, plus lint and m
 lint: $(DEV_STAMP)  ## ruff, mypy, the import rules (lint-imports), the docs' package graph, sizes
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app
+	$(BIN)/mypy app ops
 	$(BIN)/lint-imports
 	$(BIN)/python -m tools.depgraph --check
 	$(BIN)/python -m tools.sizes --check
@@ -127,7 +127,7 @@ CHAT_HOLD ?= 300
 CHAT_RATE ?= 200
 CHAT_DURATION ?= 60
 CHAT_OUT ?= benchmarks/results/chat-load.json
-chat-load: $(DEV_STAMP) services  ## WebSocket load driver against a running `python -m app.lab.serve` (docs/experiments/chat.md)
+chat-load: $(DEV_STAMP) services  ## WebSocket load driver against a running `python -m ops.serve` (docs/experiments/chat.md)
 	$(BIN)/python -m benchmarks.chat_load --ws $(CHAT_WS) --users $(CHAT_USERS) --hold $(CHAT_HOLD) \
 		--rate $(CHAT_RATE) --duration $(CHAT_DURATION) $(if $(CHAT_DEFLATE),--deflate) --out $(CHAT_OUT)
 
@@ -192,8 +192,8 @@ RUNS ?= 5
 perf-check: $(DEV_STAMP) services  ## regression check against benchmarks/baseline.json: exact queries, same-run ratios, CPU/request (docs/regressions.md; needs wrk)
 	$(BIN)/python -m benchmarks.perfcheck check
 
-perf-baseline: $(DEV_STAMP) services  ## measure RUNS=5 times and rewrite benchmarks/baseline.json (a reviewed diff)
-	$(BIN)/python -m benchmarks.perfcheck baseline --runs $(RUNS)
+perf-baseline: $(DEV_STAMP) services  ## measure RUNS=5 times and rewrite benchmarks/baseline.json (a reviewed diff); ONLY=chat,feed.cached replaces just those probes' figures
+	$(BIN)/python -m benchmarks.perfcheck baseline --runs $(RUNS)$(if $(ONLY), --only $(ONLY) --update)
 
 .PHONY: dashboard
 dashboard: $(DEV_STAMP)  ## build dashboards/site/index.html from reports/ and benchmarks/results/

@@ -8,6 +8,7 @@ one run:
 - ``share:<probe>``: the probe's req/s over /lab/hello's in the same round (median of rounds).
 - ``ab:<pair>``: one strategy's req/s over another's, same rounds (optimized/naive and so on).
 - ``cpu:<probe>``: the app processes' CPU milliseconds per request.
+- ``delivery:<count>``: the chat probe's frames over /ws/ (benchmarks/delivery.py). Exact.
 
 ``baseline`` measures several times and writes ``benchmarks/baseline.json``: each figure's
 median, and a tolerance derived from the spread of those runs (see :func:`tolerance_of` and
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import drive
+from benchmarks import delivery, drive
 from benchmarks.drive import ENDPOINTS, DriveError, say
 from loadtests import history
 from loadtests.cpu import CpuMeter, per_request_ms
@@ -66,6 +67,8 @@ PROBES: dict[str, tuple[str, str]] = {
     "hashtag": ("hashtag", ""),
 }
 HELLO = "hello"
+# Not an HTTP endpoint: the members' sockets of a group, every message counted on each.
+CHAT = "chat"
 # A/B pairs measured in the same rounds: name -> (faster strategy, the one it replaces).
 PAIRS: dict[str, tuple[str, str]] = {
     "feed.optimized/naive": ("feed.optimized", "feed.naive"),
@@ -75,7 +78,9 @@ PAIRS: dict[str, tuple[str, str]] = {
     "search.indexed/naive": ("search.indexed", "search.naive"),
     "search.cached/indexed": ("search.cached", "search.indexed"),
 }
-KINDS = ("queries", "share", "ab", "cpu")
+KINDS = ("queries", "share", "ab", "cpu", "delivery")
+# Counts, not timings: noise cannot move them, so any change is a failure.
+EXACT_KINDS = ("queries", "delivery")
 # Which way is better: a ratio of throughputs should not fall, CPU per request not rise.
 HIGHER_IS_BETTER = {"share": True, "ab": True, "cpu": False}
 
@@ -114,7 +119,7 @@ class ProbeRuns:
 
 def _sample_queries(server: drive.Server, runs: ProbeRuns, probe: str) -> int | None:
     """The warm request's query count; the same three times, or the probe is not exact."""
-    counts = set()
+    counts: set[int | None] = set()
     for _ in range(3):
         answer = drive.http_get(base_url=server.base_url, path=runs.path, headers=runs.headers)
         if answer.status != 200:
@@ -184,7 +189,9 @@ def measure(names: Sequence[str], settings: Settings) -> dict[str, float]:
     """Start the production-mode server, log a persona in, and take every figure once."""
     drive.services_ensure()
     targets = drive.lab_targets()
-    server = drive.server_start(port=None, ws_port=None, workers=settings.workers)
+    busy = drive.port_busy(drive.DEFAULT_WS_PORT)
+    ws_port = drive.free_port() if busy else drive.DEFAULT_WS_PORT
+    server = drive.server_start(port=None, ws_port=ws_port, workers=settings.workers)
     try:
         meter = CpuMeter.for_servers(
             app_pid=server.http_pid,
@@ -201,12 +208,29 @@ def measure(names: Sequence[str], settings: Settings) -> dict[str, float]:
                 rps=[],
             )
             for name in names
+            if name in PROBES
         }
         _warm(server, probes, settings)
         _rounds(server, probes, settings, meter)
+        found = figures_of(probes)
+        if CHAT in names:
+            found.update(_chat(server, targets, ws_url=f"ws://127.0.0.1:{ws_port}/ws/"))
     finally:
         server.stop()
-    return figures_of(probes)
+    return found
+
+
+def _chat(server: drive.Server, targets: drive.LabTargets, *, ws_url: str) -> dict[str, float]:
+    usernames = delivery.members_pick(persona=targets.username)
+    tokens = [
+        drive.login(base_url=server.base_url, username=name, password=targets.password)
+        for name in usernames
+    ]
+    found = delivery.measure(
+        base_url=server.base_url, ws_url=ws_url, tokens=tokens, usernames=usernames
+    )
+    say(f"chat: {delivery.MESSAGES} messages to {len(tokens)} sockets: {found}")
+    return found
 
 
 # --- baseline and comparison ------------------------------------------------------------------
@@ -231,7 +255,7 @@ def baseline_of(runs: Sequence[Mapping[str, float]]) -> dict[str, dict[str, Any]
     figures: dict[str, dict[str, Any]] = {}
     for name in sorted(set().union(*runs)):
         values = [run[name] for run in runs if name in run]
-        if kind_of(name) == "queries":
+        if kind_of(name) in EXACT_KINDS:
             if len(set(values)) != 1:
                 raise DriveError(f"{name} differed between runs: {values}")
             figures[name] = {"value": values[0], "tolerance": 0, "runs": values}
@@ -269,7 +293,7 @@ def judge(figure: str, expected: Mapping[str, Any], now: float) -> Verdict:
     base = float(expected["value"])
     tolerance = float(expected["tolerance"])
     kind = kind_of(figure)
-    if kind == "queries":
+    if kind in EXACT_KINDS:
         status = "ok" if now == base else "changed"
         return Verdict(figure, base, now, 0.0, status)
     better = (now - base) if HIGHER_IS_BETTER[kind] else (base - now)
@@ -297,7 +321,7 @@ def confirm(
     remeasure: Callable[[list[str]], Mapping[str, float]],
 ) -> list[Verdict]:
     """Measure the probes behind a failed timing figure again; it fails only if it fails twice
-    (exact query counts fail at once: noise cannot change them)."""
+    (exact counts fail at once: noise cannot change them)."""
     doubtful = [v.figure for v in verdicts if v.status == "regressed"]
     if not doubtful:
         return verdicts
@@ -320,11 +344,13 @@ def probes_behind(figures: Iterable[str]) -> list[str]:
         kind, subject = figure.split(":", 1)
         if kind == "ab":
             wanted.update(PAIRS[subject])
+        elif kind == "delivery":
+            wanted.add(CHAT)
         else:
             wanted.add(subject)
         if kind == "share":
             wanted.add(HELLO)
-    return [name for name in PROBES if name in wanted]
+    return [name for name in (*PROBES, CHAT) if name in wanted]
 
 
 def table(verdicts: Sequence[Verdict]) -> str:
@@ -334,7 +360,7 @@ def table(verdicts: Sequence[Verdict]) -> str:
     ]
     for v in verdicts:
         mark = {"regressed": "**REGRESSED**", "changed": "**CHANGED**"}.get(v.status, v.status)
-        tolerance = "exact" if kind_of(v.figure) == "queries" else f"±{v.tolerance:.0%}"
+        tolerance = "exact" if kind_of(v.figure) in EXACT_KINDS else f"±{v.tolerance:.0%}"
         lines.append(
             f"| {v.figure} | {v.baseline:g} | {v.now:g} | {v.change:+.1%} | {tolerance} | {mark} |"
         )
@@ -365,20 +391,28 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.perfcheck", description=__doc__)
     parser.add_argument("command", choices=("check", "baseline"))
     parser.add_argument("--runs", type=int, default=5, help="baseline: measurements to take")
-    parser.add_argument("--only", default="", help=f"comma-separated probes of {', '.join(PROBES)}")
+    known = (*PROBES, CHAT)
+    parser.add_argument("--only", default="", help=f"comma-separated probes of {', '.join(known)}")
     parser.add_argument("--rounds", type=int, default=Settings.rounds)
     parser.add_argument("--seconds", type=float, default=Settings.seconds)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="baseline: replace only the figures of the --only probes, keep the others",
+    )
     parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
     parser.add_argument("--history", type=Path, default=history.HISTORY_DIR, help="a folder")
     args = parser.parse_args(argv)
-    names = [name.strip() for name in args.only.split(",") if name.strip()] or list(PROBES)
-    unknown = [name for name in names if name not in PROBES]
+    names = [name.strip() for name in args.only.split(",") if name.strip()] or list(known)
+    unknown = [name for name in names if name not in known]
     if unknown:
-        parser.error(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(PROBES)}")
+        parser.error(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if HELLO not in names:
         names.insert(0, HELLO)
     if args.runs < 1 or args.rounds < 1 or args.seconds < 1:
         parser.error("--runs, --rounds and --seconds must be at least 1")
+    if args.update and (args.command != "baseline" or not args.only):
+        parser.error("--update goes with `baseline --only PROBES`")
     args.names = names
     args.settings = Settings(rounds=args.rounds, seconds=args.seconds)
     return args
@@ -391,8 +425,9 @@ def baseline_command(args: argparse.Namespace) -> int:
         runs.append(measure(args.names, args.settings))
     figures = baseline_of(runs)
     capped = [name for name, entry in figures.items() if entry.get("capped")]
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     document = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": now,
         "commit": drive.commit(),
         "machine": drive.machine(),
         "settings": vars(args.settings),
@@ -403,6 +438,9 @@ def baseline_command(args: argparse.Namespace) -> int:
         },
         "figures": figures,
     }
+    if args.update:
+        figures = {name: entry for name, entry in figures.items() if named_by(name, args.only)}
+        document = baseline_updated(args.baseline, figures, runs=args.runs, date=now)
     args.baseline.parent.mkdir(parents=True, exist_ok=True)
     args.baseline.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     for run in runs:
@@ -411,6 +449,30 @@ def baseline_command(args: argparse.Namespace) -> int:
     if capped:
         say(f"too noisy to catch a 30 % regression here (tolerance capped): {', '.join(capped)}")
     return 0
+
+
+def named_by(figure: str, only: str) -> bool:
+    """Whether ``figure`` belongs to the probes ``--only`` names (hello, measured with every
+    probe for the shares, counts only when named itself)."""
+    named = {name.strip() for name in only.split(",")}
+    behind = set(probes_behind([figure]))
+    if kind_of(figure) == "share":
+        behind.discard(HELLO)
+    return behind <= named
+
+
+def baseline_updated(
+    path: Path, figures: Mapping[str, Any], *, runs: int, date: str
+) -> dict[str, Any]:
+    """The baseline at ``path`` with ``figures`` replaced or added, the others kept, and the
+    update recorded (which figures, when, at which commit, from how many runs)."""
+    if not path.exists():
+        raise DriveError(f"no baseline at {path} to update; run `make perf-baseline` first")
+    document: dict[str, Any] = json.loads(path.read_text())
+    document["figures"] = {**document["figures"], **figures}
+    update = {"date": date, "commit": drive.commit(), "runs": runs, "figures": sorted(figures)}
+    document["updates"] = [*document.get("updates", []), update]
+    return document
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -437,7 +499,7 @@ def check_command(args: argparse.Namespace) -> int:
 def data_use() -> None:
     """Point this process and the server it starts at the perf database, seeded if need be.
     PERF_DATABASE_URL overrides; by default it is the embedded server's instalab_perf."""
-    from app.lab import services
+    from ops import services
 
     url = os.environ.get("PERF_DATABASE_URL") or services.database_url().replace(
         f"/{services.DATABASE_NAME}?", f"/{DATABASE_NAME}?", 1

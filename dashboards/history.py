@@ -30,7 +30,7 @@ def _label(record: Mapping[str, Any]) -> str:
 def outside(value: float, base: Mapping[str, Any], kind: str) -> bool:
     """Outside the tolerance in the bad direction (or any change, for exact figures)."""
     middle, tolerance = float(base["value"]), float(base["tolerance"])
-    if kind == "queries":
+    if kind in ("queries", "delivery"):
         return value != middle
     lower_is_better = kind == "cpu"
     delta = (value - middle) if lower_is_better else (middle - value)

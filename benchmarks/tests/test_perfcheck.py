@@ -1,5 +1,6 @@
-"""make perf-check: the tolerance rule, the verdicts, the confirming rerun, and a planted
-regression (the post-body fragment cache turned off in the server) that the check catches."""
+"""make perf-check: the tolerance rule, the verdicts, the confirming rerun, the chat probe's
+counts, and planted regressions that the check catches: the post-body fragment cache turned
+off in the server, and a chat broadcast that skips a member."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from app.lab import services
-from benchmarks import perfcheck
+from benchmarks import delivery, perfcheck
 from benchmarks.drive import DriveError
 from benchmarks.perfcheck import Verdict
+from ops import services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,10 +51,12 @@ def test_a_baseline_takes_medians_and_refuses_query_counts_that_differ_between_r
         ("queries:feed", 4, "changed"),  # exact: any change fails, fewer queries too
         ("queries:feed", 2, "changed"),
         ("queries:feed", 3, "ok"),
+        ("delivery:frames", 2, "changed"),  # a count too
+        ("delivery:frames", 3, "ok"),
     ],
 )
 def test_each_kind_is_judged_in_its_own_direction(figure, now, status):
-    base = 3 if figure.startswith("queries") else 1.0
+    base = 3 if figure.startswith(("queries", "delivery")) else 1.0
     verdict = perfcheck.judge(figure, {"value": base, "tolerance": 0.1}, now)
     assert verdict.status == status
 
@@ -83,6 +86,24 @@ def test_a_timing_figure_fails_only_when_the_rerun_fails_too():
     }
 
 
+def test_the_chat_ledger_counts_lost_duplicated_and_foreign_frames():
+    ledger = delivery.Ledger(sockets=2, client_ids=["a", "b"])
+    # Socket 0 got both, "a" twice; socket 1 only "b"; a frame of another run is not counted.
+    ledger.received.update({(0, "a"): 2, (0, "b"): 1, (1, "b"): 1, (1, "other"): 1})
+    ledger.acks = 2
+    ledger.errors.append("rate_limited")
+    assert not ledger.complete()
+    assert ledger.figures() == {
+        "delivery:frames": 4,
+        "delivery:lost": 1,
+        "delivery:duplicated": 1,
+        "delivery:acks": 2,
+        "delivery:errors": 1,
+    }
+    ledger.received[1, "a"] += 1
+    assert ledger.complete()
+
+
 def test_the_table_marks_what_failed():
     text = perfcheck.table(
         [
@@ -96,17 +117,17 @@ def test_the_table_marks_what_failed():
 
 # --- a planted regression, end to end ------------------------------------------------------
 
-# Loaded by every Python process of the server through PYTHONPATH: once app.posts.viewcache is
-# imported, no cached post body is valid any more, as if the fragment cache were switched off.
+# A sitecustomize.py loaded by every Python process of the server through PYTHONPATH: once
+# MODULE is imported, PATCH runs on it.
 PLANT = """
 import importlib.abc
 import importlib.util
 import sys
 
 
-class FragmentCacheOff(importlib.abc.MetaPathFinder):
+class Plant(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "app.posts.viewcache":
+        if name != MODULE:
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
@@ -114,14 +135,46 @@ class FragmentCacheOff(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             load(module)
-            module.fragment_valid = lambda raw: False
+            PATCH(module)
 
         spec.loader.exec_module = exec_module
         return spec
 
 
-sys.meta_path.insert(0, FragmentCacheOff())
+sys.meta_path.insert(0, Plant())
 """
+# No cached post body is valid any more, as if the fragment cache were switched off.
+FRAGMENT_CACHE_OFF = """
+MODULE = "app.posts.viewcache"
+
+
+def PATCH(module):
+    module.fragment_valid = lambda raw: False
+"""
+# Every broadcast skips the recipient with the highest user id: one member of a group never
+# hears anything.
+MEMBER_SKIPPED = """
+MODULE = "app.chat.services"
+
+
+def PATCH(module):
+    broadcast = module._broadcast
+
+    def skipping(deliveries, **kwargs):
+        last = max((user for user, _ in deliveries), default=None)
+        return broadcast([d for d in deliveries if d[0] != last], **kwargs)
+
+    module._broadcast = skipping
+"""
+
+
+def planted(tmp_path: Path, patch: str) -> dict[str, str]:
+    """The PYTHONPATH entry that plants ``patch`` in the server's processes."""
+    folder = tmp_path / "plant"
+    folder.mkdir()
+    source = textwrap.dedent(patch) + textwrap.dedent(PLANT)
+    (folder / "sitecustomize.py").write_text(source)
+    return {"PYTHONPATH": str(folder)}
 
 
 def perf_database_url() -> str:
@@ -146,30 +199,97 @@ def perfcheck_run(*argv: str, env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-@pytest.mark.skipif(
-    shutil.which("wrk") is None and os.environ.get("LAB_REQUIRE_PROFILER") != "1",
-    reason="needs wrk (apt-get install -y wrk)",
-)
-def test_it_fails_when_the_fragment_cache_is_planted_off(tmp_path):
+def perfcheck_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LAB_TESTING", "DEBUG", "SILK")}
     env["PERF_DATABASE_URL"] = perf_database_url()
     env["PERF_REDIS_KEY_PREFIX"] = f"perftest{os.environ.get('LAB_TEST_DB_SUFFIX', '')}"
+    return env
+
+
+needs_wrk = pytest.mark.skipif(
+    shutil.which("wrk") is None and os.environ.get("LAB_REQUIRE_PROFILER") != "1",
+    reason="needs wrk (apt-get install -y wrk)",
+)
+
+
+@needs_wrk
+def test_it_fails_when_the_fragment_cache_is_planted_off(tmp_path):
+    env = perfcheck_env()
     files = ["--baseline", str(tmp_path / "baseline.json"), "--history", str(tmp_path / "h")]
     quick = ["--only", "feed.optimized,feed.cached", "--rounds", "1", "--seconds", "1"]
 
     made = perfcheck_run("baseline", "--runs", "1", *quick, *files, env=env)
     assert made.returncode == 0, made.stderr[-3000:]
 
-    plant = tmp_path / "plant"
-    plant.mkdir()
-    (plant / "sitecustomize.py").write_text(textwrap.dedent(PLANT))
-    planted = perfcheck_run("check", *quick, *files, env={**env, "PYTHONPATH": str(plant)})
-    assert planted.returncode == 1, planted.stdout + planted.stderr[-3000:]
-    assert "| queries:feed.cached | 0 |" in planted.stdout
-    assert "**CHANGED**" in planted.stdout
-    assert "perf-check FAILED" in planted.stderr
+    plant = planted(tmp_path, FRAGMENT_CACHE_OFF)
+    checked = perfcheck_run("check", *quick, *files, env={**env, **plant})
+    assert checked.returncode == 1, checked.stdout + checked.stderr[-3000:]
+    assert "| queries:feed.cached | 0 |" in checked.stdout
+    assert "**CHANGED**" in checked.stdout
+    assert "perf-check FAILED" in checked.stderr
     # Both runs are in the history, the planted one with what failed.
     records = [json.loads(line) for line in (tmp_path / "h" / "perf-check.jsonl").open()]
     assert [record["kind"] for record in records] == ["baseline", "check"]
     assert records[0]["failed"] == []
     assert "queries:feed.cached" in records[1]["failed"]
+
+
+@needs_wrk
+def test_it_fails_when_a_chat_member_is_planted_out_of_the_broadcast(tmp_path):
+    env = perfcheck_env()
+    files = ["--baseline", str(tmp_path / "baseline.json"), "--history", str(tmp_path / "h")]
+    quick = ["--only", "chat", "--rounds", "1", "--seconds", "1"]
+
+    made = perfcheck_run("baseline", "--runs", "1", *quick, *files, env=env)
+    assert made.returncode == 0, made.stderr[-3000:]
+    figures = json.loads((tmp_path / "baseline.json").read_text())["figures"]
+    sent, members = delivery.MESSAGES, delivery.MEMBERS
+    assert figures["delivery:frames"]["value"] == sent * members
+    assert figures["delivery:acks"]["value"] == sent
+    for count in ("lost", "duplicated", "errors"):
+        assert figures[f"delivery:{count}"]["value"] == 0
+
+    plant = planted(tmp_path, MEMBER_SKIPPED)
+    checked = perfcheck_run("check", *quick, *files, env={**env, **plant})
+    assert checked.returncode == 1, checked.stdout + checked.stderr[-3000:]
+    assert f"| delivery:lost | 0 | {sent} |" in checked.stdout
+    assert f"| delivery:frames | {sent * members} | {sent * (members - 1)} |" in checked.stdout
+    assert "perf-check FAILED" in checked.stderr
+
+
+def test_a_baseline_update_replaces_only_the_probes_measured(tmp_path):
+    path = tmp_path / "baseline.json"
+    kept = {"value": 3, "tolerance": 0, "runs": [3]}
+    path.write_text(json.dumps({"commit": "old", "figures": {"queries:feed": kept}}))
+    fresh = {"delivery:lost": {"value": 0, "tolerance": 0, "runs": [0, 0]}}
+    document = perfcheck.baseline_updated(path, fresh, runs=2, date="2026-11-30T10:00:00+00:00")
+    assert document["figures"] == {"queries:feed": kept, **fresh}
+    assert document["commit"] == "old"
+    [update] = document["updates"]
+    assert update["figures"] == ["delivery:lost"]
+    assert update["runs"] == 2
+    with pytest.raises(DriveError, match="no baseline"):
+        perfcheck.baseline_updated(tmp_path / "none.json", fresh, runs=1, date="")
+
+
+def test_an_update_needs_the_probes_it_replaces(capsys):
+    with pytest.raises(SystemExit):
+        perfcheck.arguments(["baseline", "--update"])
+    assert "--update goes with" in capsys.readouterr().err
+    assert perfcheck.arguments(["baseline", "--update", "--only", "chat"]).names == [
+        "hello",
+        "chat",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("figure", "kept"),
+    [
+        ("delivery:lost", True),
+        ("share:feed.cached", True),  # measured against hello, but feed.cached's figure
+        ("cpu:hello", False),  # hello runs with every probe; it is not what was named
+        ("ab:feed.cached/optimized", False),  # feed.optimized was not measured
+    ],
+)
+def test_an_update_keeps_only_the_named_probes_figures(figure, kept):
+    assert perfcheck.named_by(figure, "chat,feed.cached") is kept
