@@ -59,13 +59,41 @@ def populate(
     comments_per_post: int,
 ) -> dict[str, int]:
     """Insert everything with bulk_create; counters are computed here, so they start exact."""
+    from app.posts.models import Comment, Like
+
+    people = _users_create(users)
+    edges = _follows_create(rng, people, follows_per_user)
+    post_rows = _posts_create(rng, people, posts)
+    likes = [
+        Like(user=liker, post=post)
+        for post in post_rows
+        for liker in rng.sample(people, rng.randint(0, max_likes))
+    ]
+    Like.objects.bulk_create(likes, batch_size=BATCH)
+    comments = [
+        Comment(post=post, author=rng.choice(people), text=" ".join(rng.choices(WORDS, k=6)))
+        for post in post_rows
+        for _ in range(comments_per_post)
+    ]
+    Comment.objects.bulk_create(comments, batch_size=BATCH)
+    _store_counters(people=people, posts=post_rows, edges=edges, likes=likes, comments=comments)
+    return {
+        "users": len(people),
+        "follows": len(edges),
+        "posts": len(post_rows),
+        "images": len(post_rows) * IMAGES_PER_POST,
+        "likes": len(likes),
+        "comments": len(comments),
+    }
+
+
+def _users_create(count: int) -> list[User]:
     from django.contrib.auth.hashers import make_password
 
-    from app.accounts.models import Follow, User
-    from app.posts.models import Comment, Like, Post, PostImage
+    from app.accounts.models import User
 
     password = make_password(PASSWORD)  # hashed once: hashing is deliberately slow
-    people = User.objects.bulk_create(
+    return User.objects.bulk_create(
         [
             User(
                 username=f"{PREFIX}{index:05d}",
@@ -73,10 +101,18 @@ def populate(
                 name=f"Bench {index}",
                 password=password,
             )
-            for index in range(users)
+            for index in range(count)
         ],
         batch_size=BATCH,
     )
+
+
+def _follows_create(
+    rng: random.Random, people: list[User], follows_per_user: int
+) -> set[tuple[int, int]]:
+    """(follower id, followee id) edges, inserted; about ``follows_per_user`` each."""
+    from app.accounts.models import Follow
+
     edges = {
         (follower.pk, followee.pk)
         for follower in people
@@ -86,7 +122,14 @@ def populate(
     Follow.objects.bulk_create(
         [Follow(follower_id=a, followee_id=b) for a, b in sorted(edges)], batch_size=BATCH
     )
-    authored = [rng.choice(people) for _ in range(posts)]
+    return edges
+
+
+def _posts_create(rng: random.Random, people: list[User], count: int) -> list[Post]:
+    """Posts by random authors, each with IMAGES_PER_POST image rows."""
+    from app.posts.models import Post, PostImage
+
+    authored = [rng.choice(people) for _ in range(count)]
     post_rows = Post.objects.bulk_create(
         [
             Post(author=author, caption=" ".join(rng.choices(WORDS, k=8)) + " #bench")
@@ -111,27 +154,7 @@ def populate(
         ],
         batch_size=BATCH,
     )
-    likes = [
-        Like(user=liker, post=post)
-        for post in post_rows
-        for liker in rng.sample(people, rng.randint(0, max_likes))
-    ]
-    Like.objects.bulk_create(likes, batch_size=BATCH)
-    comments = [
-        Comment(post=post, author=rng.choice(people), text=" ".join(rng.choices(WORDS, k=6)))
-        for post in post_rows
-        for _ in range(comments_per_post)
-    ]
-    Comment.objects.bulk_create(comments, batch_size=BATCH)
-    _store_counters(people=people, posts=post_rows, edges=edges, likes=likes, comments=comments)
-    return {
-        "users": len(people),
-        "follows": len(edges),
-        "posts": len(post_rows),
-        "images": len(post_rows) * IMAGES_PER_POST,
-        "likes": len(likes),
-        "comments": len(comments),
-    }
+    return post_rows
 
 
 def _store_counters(
