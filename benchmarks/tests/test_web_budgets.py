@@ -1,5 +1,5 @@
 """The web budgets benchmark without a browser: the JavaScript budget over the files
-themselves, and the pieces of benchmarks/web/budgets.py that need no server."""
+themselves, and the pieces of benchmarks/web/ that need no server."""
 
 from __future__ import annotations
 
@@ -7,37 +7,37 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.web import budgets
+from benchmarks.web import browser, common, data, report
 
 
 def test_the_browser_apps_javascript_fits_the_budget() -> None:
     # Every file, not only what one page imports: no page can load more than all of them.
-    sizes = budgets.static_js_bytes()
+    sizes = common.static_js_bytes()
     assert "app.js" in sizes and "js/core.js" in sizes
     total = sum(sizes.values())
     largest = sorted(sizes.items(), key=lambda item: -item[1])[:5]
-    assert total <= budgets.JS_BUDGET_BYTES, (
+    assert total <= common.JS_BUDGET_BYTES, (
         f"app/web/static/web holds {total:,} bytes of JavaScript, over the "
-        f"{budgets.JS_BUDGET_BYTES:,}-byte budget; the largest files: {largest}"
+        f"{common.JS_BUDGET_BYTES:,}-byte budget; the largest files: {largest}"
     )
 
 
 def test_it_says_how_to_get_chromium_when_it_is_missing(tmp_path: Path) -> None:
-    with pytest.raises(budgets.BudgetError, match="apt-get install -y chromium"):
-        budgets.chromium_check(tmp_path / "no-chromium")
+    with pytest.raises(common.BudgetError, match="apt-get install -y chromium"):
+        browser.chromium_check(tmp_path / "no-chromium")
 
 
 def test_it_takes_the_nearest_rank_percentile() -> None:
     values = [float(v) for v in range(1, 51)]
-    assert budgets.percentile(values, 0.95) == 48.0
-    assert budgets.percentile(values, 0.5) == 25.0
-    assert budgets.percentile([7.0], 0.95) == 7.0
+    assert common.percentile(values, 0.95) == 48.0
+    assert common.percentile(values, 0.5) == 25.0
+    assert common.percentile([7.0], 0.95) == 7.0
 
 
 def test_it_uses_another_database_of_the_same_redis() -> None:
     socket = "unix:///work/var/redis/redis.sock?db=0"
-    assert budgets.redis_db_url(socket, 12) == "unix:///work/var/redis/redis.sock?db=12"
-    assert budgets.redis_db_url("redis://localhost:6379/0", 12) == "redis://localhost:6379/12"
+    assert data.redis_db_url(socket, 12) == "unix:///work/var/redis/redis.sock?db=12"
+    assert data.redis_db_url("redis://localhost:6379/0", 12) == "redis://localhost:6379/12"
 
 
 def test_it_names_what_moved_and_its_share_of_the_score() -> None:
@@ -47,7 +47,7 @@ def test_it_names_what_moved_and_its_share_of_the_score() -> None:
         {"value": 0.0003, "nodes": ["ul.nav-links", "button.more"]},
         {"value": 0.0001, "nodes": []},
     ]
-    assert budgets.shift_sources(shifts) == (
+    assert report.shift_sources(shifts) == (
         "`button.more` 0.0043, `ul.nav-links` 0.0005, `(unattributed)` 0.0001"
     )
-    assert budgets.shift_sources([]) == ""
+    assert report.shift_sources([]) == ""
