@@ -206,7 +206,7 @@ def room_inbox(
     size = parse_limit(limit)
     decoded = decode_cursor(cursor, (datetime, int))
     name = lab_strategies.choose("inbox", override=strategy)
-    entries = strategies.INBOX[name](user=user, cursor=decoded, limit=size)
+    entries = strategies.STRATEGIES[name](user=user, cursor=decoded, limit=size)
     result = page(list(entries), size, lambda entry: entry.cursor_key())
     member_ids = list(dict.fromkeys(uid for entry in result["items"] for uid in entry.member_ids))
     if name != "cached":

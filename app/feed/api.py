@@ -9,7 +9,7 @@ from ninja import Router
 
 from app.accounts.models import User
 from app.core.text import CleanStr
-from app.feed.strategies import feed_page
+from app.feed.page import feed_page
 from app.lab.api import auth, json_response
 from app.posts.schemas import PostPage
 

@@ -1,5 +1,6 @@
 """The home feed's page: followed posts from the chosen strategy, with the recommender's
-posts interleaved, and the cursor that pages both.
+posts interleaved, and the cursor that pages both. ``feed_page`` is the feed's selector: it
+asks the lab switch which strategy runs (app/feed/strategies.py holds them).
 
 The feed owns its page; the recommender (app/recs) only answers which posts to suggest, by
 rank (``recommended_posts``).
@@ -14,8 +15,10 @@ from typing import Any
 from django.conf import settings
 
 from app.accounts.models import User
+from app.feed import strategies
 from app.feed.selectors import After
-from app.lab.api import ApiError, bad_request, decode_cursor, encode_cursor, page
+from app.lab import strategies as lab_strategies
+from app.lab.api import ApiError, bad_request, decode_cursor, encode_cursor, page, parse_limit
 from app.posts.fragments import PostItem, item_recommended
 from app.recs import selectors as recs
 
@@ -77,3 +80,16 @@ def feed_interleave(
         encode_cursor(last.created_at, last.id, next_rank) if more and last is not None else None
     )
     return {"items": merged, "next_cursor": next_cursor}
+
+
+def feed_page(
+    *, viewer: User, cursor: str | None, limit: int | None, strategy: str | None = None
+) -> dict[str, Any]:
+    """The home feed page: the one place a page is assembled, so recommended posts are
+    interleaved here for every strategy. ``strategy`` overrides the request's choice."""
+    size = parse_limit(limit)
+    after, rank = feed_cursor_decode(cursor)
+    name = lab_strategies.choose("feed", override=strategy)
+    followed = feed_followed_slots(size)
+    items = strategies.STRATEGIES[name](viewer=viewer, after=after, limit=followed + 1)
+    return feed_interleave(viewer=viewer, items=items, size=followed, rank=rank)

@@ -7,12 +7,20 @@ own, followed, liked) happens afterwards in ``selectors.explore_items`` for both
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Protocol
 
+from app.lab.strategies import HotPath
 from app.recs import serving
 from app.recs.data import user_recent_interactions
 
-Strategy = Callable[..., list[int]]
+
+class ExploreStrategy(Protocol):
+    def __call__(self, *, viewer_id: int, need: int) -> list[int]:
+        """The viewer's ranked candidate post ids, at least the first ``need`` if there are."""
+        ...
+
+
 TOP_N = 200
 # A user with no activity yet gets a fold-in retry after a minute, not an hour.
 EMPTY_FOLD_IN_TTL = 60
@@ -58,4 +66,7 @@ def als(*, viewer_id: int, need: int) -> list[int]:
     return personal + [post_id for post_id in serving.popular_ids() if post_id not in seen]
 
 
-STRATEGIES: dict[str, Strategy] = {"als": als, "popular": popular}
+# The default (the best one) first.
+STRATEGIES: Mapping[str, ExploreStrategy] = {"als": als, "popular": popular}
+# The catalogue's entry (app/lab/strategies.py); without Redis, popular is computed in SQL.
+HOT_PATH = HotPath("explore", STRATEGIES, without_redis={"als": "popular"})

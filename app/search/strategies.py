@@ -19,15 +19,14 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django_redis import get_redis_connection
 
 from app.lab import stats
-from app.lab import strategies as lab
 from app.lab.api import json_bytes
 from app.lab.cache import raw_key
+from app.lab.strategies import HotPath
 from app.search.normalize import SearchText
 from app.search.schemas import SuggestJSON, SuggestOut
 
@@ -473,23 +472,11 @@ class CachedStrategy:
 
 
 _indexed = SqlStrategy(INDEXED)
+# The default (the best one) first; the typeahead has its own (app/search/selectors.py).
 STRATEGIES: Mapping[str, SearchStrategy] = {
-    "naive": SqlStrategy(NAIVE),
     "indexed": _indexed,
     "cached": CachedStrategy(_indexed),
+    "naive": SqlStrategy(NAIVE),
 }
-# The typeahead's default, where the catalogue's (indexed) is for results. Results depend on
-# the viewer (follow boost, private authors), so their cache is per viewer, rarely hit, and
-# 30 s stale; suggestions ignore the viewer, so one entry per prefix serves everyone, and
-# every keystroke of every user asks for a handful of short prefixes.
-SUGGEST_DEFAULT = "cached"
-
-
-def suggest_strategy(override: str | None = None) -> SearchStrategy:
-    """The typeahead's strategy: ``override``, else one an X-Lab-Strategy header names for
-    ``search``, else :data:`SUGGEST_DEFAULT`; recorded for Server-Timing like any choice."""
-    if override is None:
-        request_stats = stats.current()
-        if request_stats is not None and settings.LAB_EXPERIMENTS:
-            override = request_stats.requested.get("search")
-    return STRATEGIES[lab.choose("search", override=override or SUGGEST_DEFAULT)]
+# The catalogue's entry (app/lab/strategies.py); without Redis, cached's SQL twin serves.
+HOT_PATH = HotPath("search", STRATEGIES, without_redis={"cached": "indexed"})

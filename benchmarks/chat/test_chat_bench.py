@@ -119,7 +119,7 @@ def _median_ms(func: Callable[[], Any], rounds: int) -> float:
 
 @pytest.mark.parametrize("name", ["naive", "optimized"])
 def test_inbox_200_rooms(benchmark: Any, me: User, db_access: None, name: str) -> None:
-    inbox = strategies.INBOX[name]
+    inbox = strategies.STRATEGIES[name]
     entries = benchmark(lambda: inbox(user=me, cursor=None, limit=ROOMS))
     assert len(entries) == ROOMS
 
@@ -168,7 +168,7 @@ def _group_round_trips(layer: Any, count: int) -> list[float]:
 def test_summary_in_one_run(me: User, db_access: None) -> None:
     """Medians measured side by side, query counts, and the layers' round trips."""
     inbox: dict[str, Any] = {}
-    for name, func in strategies.INBOX.items():
+    for name, func in strategies.STRATEGIES.items():
         call = lambda func=func: func(user=me, cursor=None, limit=ROOMS)  # noqa: E731
         call()
         inbox[name] = {"queries": _queries(call), "median_ms": _median_ms(call, 15)}

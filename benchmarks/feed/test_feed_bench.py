@@ -30,7 +30,8 @@ from django.test.utils import CaptureQueriesContext
 from app.accounts.models import Follow, User
 from app.feed import selectors, store
 from app.feed import services as feed_services
-from app.feed.strategies import _timeline_rebuild, feed_page
+from app.feed.page import feed_page
+from app.feed.strategies import _timeline_rebuild
 from app.lab import stats
 from app.posts import viewcache
 from app.posts.models import Post

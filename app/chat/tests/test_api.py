@@ -202,7 +202,7 @@ def test_it_gives_the_same_inbox_from_every_strategy(alice):
         return rows, page["next_cursor"]
 
     # cached renders JSON, not models: test_inbox_cache.py compares it with optimized.
-    assert set(strategies.INBOX) == {"naive", "optimized", "cached"}
+    assert set(strategies.STRATEGIES) == {"naive", "optimized", "cached"}
     naive_first, naive_next = shaped("naive", None)
     optimized_first, optimized_next = shaped("optimized", None)
     assert naive_first == optimized_first

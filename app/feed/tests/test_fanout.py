@@ -14,7 +14,7 @@ from django.db import transaction
 from app.accounts import services as accounts
 from app.core import realtime
 from app.feed import jobs, store
-from app.feed.strategies import feed_page
+from app.feed.page import feed_page
 from app.feed.tests.conftest import follow, posts_make, user_make
 from app.posts import services as posts
 from app.posts import viewcache

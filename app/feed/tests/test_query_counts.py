@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from app.feed.page import feed_page
 from app.feed.selectors import _followed_and_self_sql, _keys_sql
-from app.feed.strategies import feed_page
 from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
 from app.posts import viewcache

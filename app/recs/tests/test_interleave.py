@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.accounts.tests.factories import UserFactory
-from app.feed.strategies import feed_page
+from app.feed.page import feed_page
 from app.feed.tests.conftest import follow, posts_make
 from app.lab.api import encode_cursor
 from app.posts.fragments import item_dict
