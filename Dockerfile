@@ -16,6 +16,7 @@ RUN pip install -r requirements.lock
 # Only what runs: no .venv, no var/ (the embedded servers' data), no reports.
 COPY manage.py pyproject.toml ./
 COPY app ./app
+COPY ops ./ops
 COPY seed ./seed
 
 RUN useradd --create-home --uid 10001 instalab \
@@ -26,4 +27,4 @@ USER instalab
 EXPOSE 8000 8001
 # Migrate, then serve. Only the app container runs this; the worker overrides the command
 # and waits for the app to be healthy, so two containers never migrate at once.
-CMD ["sh", "-c", "python manage.py migrate --no-input && exec python -m app.lab.serve"]
+CMD ["sh", "-c", "python manage.py migrate --no-input && exec python -m ops.serve"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import dj_database_url
 
-from app.lab import services as embedded
+from app.core import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = embedded.VAR
@@ -109,7 +109,8 @@ TEMPLATES = [
 ]
 
 # --- Servers ----------------------------------------------------------------------------
-# With neither URL set, the embedded servers under var/ are used (see app/lab/services.py).
+# With neither URL set, the embedded servers under var/ are used: app/core/embedded.py says
+# where they listen, and ops/services.py (`make services`) starts them.
 EMBEDDED_SERVICES = embedded.embedded_enabled()
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.database_url()
 REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
@@ -124,7 +125,7 @@ _db["OPTIONS"] = {
     # Per connection, so they cost no query per request:
     # - search's fuzzy username match (`%`): 0.2 lets `jonh` find `john` (similarity 0.25);
     # - random_page_cost 1.1 for SSD-backed storage, as the embedded server is configured
-    #   (app/lab/services.py). PostgreSQL's default of 4 models spinning disks and, on a
+    #   (ops/services.py). PostgreSQL's default of 4 models spinning disks and, on a
     #   default-configured server, tips search's candidate scans into sequential scans;
     # - no parallel workers: on two cores serving concurrent requests, a Gather takes cores
     #   from other requests, and it made the planner prefer sorting every match of a common
@@ -281,7 +282,7 @@ CHAT_PRESENCE_REFRESH: float | None = (
     float(os.environ["CHAT_PRESENCE_REFRESH"]) if os.environ.get("CHAT_PRESENCE_REFRESH") else None
 )
 # Where the browser opens /ws/ when it is not the page's own origin: the server runner
-# (app/lab/serve.py) sets it, since it serves /ws/ on another port than HTTP.
+# (ops/serve.py) sets it, since it serves /ws/ on another port than HTTP.
 LAB_WS_URL = os.environ.get("LAB_WS_URL", "").strip()
 # When RQ's cron scheduler retrains the recommender (`rq cron app.recs.cron`): nightly.
 RECS_RETRAIN_CRON = os.environ.get("RECS_RETRAIN_CRON", "17 3 * * *")

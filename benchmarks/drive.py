@@ -1,7 +1,7 @@
 """What the HTTP lab instruments share: the production-mode server, a persona, real ids, wrk.
 
 `make bench-endpoints` (benchmarks/endpoints.py) and `make profile` (benchmarks/profile.py) both
-start `python -m app.lab.serve` as production runs it (DEBUG=0, granian WSGI, 2 workers) on
+start `python -m ops.serve` as production runs it (DEBUG=0, granian WSGI, 2 workers) on
 their own ports, or attach to a server already running, log a seeded persona in over HTTP, and
 drive one path at a time with wrk at a fixed concurrency.
 """
@@ -223,7 +223,7 @@ def worker_pids(root: int) -> list[int]:
 
 @dataclass
 class Server:
-    """A production-mode `python -m app.lab.serve` in its own process group, or one attached."""
+    """A production-mode `python -m ops.serve` in its own process group, or one attached."""
 
     base_url: str
     http_pid: int
@@ -301,7 +301,7 @@ def server_start(
     say(f"starting the production-mode server (split, {workers} workers) on {base_url}")
     with log_path.open("ab") as log:
         runner = subprocess.Popen(
-            [PYTHON, "-m", "app.lab.serve"],
+            [PYTHON, "-m", "ops.serve"],
             cwd=ROOT,
             env=env,
             start_new_session=True,
@@ -314,7 +314,7 @@ def server_start(
         runner=runner,
         log_path=log_path,
         metrics_dir=metrics_dir,
-        argv=[PYTHON, "-m", "app.lab.serve"],
+        argv=[PYTHON, "-m", "ops.serve"],
     )
     try:
         _ready_wait(server=server, ws_port=ws_port)
@@ -489,7 +489,7 @@ def django_setup() -> None:
 
 def services_ensure() -> None:
     """The embedded PostgreSQL and Redis, when no URLs are set and they are not running yet."""
-    from app.lab import services
+    from ops import services
 
     if services.embedded_enabled() and not services.is_running():
         say("starting the embedded PostgreSQL and Redis")
@@ -497,13 +497,13 @@ def services_ensure() -> None:
 
 
 def database_url() -> str:
-    from app.lab import services
+    from ops import services
 
     return os.environ.get("DATABASE_URL") or services.database_url()
 
 
 def redis_url() -> str:
-    from app.lab import services
+    from ops import services
 
     return os.environ.get("REDIS_URL") or services.redis_url()
 

@@ -1,7 +1,7 @@
 """HTTP servers side by side in one run: granian WSGI, gunicorn, granian ASGI, uvicorn.
 
 Run as ``make bench-serving`` (``python -m benchmarks.serving``). All four servers are started
-at once with the exact command lines ``make run`` uses (app.lab.serve), each on its own port,
+at once with the exact command lines ``make run`` uses (ops.serve), each on its own port,
 and wrk drives them in interleaved rounds, so a noisy neighbour on this shared box hits every
 setup alike and the ratios to granian WSGI stay comparable. Each round also meters the server
 CPU it cost per request (the server under test's process tree, PostgreSQL and Redis; see
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.lab import serve
 from loadtests.cpu import ROLES, CpuMeter, per_request_ms
+from ops import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for key, value in BENCH_ENV.items():
         os.environ[key] = value
-    from app.lab import services
+    from ops import services
 
     if services.embedded_enabled() and not services.is_running():
         services.start(quiet=True)

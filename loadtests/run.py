@@ -139,7 +139,7 @@ def _python(*argv: str, env: dict[str, str] | None = None, capture: bool = False
 def data_ensure(*, scale: str, seed: int, reseed: bool) -> Path:
     """Services up, migrated, seeded at ``scale`` (reused when the manifest says so)."""
     say("services and migrations")
-    _python("-m", "app.lab.services", "start")
+    _python("-m", "ops.services", "start")
     _python("manage.py", "migrate", "--no-input", "-v", "0")
     out = _python(
         "-c",
@@ -170,7 +170,7 @@ def _database_name() -> str:
 
 
 class Server:
-    """`python -m app.lab.serve` on the load-test ports, in its own process group."""
+    """`python -m ops.serve` on the load-test ports, in its own process group."""
 
     def __init__(self, args: argparse.Namespace, *, log: Path, silk: bool = False) -> None:
         self.args = args
@@ -209,7 +209,7 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [PYTHON, "-m", "app.lab.serve"],
+                [PYTHON, "-m", "ops.serve"],
                 cwd=ROOT,
                 env=self.env,
                 start_new_session=True,
@@ -245,7 +245,7 @@ class Server:
 
     def cpu_meter(self) -> CpuMeter:
         """The app's process tree, and the PostgreSQL and Redis servers its URLs name."""
-        from app.lab import services
+        from ops import services
 
         return CpuMeter.for_servers(
             app_pid=self.process.pid if self.process else None,
@@ -491,7 +491,7 @@ def locust_run(
 
 
 def description_base(args: argparse.Namespace, *, manifest: Path) -> dict[str, Any]:
-    from app.lab.serve import REASONS
+    from ops.serve import REASONS
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True

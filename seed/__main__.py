@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
-    from app.lab import services
+    from ops import services
 
     if services.embedded_enabled() and not services.is_running():
         services.start(quiet=True)

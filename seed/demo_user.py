@@ -22,7 +22,7 @@ DEMO_PASSWORD = "instalab-demo"
 
 def _default_base_url() -> str:
     """Where `make run` serves: HOST and PORT as the server runner reads them."""
-    from app.lab.serve import ServeError, browse_url, serve_config
+    from ops.serve import ServeError, browse_url, serve_config
 
     try:
         return browse_url(config=serve_config(environ=os.environ))

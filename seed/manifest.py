@@ -11,7 +11,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from app.lab import services
+from app.core import embedded
 from seed.loader import PhaseStat
 from seed.plan import TIERS, Plan
 from seed.presets import LAB_PASSWORD
@@ -23,7 +23,7 @@ SAMPLE = 20
 def manifest_default_path() -> Path:
     """var/seed-manifest.json for the default database; a per-database name for any other."""
     name = str(connection.settings_dict["NAME"])
-    if name == services.DATABASE_NAME:
+    if name == embedded.DATABASE_NAME:
         return Path(settings.VAR_DIR) / "seed-manifest.json"
     return Path(settings.VAR_DIR) / f"seed-manifest-{name}.json"
 

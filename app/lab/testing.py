@@ -1,4 +1,5 @@
-"""Test helpers: exact query counts that print every statement when they fail."""
+"""Test helpers: exact query counts that print every statement when they fail, and /metrics
+read as a scraper reads it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from prometheus_client.parser import text_string_to_metric_families
 
 
 class QueryCountError(AssertionError):
@@ -36,3 +39,20 @@ def database_url_for_tests() -> str:
     test starts in another process (call it once the test database exists)."""
     parts = urlsplit(settings.DATABASE_URL)
     return urlunsplit(parts._replace(path=f"/{settings.DATABASES['default']['NAME']}"))
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in an exposition, 0 when the series does not exist yet."""
+    for family in text_string_to_metric_families(text):
+        for candidate in family.samples:
+            if candidate.name == name and candidate.labels == labels:
+                return float(candidate.value)
+    return 0.0
+
+
+def scrape(client: Client) -> str:
+    """/metrics as the test client gets it, checked to be the text exposition."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    return response.content.decode()

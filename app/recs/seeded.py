@@ -11,7 +11,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from app.lab import services
+from app.core import embedded
 
 Array = np.ndarray[Any, Any]
 
@@ -20,7 +20,7 @@ def manifest_path() -> Path:
     """Where ``python -m seed`` writes it: var/seed-manifest.json for the default database,
     var/seed-manifest-<database>.json for any other."""
     name = str(connection.settings_dict["NAME"])
-    if name == services.DATABASE_NAME:
+    if name == embedded.DATABASE_NAME:
         return Path(settings.VAR_DIR) / "seed-manifest.json"
     return Path(settings.VAR_DIR) / f"seed-manifest-{name}.json"
 

@@ -18,8 +18,8 @@ from django.test import Client
 from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.lab import serve
 from loadtests.run import arguments
+from ops import runner, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "dashboards" / "grafana"
@@ -177,7 +177,7 @@ def exported(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert single.status_code == 200
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     config = serve.serve_config(environ={})
-    serve.RestartCounter(roles=serve.counted_roles(specs=serve.serve_commands(config=config)))
+    runner.RestartCounter(roles=runner.counted_roles(specs=serve.serve_commands(config=config)))
     multi = client.get(reverse("metrics"))
     assert multi.status_code == 200
     found: dict[str, Series] = {}

@@ -1,7 +1,7 @@
 """The chaos lab's own PostgreSQL and Redis, and the four faults it injects into them and into
 the app it started.
 
-The servers are app/lab/services.py's embedded ones, started with ``LAB_VAR_DIR`` pointing at
+The servers are ops/services.py's embedded ones, started with ``LAB_VAR_DIR`` pointing at
 ``var/chaos/``: their own data directory, PostgreSQL socket directory and Redis socket, so the
 developer's servers under ``var/`` are never touched. Each fault has ``inject()`` and
 ``restore()``; each returns what it did, for the report.
@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import redis
 
-from app.lab import services
+from ops import services
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR = ROOT / "var" / "chaos"
@@ -50,7 +50,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 class PrivateServices:
-    """`python -m app.lab.services` on a var directory of the chaos lab's own."""
+    """`python -m ops.services` on a var directory of the chaos lab's own."""
 
     def __init__(self, var_dir: Path = DEFAULT_VAR) -> None:
         self.var_dir = var_dir.resolve()
@@ -66,7 +66,7 @@ class PrivateServices:
 
     def _services(self, action: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "app.lab.services", action],
+            [sys.executable, "-m", "ops.services", action],
             cwd=ROOT,
             env=self.env(),
             capture_output=True,
@@ -101,11 +101,11 @@ class PrivateServices:
 
     def pg_stop_immediate(self) -> None:
         """pg_ctl stop -m immediate: every backend dies at once, as in a crash."""
-        argv = [services._pg_bin("pg_ctl"), "-D", str(self.pg_dir), "-w", "-t", "30"]
+        argv = [services.pg_bin("pg_ctl"), "-D", str(self.pg_dir), "-w", "-t", "30"]
         subprocess.run(
             [*argv, "stop", "-m", "immediate"],
             check=True,
-            user=services._pg_user(),
+            user=services.pg_user(),
             cwd="/",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -117,14 +117,14 @@ class PrivateServices:
         return Path(lines[4])
 
     def pg_start(self, *, socket_dir: Path) -> None:
-        """pg_ctl start as app/lab/services.py starts it, without a Python start-up around it
+        """pg_ctl start as ops/services.py starts it, without a Python start-up around it
         (seconds on a busy box, which would count as outage)."""
-        argv = [services._pg_bin("pg_ctl"), "-D", str(self.pg_dir), "-w", "-t", "60"]
+        argv = [services.pg_bin("pg_ctl"), "-D", str(self.pg_dir), "-w", "-t", "60"]
         argv += ["-l", str(self.var_dir / "postgres.log"), "-o", f"-h '' -k {socket_dir}"]
         subprocess.run(
             [*argv, "start"],
             check=True,
-            user=services._pg_user(),
+            user=services.pg_user(),
             cwd="/",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -135,7 +135,7 @@ class PrivateServices:
         conf = self.var_dir / "redis" / "redis.conf"
         for stale in (self.redis_socket, self.redis_pidfile):
             stale.unlink(missing_ok=True)
-        subprocess.run([services._redis_binary(), str(conf)], check=True)
+        subprocess.run([services.redis_binary(), str(conf)], check=True)
         deadline = time.monotonic() + STOP_TIMEOUT
         while time.monotonic() < deadline:
             with contextlib.suppress(redis.exceptions.RedisError):

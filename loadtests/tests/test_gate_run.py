@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from app.lab import services
+from ops import services
 
 ROOT = Path(__file__).resolve().parents[2]
 GATE = """

@@ -20,7 +20,7 @@ def lint() -> subprocess.CompletedProcess[str]:
 def test_the_tree_keeps_every_import_rule():
     result = lint()
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "4 kept, 0 broken" in result.stdout
+    assert "5 kept, 0 broken" in result.stdout
 
 
 def test_a_lab_module_importing_the_feed_breaks_the_rules():
@@ -36,6 +36,21 @@ def test_a_lab_module_importing_the_feed_breaks_the_rules():
     assert result.returncode == 1
     assert "The lab imports no feature app BROKEN" in result.stdout
     assert f"{planted.stem} -> app.feed.store" in result.stdout
+
+
+def test_a_settings_like_module_importing_the_process_manager_breaks_the_rules():
+    planted = ROOT / "app" / "core" / f"planted_{uuid.uuid4().hex[:8]}.py"
+    planted.write_text(
+        '"""Planted by a test: the app learns socket paths from core, never from ops."""\n\n'
+        "from ops import services  # noqa: F401\n"
+    )
+    try:
+        result = lint()
+    finally:
+        planted.unlink()
+    assert result.returncode == 1
+    assert "The app imports no process manager BROKEN" in result.stdout
+    assert f"{planted.stem} -> ops.services" in result.stdout
 
 
 def test_the_architecture_docs_show_the_current_package_graph():

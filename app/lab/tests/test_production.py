@@ -1,6 +1,5 @@
 """Production mode: `check --deploy` is clean, pages carry a CSP that fits them, /metrics is for
-operators, Server-Timing and /api/docs are for the lab (or staff), 500s show no traceback, and
-the runner's banner names the mode."""
+operators, Server-Timing and /api/docs are for the lab (or staff), and 500s show no traceback."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ import pytest
 from django.test import Client
 
 from app.accounts.tests.factories import UserFactory
-from app.lab import serve
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -237,15 +235,3 @@ def test_a_500_in_production_shows_no_traceback(
         assert "secret-internal-detail" not in body
         assert "Traceback" not in body
         assert "RuntimeError" not in body
-
-
-# --- the runner's banner ----------------------------------------------------------------------
-
-
-def test_the_banner_says_which_mode_it_runs_in() -> None:
-    development = serve.banner(config=serve.serve_config(environ={}))
-    production = serve.banner(config=serve.serve_config(environ={"DEBUG": "0"}))
-
-    assert development.splitlines()[0].startswith("DEVELOPMENT mode (DEBUG=1)")
-    assert production.splitlines()[0].startswith("PRODUCTION mode (DEBUG=0)")
-    assert "no demo login" in production.splitlines()[0]

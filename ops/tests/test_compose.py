@@ -94,7 +94,7 @@ def test_it_serves_with_the_default_runner_after_migrating() -> None:
     steps = shell_steps(services()["app"]["command"])
     assert steps == [
         ["python", "manage.py", "migrate", "--no-input"],
-        ["exec", "python", "-m", "app.lab.serve"],
+        ["exec", "python", "-m", "ops.serve"],
     ]
 
 
@@ -108,7 +108,7 @@ def test_it_works_every_queue_the_settings_define() -> None:
 def test_it_sets_only_variables_the_project_reads(name: str) -> None:
     read = (
         variables_read_by(ROOT / "app" / "settings.py")
-        | variables_read_by(ROOT / "app" / "lab" / "serve.py")
+        | variables_read_by(ROOT / "ops" / "serve.py")
         | LIBRARY_VARIABLES
     )
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"} <= read  # the regex works
@@ -153,6 +153,20 @@ def test_it_builds_from_python_311_slim_and_installs_the_lock() -> None:
         for path in source.split():
             assert (ROOT / path).exists(), f"Dockerfile copies missing {path}"
     assert "requirements.lock" in re.findall(r"^COPY (\S+)", text, re.MULTILINE)
+
+
+def test_the_image_holds_every_package_its_commands_run() -> None:
+    copied = {
+        path
+        for source in re.findall(r"^COPY (.+) \S+$", DOCKERFILE.read_text(), re.MULTILINE)
+        for path in source.split()
+    }
+    for name in ("app", "worker"):
+        for argv in shell_steps(services()[name]["command"]):
+            argv = argv[1:] if argv[0] == "exec" else argv
+            if argv[:2] == ["python", "-m"]:
+                assert argv[2].split(".")[0] in copied, f"the image lacks {argv[2]}"
+    assert "ops" in copied  # the runner the app service serves with
 
 
 def test_it_migrates_on_start_in_the_image_default_command() -> None:

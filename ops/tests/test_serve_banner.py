@@ -1,11 +1,11 @@
-"""`make run`'s banner and ready line name the host and port the server really runs on, as
-HOST and PORT set them, with an address a browser can open."""
+"""`make run`'s banner and ready line: the host and port the server really runs on, as HOST
+and PORT set them, with an address a browser can open; and the mode it runs in."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from app.lab import serve
+from ops import serve
 
 
 def banner_for(**environ: str) -> str:
@@ -42,3 +42,12 @@ def test_an_ipv6_host_is_bracketed() -> None:
     assert serve.serve_urls(config=config)[1] == "ws://[::1]:8001/ws/"
     wildcard = serve.serve_config(environ={"HOST": "::", "PORT": "9000"})
     assert serve.browse_url(config=wildcard) == "http://127.0.0.1:9000"
+
+
+def test_the_banner_says_which_mode_it_runs_in() -> None:
+    development = banner_for()
+    production = banner_for(DEBUG="0")
+
+    assert development.splitlines()[0].startswith("DEVELOPMENT mode (DEBUG=1)")
+    assert production.splitlines()[0].startswith("PRODUCTION mode (DEBUG=0)")
+    assert "no demo login" in production.splitlines()[0]

@@ -1,4 +1,4 @@
-"""Loaded with ``-p app.lab.pytest_plugin`` before Django: test mode, and servers up."""
+"""Loaded with ``-p ops.pytest_plugin`` before Django: test mode, and servers up."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ os.environ.setdefault("LAB_HISTORY_DIR", tempfile.mkdtemp(prefix="lab-history-")
 
 
 def pytest_configure() -> None:
-    from app.lab import services
+    from ops import services
 
     if services.embedded_enabled() and not services.is_running():
         services.start(quiet=True)

@@ -1,0 +1,1 @@
+"""Process management outside Django: the embedded servers and the serving runner."""
