@@ -16,9 +16,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from loadtests import report as reports
+from loadtests.blocks import Block, documents_write, table
 from loadtests.chaos.analysis import PHASES
-from loadtests.report import Block, markdown_render, table
+from loadtests.charts import chart_save, charts_write
+from loadtests.report import blocks_of, checks_table
 
 TIMELINE_PNG = "chaos_timeline.png"
 
@@ -49,7 +50,7 @@ def timeline_chart(out: Path, chaos: dict[str, Any]) -> str:
     more, more_labels = latency.get_legend_handles_labels()
     ax.legend(handles + more, labels + more_labels, loc="upper left", fontsize=8)
     ax.set_title(f"{chaos['scenario']}: requests, failures and p95 per second")
-    return reports._save(fig, out / TIMELINE_PNG)
+    return chart_save(fig, out / TIMELINE_PNG)
 
 
 def _kinds(kinds: dict[str, int]) -> str:
@@ -61,6 +62,17 @@ def _seconds(value: float | None, *, missing: str = "never") -> str:
 
 
 def chaos_blocks(summary: dict[str, Any]) -> list[Block]:
+    """The verdict and its checks, the fault, each phase and endpoint, probes and chat sends."""
+    chaos = summary["chaos"]
+    blocks = _verdict_blocks(summary)
+    blocks += _fault_blocks(chaos)
+    blocks += _phase_blocks(chaos["phases"])
+    blocks.append(Block("h2", "Probes (/healthz, /readyz, 4 per second each)"))
+    blocks.append(_endpoint_table(chaos["probes"]))
+    return blocks + _chat_blocks(chaos["chat"])
+
+
+def _verdict_blocks(summary: dict[str, Any]) -> list[Block]:
     chaos, d = summary["chaos"], summary["description"]
     fault, checks = chaos["fault"], chaos["checks"]
     failed = [c for c in checks if not c["ok"]]
@@ -69,7 +81,7 @@ def chaos_blocks(summary: dict[str, Any]) -> list[Block]:
         if failed
         else f"**Verdict: pass** ({len(checks)} checks)"
     )
-    blocks = [
+    return [
         Block("h1", f"Chaos: {chaos['scenario']}"),
         Block(
             "p",
@@ -79,73 +91,63 @@ def chaos_blocks(summary: dict[str, Any]) -> list[Block]:
             "· the lab's own PostgreSQL, Redis and app",
         ),
         Block("p", verdict),
-        table(
-            ["", "scope", "check", "actual", "limit"],
-            [
-                ["ok" if c["ok"] else "FAIL", c["scope"], c["key"], c["actual"], c["limit"]]
-                for c in checks
-            ],
-        ),
-        Block("h2", "Fault"),
-        table(
-            ["what", "value"],
-            [
-                ["injected at", f"{fault['started_s']:g} s"],
-                ["window ends at", f"{fault['ended_s']:g} s"],
-                ["recovery measured from", f"{fault['restored_s']:g} s"],
-                *([key, str(value)] for key, value in fault["detail"].items()),
-                ["time to recover", _seconds(chaos["recovery_s"], missing="not within the run")],
-                ["last failure after it", _seconds(chaos["last_failure_s"], missing="none")],
-                ["max HTTP request latency during the fault", chaos["max_wait_during_ms"]],
-                ["GET /readyz answered 503 after", _seconds(chaos["readyz_503_s"])],
-            ],
-        ),
-        Block("img", TIMELINE_PNG),
-        Block("h2", "Phases"),
+        checks_table(checks),
     ]
-    phases = chaos["phases"]
-    blocks.append(
-        table(
-            ["phase", "seconds", "requests", "failures", "failure ratio", "error kinds"],
-            [
-                [
-                    phase,
-                    phases[phase]["seconds"],
-                    phases[phase]["total"]["requests"],
-                    phases[phase]["total"]["failures"],
-                    f"{phases[phase]['total']['failure_ratio']:.2%}",
-                    _kinds(phases[phase]["total"]["kinds"]),
-                ]
-                for phase in PHASES
-            ],
-        )
-    )
-    blocks.append(Block("h2", "Endpoints by phase"))
-    blocks.append(_endpoint_table(phases))
-    blocks.append(Block("h2", "Probes (/healthz, /readyz, 4 per second each)"))
-    blocks.append(_endpoint_table(chaos["probes"]))
-    chat = chaos["chat"]
-    blocks.append(Block("h2", "Chat sends"))
-    blocks.append(
-        table(
-            ["phase", "sent", "no reply", "acknowledged and lost"],
-            [
-                [phase, row["sent"], row["no_reply"], row["acked_lost"]]
-                for phase, row in chat["by_phase"].items()
-            ]
-            + [["all", chat["sent"], chat["no_reply"], chat["acked_lost"]]],
-        )
-    )
-    blocks.append(
+
+
+def _fault_blocks(chaos: dict[str, Any]) -> list[Block]:
+    fault = chaos["fault"]
+    rows = [
+        ["injected at", f"{fault['started_s']:g} s"],
+        ["window ends at", f"{fault['ended_s']:g} s"],
+        ["recovery measured from", f"{fault['restored_s']:g} s"],
+        *([key, str(value)] for key, value in fault["detail"].items()),
+        ["time to recover", _seconds(chaos["recovery_s"], missing="not within the run")],
+        ["last failure after it", _seconds(chaos["last_failure_s"], missing="none")],
+        ["max HTTP request latency during the fault", chaos["max_wait_during_ms"]],
+        ["GET /readyz answered 503 after", _seconds(chaos["readyz_503_s"])],
+    ]
+    return [Block("h2", "Fault"), table(["what", "value"], rows), Block("img", TIMELINE_PNG)]
+
+
+def _phase_blocks(phases: dict[str, Any]) -> list[Block]:
+    rows = [
+        [
+            phase,
+            phases[phase]["seconds"],
+            phases[phase]["total"]["requests"],
+            phases[phase]["total"]["failures"],
+            f"{phases[phase]['total']['failure_ratio']:.2%}",
+            _kinds(phases[phase]["total"]["kinds"]),
+        ]
+        for phase in PHASES
+    ]
+    headers = ["phase", "seconds", "requests", "failures", "failure ratio", "error kinds"]
+    return [
+        Block("h2", "Phases"),
+        table(headers, rows),
+        Block("h2", "Endpoints by phase"),
+        _endpoint_table(phases),
+    ]
+
+
+def _chat_blocks(chat: dict[str, Any]) -> list[Block]:
+    rows = [
+        [phase, row["sent"], row["no_reply"], row["acked_lost"]]
+        for phase, row in chat["by_phase"].items()
+    ]
+    rows.append(["all", chat["sent"], chat["no_reply"], chat["acked_lost"]])
+    return [
+        Block("h2", "Chat sends"),
+        table(["phase", "sent", "no reply", "acknowledged and lost"], rows),
         Block(
             "p",
             f"{chat['errored']} sends were answered by an error frame. A send with no reply got "
             "neither an ack nor an error frame; an acknowledged message is lost when it never "
             "reached the sender's socket, even through the sync after a reconnect. Sends of "
             "the last 3 s are in flight and not counted.",
-        )
-    )
-    return blocks
+        ),
+    ]
 
 
 def _endpoint_table(phases: dict[str, Any]) -> Block:
@@ -169,10 +171,9 @@ def _endpoint_table(phases: dict[str, Any]) -> Block:
 def chaos_report_write(out: Path, summary: dict[str, Any]) -> None:
     """summary.json, report.md and report.html with the load test's charts and the timeline."""
     out.mkdir(parents=True, exist_ok=True)
-    images = reports.charts_write(out, summary)
+    images = charts_write(out, summary)
     timeline_chart(out, summary["chaos"])
-    load = reports.blocks_of(summary, images)[1:]
+    load = blocks_of(summary, images)[1:]
     blocks = [*chaos_blocks(summary), Block("h2", "The load (Locust, whole run)"), *load]
     (out / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
-    (out / "report.md").write_text(markdown_render(blocks))
-    (out / "report.html").write_text(reports.html_render(blocks, title=blocks[0].text))
+    documents_write(out, blocks)

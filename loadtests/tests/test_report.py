@@ -5,13 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loadtests.report import (
-    compare_headline,
-    compare_of,
-    compare_write,
-    console_table,
-    report_write,
-)
+from loadtests.compare import compare_headline, compare_of, compare_write
+from loadtests.report import console_table, report_write
 from loadtests.summary import summary_build
 from loadtests.tests.conftest import make_run
 
