@@ -35,6 +35,7 @@ import psutil
 
 from loadtests import history
 from loadtests import report as reports
+from loadtests.compare import compare_headline, compare_write
 from loadtests.cpu import CpuMeter, describe
 from loadtests.personas import ManifestError, population_load
 from loadtests.summary import DEFAULT_P95_TARGET_MS, summary_build
@@ -664,8 +665,8 @@ def main(argv: list[str] | None = None) -> int:
                 reports.report_write(report_dir / label, summary)
                 summaries.append(summary)
             server.stop()
-            compare = reports.compare_write(report_dir, summaries[0], summaries[1])
-            say(f"B/A: {reports.compare_headline(compare)}")
+            compare = compare_write(report_dir, summaries[0], summaries[1])
+            say(f"B/A: {compare_headline(compare)}")
         else:
             summary = one_run(
                 args, server=server, out=report_dir, strategy=args.strategy, env=env, base=base
