@@ -3,7 +3,9 @@
 `make bench-endpoints` (benchmarks/endpoints.py) and `make profile` (benchmarks/profile.py) both
 start `python -m ops.serve` as production runs it (DEBUG=0, granian WSGI, 2 workers) on
 their own ports, or attach to a server already running, log a seeded persona in over HTTP, and
-drive one path at a time with wrk at a fixed concurrency.
+drive one path at a time with wrk at a fixed concurrency. The server itself is
+benchmarks/prodserver.py and wrk's script benchmarks/wrk.py; their names are offered here
+too, so a driver imports this module alone.
 """
 
 from __future__ import annotations
@@ -15,39 +17,34 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from benchmarks.prodserver import DEFAULT_PORT as DEFAULT_PORT
+from benchmarks.prodserver import DEFAULT_WS_PORT as DEFAULT_WS_PORT
+from benchmarks.prodserver import PRODUCTION_ENV as PRODUCTION_ENV
+from benchmarks.prodserver import PYTHON as PYTHON
+from benchmarks.prodserver import ROOT as ROOT
+from benchmarks.prodserver import DriveError as DriveError
+from benchmarks.prodserver import Response as Response
+from benchmarks.prodserver import Server as Server
+from benchmarks.prodserver import free_port as free_port
+from benchmarks.prodserver import http_get as http_get
+from benchmarks.prodserver import port_busy as port_busy
+from benchmarks.prodserver import say as say
+from benchmarks.prodserver import server_attach as server_attach
+from benchmarks.prodserver import server_start as server_start
+from benchmarks.wrk import lua_string, summary_read, wrk_lua
 from loadtests.servertiming import header_parse
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-DEFAULT_PORT = 8110
-DEFAULT_WS_PORT = 8111
-READY_TIMEOUT = 90.0
-STOP_TIMEOUT = 15.0
-# Never the app's own secret: the server only needs one to start with DEBUG=0.
-BENCH_SECRET = "bench-drive-" + "s" * 48
-PRODUCTION_ENV = {
-    "DEBUG": "0",
-    "SECRET_KEY": BENCH_SECRET,
-    "LAB_EXPERIMENTS": "1",
-    "SILK": "0",
-    "LOG_LEVEL": "ERROR",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
-}
 WRK_INSTALL = "apt-get install -y wrk (Debian/Ubuntu) or brew install wrk (macOS)"
 
 # label -> path; {placeholders} are filled from LabTargets. Kept in the order the table prints.
@@ -68,51 +65,6 @@ ENDPOINTS: dict[str, str] = {
 BASELINE = "hello"
 # Seed manifest tiers to take the persona from, most active first.
 PERSONA_TIERS = ("active", "heavy_posters", "celebrity_followers", "casual")
-
-# Prints wrk's own counters as one JSON line, so nothing is scraped from its text report.
-# Only the warm-up defines response(): wrk then hands every response to Lua, which costs wrk
-# CPU on the same two cores, so measured runs count errors with wrk's built-in counters.
-WRK_LUA = """
-%(headers)s
-%(status_counter)s
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, "status_errors": %%d, '
-    .. '"connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, "timeouts": %%d, '
-    .. '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d, "statuses": {%%s}}\\n',
-    summary.requests, summary.duration, summary.bytes, e.status, e.connect, e.read,
-    e.write, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, statuses_json()))
-end
-"""
-WRK_STATUS_COUNTER = """
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-init = function(args) statuses = {} end
-response = function(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
-statuses_json = function()
-  local merged, parts = {}, {}
-  for _, thread in ipairs(threads) do
-    for code, n in pairs(thread:get("statuses") or {}) do merged[code] = (merged[code] or 0) + n end
-  end
-  for code, n in pairs(merged) do table.insert(parts, string.format('"%d": %d', code, n)) end
-  return table.concat(parts, ", ")
-end
-"""
-WRK_NO_STATUS_COUNTER = 'statuses_json = function() return "" end'
-
-
-class DriveError(RuntimeError):
-    """The run cannot be made: a tool is missing, the server did not start, a login failed."""
-
-
-_STARTED = time.monotonic()
-
-
-def say(message: str) -> None:
-    """A progress line on stderr, with the seconds since the command started."""
-    print(f"[{time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def wrk_require(*, command: str) -> None:
@@ -161,233 +113,7 @@ def loadavg() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
-# --- the server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_busy(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.3):
-        return True
-    return False
-
-
-def listener_pid(port: int) -> int | None:
-    """The pid that holds a listening TCP socket on ``port`` (root sees every process's)."""
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.net_connections(kind="tcp"):
-            if (
-                conn.pid is not None
-                and conn.status == psutil.CONN_LISTEN
-                and conn.laddr
-                and conn.laddr[1] == port
-            ):
-                return int(conn.pid)
-    return None
-
-
-def server_root(pid: int) -> int:
-    """The HTTP server's main process: granian's or gunicorn's, above the worker that listens."""
-    try:
-        process = psutil.Process(pid)
-        name = _server_name(process)
-        parent = process.parent()
-        while parent is not None and name and _server_name(parent) == name:
-            process, parent = parent, parent.parent()
-        return int(process.pid)
-    except psutil.Error:
-        return pid
-
-
-def _server_name(process: psutil.Process) -> str:
-    with contextlib.suppress(psutil.Error):
-        argv = process.cmdline()
-        for known in ("granian", "gunicorn", "uvicorn"):
-            if any(known in part for part in argv[:3]):
-                return known
-    return ""
-
-
-def worker_pids(root: int) -> list[int]:
-    """The processes that run the app's Python code: the main process's children (or itself)."""
-    try:
-        children = psutil.Process(root).children(recursive=False)
-    except psutil.Error:
-        return []
-    return sorted(child.pid for child in children) or [root]
-
-
-@dataclass
-class Server:
-    """A production-mode `python -m ops.serve` in its own process group, or one attached."""
-
-    base_url: str
-    http_pid: int
-    runner: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    metrics_dir: Path | None = None
-    argv: list[str] = field(default_factory=list)
-
-    @property
-    def started_here(self) -> bool:
-        return self.runner is not None
-
-    def log_hint(self) -> str:
-        if self.log_path is None:
-            return "see the server's own log"
-        return f"the server's log (tracebacks) is {self.log_path}"
-
-    def workers(self) -> list[int]:
-        return worker_pids(self.http_pid)
-
-    def stop(self) -> None:
-        if self.runner is None or self.runner.poll() is not None:
-            return
-        # SIGTERM to the runner's group: it stops granian and uvicorn (each in their own group)
-        # in order and waits for them, as on Ctrl-C under `make run`.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.runner.pid, signal.SIGTERM)
-        try:
-            self.runner.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.runner.pid, signal.SIGKILL)
-            self.runner.wait()
-        if self.metrics_dir is not None:
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
-        say("server stopped")
-
-
-def server_start(
-    *,
-    port: int | None,
-    ws_port: int | None,
-    workers: int = 2,
-    environ: dict[str, str] | None = None,
-) -> Server:
-    """Start the production-mode server; None ports: 8110/8111, or free ones when those are busy."""
-    if port is None:
-        port = DEFAULT_PORT if not port_busy(DEFAULT_PORT) else free_port()
-    if ws_port is None:
-        ws_port = DEFAULT_WS_PORT if not port_busy(DEFAULT_WS_PORT) else free_port()
-    for wanted in (port, ws_port):
-        if port_busy(wanted):
-            raise DriveError(f"port {wanted} is in use; pass --port/--ws-port")
-    metrics_dir = Path(tempfile.mkdtemp(prefix=f"bench-prometheus-{port}-"))
-    base = dict(environ if environ is not None else os.environ)
-    env = {
-        **base,
-        **PRODUCTION_ENV,
-        "SECRET_KEY": base.get("SECRET_KEY") or BENCH_SECRET,
-        # The setup `make run` serves: granian WSGI for HTTP, uvicorn for /ws/.
-        "SERVER": "split",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WS_PORT": str(ws_port),
-        "WORKERS": str(workers),
-        "WS_WORKERS": "1",
-        # Reads only: a job worker would add its idle polling to the app's CPU, and take
-        # jobs off the dev server's queues.
-        "JOB_WORKERS": "0",
-        # Not var/prometheus: that belongs to `make run`, which this must not disturb.
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    log_path = Path(tempfile.mkstemp(prefix=f"bench-serve-{port}-", suffix=".log")[1])
-    base_url = f"http://127.0.0.1:{port}"
-    say(f"starting the production-mode server (split, {workers} workers) on {base_url}")
-    with log_path.open("ab") as log:
-        runner = subprocess.Popen(
-            [PYTHON, "-m", "ops.serve"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(
-        base_url=base_url,
-        http_pid=0,
-        runner=runner,
-        log_path=log_path,
-        metrics_dir=metrics_dir,
-        argv=[PYTHON, "-m", "ops.serve"],
-    )
-    try:
-        _ready_wait(server=server, ws_port=ws_port)
-        pid = listener_pid(port)
-        if pid is None:
-            raise DriveError(f"nothing listens on port {port} although /readyz answered")
-        server.http_pid = server_root(pid)
-    except BaseException:
-        server.stop()
-        raise
-    say(f"ready: HTTP server pid {server.http_pid}, workers {server.workers()}")
-    return server
-
-
-def _ready_wait(*, server: Server, ws_port: int) -> None:
-    assert server.runner is not None
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.runner.poll() is not None:
-            tail = server.log_path.read_text()[-2000:] if server.log_path else ""
-            raise DriveError(
-                f"the server exited during start-up ({server.runner.returncode}):\n{tail}"
-            )
-        status = http_get(base_url=server.base_url, path="/readyz", timeout=2.0).status
-        if status == 200 and port_busy(ws_port):
-            return
-        time.sleep(0.3)
-    raise DriveError(f"{server.base_url}/readyz did not answer 200 within {READY_TIMEOUT:.0f} s")
-
-
-def server_attach(*, base_url: str) -> Server:
-    """A server someone else started; its CPU is metered through the pid listening on its port."""
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
-        raise DriveError("--base-url must be http://127.0.0.1:<port> on this machine")
-    pid = listener_pid(parts.port)
-    if pid is None:
-        raise DriveError(f"no process listens on port {parts.port}")
-    if http_get(base_url=base_url, path="/readyz", timeout=5.0).status != 200:
-        raise DriveError(f"{base_url}/readyz does not answer 200")
-    server = Server(base_url=base_url.rstrip("/"), http_pid=server_root(pid))
-    say(f"attached to {server.base_url}: HTTP server pid {server.http_pid}")
-    return server
-
-
 # --- HTTP ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def http_get(
-    *, base_url: str, path: str, headers: dict[str, str] | None = None, timeout: float = 30.0
-) -> Response:
-    """One GET without following redirects (a 3xx must show up as one); status 0: no answer."""
-    parts = urllib.parse.urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        answer = conn.getresponse()
-        return Response(
-            status=answer.status,
-            headers={key.lower(): value for key, value in answer.getheaders()},
-            body=answer.read(),
-        )
-    except OSError:
-        return Response(status=0, headers={}, body=b"")
-    finally:
-        conn.close()
 
 
 def login(*, base_url: str, username: str, password: str) -> str:
@@ -602,21 +328,9 @@ class WrkRun:
         return self.status_errors + self.socket_errors
 
 
-def lua_string(text: str) -> str:
-    """A Lua string literal for any text (decimal escapes for everything unusual)."""
-    out = []
-    for byte in text.encode():
-        char = chr(byte)
-        out.append(char if 32 <= byte < 127 and char not in '"\\' else f"\\{byte:03d}")
-    return '"' + "".join(out) + '"'
-
-
 def wrk_script(*, headers: dict[str, str], count_statuses: bool) -> str:
     lines = [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()]
-    return WRK_LUA % {
-        "headers": "\n".join(lines),
-        "status_counter": WRK_STATUS_COUNTER if count_statuses else WRK_NO_STATUS_COUNTER,
-    }
+    return wrk_lua(setup="\n".join(lines), count_statuses=count_statuses)
 
 
 def wrk_run(
@@ -646,10 +360,9 @@ def wrk_run(
         ]
         # Bounded: wrk stops itself after -d; the timeout catches a wedged one.
         result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
-    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if line is None:
+    raw = summary_read(result.stdout)
+    if raw is None:
         raise DriveError(f"wrk gave no summary:\n{result.stdout}\n{result.stderr}")
-    raw = json.loads(line.removeprefix("WRKJSON "))
     duration = raw["duration_us"] / 1e6
     return WrkRun(
         requests=raw["requests"],

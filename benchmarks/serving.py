@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.wrk import summary_read, wrk_lua
 from loadtests.cpu import ROLES, CpuMeter, per_request_ms
 from ops import serve
 
@@ -50,23 +51,14 @@ BENCH_ENV = {
     "SILK": "0",
     "LOG_LEVEL": "ERROR",
 }
-# Prints the numbers wrk keeps internally, so nothing is scraped from its text report.
-WRK_LUA = """
+# Each request takes the target's next path in turn; wrk's own counters come from
+# benchmarks/wrk.py's ``done``.
+WRK_REQUESTS = """
 local paths = {%s}
 local n = 0
 request = function()
   n = n + 1
   return wrk.format("GET", paths[(n %% #paths) + 1])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, "non2xx": %%d, '
-    .. '"connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, "timeouts": %%d, '
-    .. '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
-    summary.requests, summary.duration, summary.bytes, e.status, e.connect, e.read,
-    e.write, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max))
 end
 """
 
@@ -291,10 +283,11 @@ def wrk_once(
         result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20)
     finally:
         spent = meter.stop() if meter is not None else {}
-    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if line is None:
+    raw = summary_read(result.stdout)
+    if raw is None:
         raise RuntimeError(f"wrk gave no summary:\n{result.stdout}\n{result.stderr}")
-    raw = json.loads(line.removeprefix("WRKJSON "))
+    # wrk's status errors: every response of 400 or more (the report has called them non2xx).
+    non2xx = raw["status_errors"]
     return {
         "rps": raw["requests"] / (raw["duration_us"] / 1e6),
         "p50_ms": raw["p50_us"] / 1000,
@@ -302,12 +295,12 @@ def wrk_once(
         "p99_ms": raw["p99_us"] / 1000,
         "max_ms": raw["max_us"] / 1000,
         "requests": raw["requests"],
-        "errors": raw["non2xx"]
+        "errors": non2xx
         + raw["connect_errors"]
         + raw["read_errors"]
         + raw["write_errors"]
         + raw["timeouts"],
-        "non2xx": raw["non2xx"],
+        "non2xx": non2xx,
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "cpu_seconds": {role: round(v, 4) for role, v in spent.items()} if spent else None,
         "cpu_ms_per_request": per_request_ms(spent, raw["requests"]) if spent else None,
@@ -359,7 +352,7 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], targets: list[Target
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serving", description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="length of one round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -368,76 +361,75 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--posts", type=int, default=2000, help="bench posts to populate")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: dated)")
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print(
-            "error: wrk is not installed. Install it with `apt-get install -y wrk` "
-            "(Debian/Ubuntu) or `brew install wrk`, then rerun `make bench-serving`.",
-            file=sys.stderr,
-        )
-        return 2
-    for key, value in BENCH_ENV.items():
-        os.environ[key] = value
-    from ops import services
+    return parser.parse_args(argv)
 
-    if services.embedded_enabled() and not services.is_running():
-        services.start(quiet=True)
-    targets = prepare_data(posts=args.posts)
-    fleet = Fleet(workers=args.workers)
-    started = time.time()
-    results: dict[str, dict[str, dict[str, Any]]] = {}
-    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    try:
-        fleet.start()
-        fleet.wait_ready()
-        check_same_answers(fleet=fleet, targets=targets)
-        meters = fleet.meters()
-        scripts = {}
-        for target in targets:
-            script = fleet.tmp / f"{target.name}.lua"
-            script.write_text(WRK_LUA % ", ".join(json.dumps(p) for p in target.paths))
-            scripts[target.name] = script
-        names = list(SETUPS)
-        for target in targets:
-            print(f"== {target.name}: {target.description}", flush=True)
-            raw[target.name] = {name: [] for name in names}
-            for name in names:
-                wrk_once(
-                    port=fleet.ports[name],
-                    target=target,
-                    seconds=args.warmup,
-                    connections=args.connections,
-                    script=scripts[target.name],
-                )
-            for round_no in range(args.rounds):
-                # Rotate the order so no server always runs first (or last) in a round.
-                order = names[round_no % len(names) :] + names[: round_no % len(names)]
-                for name in order:
-                    run = wrk_once(
-                        port=fleet.ports[name],
-                        target=target,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                        script=scripts[target.name],
-                        meter=meters[name],
-                    )
-                    raw[target.name][name].append(run)
-                    cpu = run["cpu_ms_per_request"] or {}
-                    print(
-                        f"  round {round_no + 1} {name:<13} {run['rps']:>8,.0f} req/s  "
-                        f"p50 {run['p50_ms']:6.1f} ms  p99 {run['p99_ms']:7.1f} ms  "
-                        f"CPU {cpu.get('app', 0):.3f} app / {cpu.get('total', 0):.3f} total "
-                        f"ms/req  errors {run['errors']}  load {run['loadavg_1m']}",
-                        flush=True,
-                    )
-            results[target.name] = {name: summarise(raw[target.name][name]) for name in names}
-        commands = dict(fleet.argv)
-    finally:
-        fleet.stop()
-    table = markdown(results, targets)
-    print()
-    print(table)
-    report = {
+
+def scripts_write(*, fleet: Fleet, targets: list[Target]) -> dict[str, Path]:
+    """One wrk script per target, cycling through its paths."""
+    scripts = {}
+    for target in targets:
+        script = fleet.tmp / f"{target.name}.lua"
+        paths = ", ".join(json.dumps(p) for p in target.paths)
+        script.write_text(wrk_lua(setup=WRK_REQUESTS % paths, count_statuses=False))
+        scripts[target.name] = script
+    return scripts
+
+
+def target_race(
+    *,
+    fleet: Fleet,
+    target: Target,
+    script: Path,
+    meters: dict[str, CpuMeter],
+    args: argparse.Namespace,
+) -> dict[str, list[dict[str, Any]]]:
+    """Every server on one target: a warm-up each, then the rounds, each round's order rotated."""
+    print(f"== {target.name}: {target.description}", flush=True)
+    names = list(SETUPS)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for name in names:
+        wrk_once(
+            port=fleet.ports[name],
+            target=target,
+            seconds=args.warmup,
+            connections=args.connections,
+            script=script,
+        )
+    for round_no in range(args.rounds):
+        # Rotate the order so no server always runs first (or last) in a round.
+        order = names[round_no % len(names) :] + names[: round_no % len(names)]
+        for name in order:
+            run = wrk_once(
+                port=fleet.ports[name],
+                target=target,
+                seconds=args.seconds,
+                connections=args.connections,
+                script=script,
+                meter=meters[name],
+            )
+            runs[name].append(run)
+            cpu = run["cpu_ms_per_request"] or {}
+            print(
+                f"  round {round_no + 1} {name:<13} {run['rps']:>8,.0f} req/s  "
+                f"p50 {run['p50_ms']:6.1f} ms  p99 {run['p99_ms']:7.1f} ms  "
+                f"CPU {cpu.get('app', 0):.3f} app / {cpu.get('total', 0):.3f} total "
+                f"ms/req  errors {run['errors']}  load {run['loadavg_1m']}",
+                flush=True,
+            )
+    return runs
+
+
+def report_build(
+    *,
+    args: argparse.Namespace,
+    targets: list[Target],
+    commands: dict[str, list[str]],
+    results: dict[str, dict[str, dict[str, Any]]],
+    raw: dict[str, dict[str, list[dict[str, Any]]]],
+    wall_seconds: float,
+    table: str,
+) -> dict[str, Any]:
+    return {
         "benchmark": "serving",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit(),
@@ -463,9 +455,59 @@ def main(argv: list[str] | None = None) -> int:
             for target, rows in results.items()
         },
         "raw": raw,
-        "wall_seconds": round(time.time() - started, 1),
+        "wall_seconds": wall_seconds,
         "markdown": table,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    if shutil.which("wrk") is None:
+        print(
+            "error: wrk is not installed. Install it with `apt-get install -y wrk` "
+            "(Debian/Ubuntu) or `brew install wrk`, then rerun `make bench-serving`.",
+            file=sys.stderr,
+        )
+        return 2
+    for key, value in BENCH_ENV.items():
+        os.environ[key] = value
+    from ops import services
+
+    if services.embedded_enabled() and not services.is_running():
+        services.start(quiet=True)
+    targets = prepare_data(posts=args.posts)
+    fleet = Fleet(workers=args.workers)
+    started = time.time()
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    try:
+        fleet.start()
+        fleet.wait_ready()
+        check_same_answers(fleet=fleet, targets=targets)
+        meters = fleet.meters()
+        scripts = scripts_write(fleet=fleet, targets=targets)
+        for target in targets:
+            raw[target.name] = target_race(
+                fleet=fleet, target=target, script=scripts[target.name], meters=meters, args=args
+            )
+            results[target.name] = {
+                name: summarise(runs) for name, runs in raw[target.name].items()
+            }
+        commands = dict(fleet.argv)
+    finally:
+        fleet.stop()
+    table = markdown(results, targets)
+    print()
+    print(table)
+    report = report_build(
+        args=args,
+        targets=targets,
+        commands=commands,
+        results=results,
+        raw=raw,
+        wall_seconds=round(time.time() - started, 1),
+        table=table,
+    )
     today = dt.datetime.now(dt.UTC).date()
     out = args.out or ROOT / "reports" / "baselines" / f"serving-{today}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
