@@ -12,6 +12,7 @@ from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 
 from app.accounts.models import Follow, FollowRequest, User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
+from app.core.keyset import keyset_past
 from app.lab.api import not_found
 
 Viewer = User | AnonymousUser
@@ -98,11 +99,8 @@ def user_lists_visible(*, viewer: Viewer, owner: User) -> bool:
 
 def _after(cursor: tuple[Any, ...] | None) -> Q:
     """Rows strictly after a (created_at, id) keyset cursor, newest first."""
-    if cursor is None:
-        return Q()
-    created_at, row_id = cursor
-    assert isinstance(created_at, datetime)
-    return Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=row_id)
+    assert cursor is None or isinstance(cursor[0], datetime)
+    return keyset_past(cursor)
 
 
 def _edge_page(

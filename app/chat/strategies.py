@@ -19,6 +19,7 @@ from app.chat import inboxcache
 from app.chat.models import Membership, Message, Room
 from app.chat.presence import Presence
 from app.chat.schemas import LastMessageOut
+from app.core.keyset import keyset_past
 from app.lab.api import json_bytes
 from app.lab.strategies import HotPath
 
@@ -89,11 +90,8 @@ class CachedRoom:
 
 def _after(cursor: tuple[Any, ...] | None) -> Q:
     """Memberships whose room is older than a (last_message_at, room id) cursor."""
-    if cursor is None:
-        return Q()
-    at, room_id = cursor
-    assert isinstance(at, datetime)
-    return Q(room__last_message_at__lt=at) | Q(room__last_message_at=at, room_id__lt=room_id)
+    assert cursor is None or isinstance(cursor[0], datetime)
+    return keyset_past(cursor, field="room__last_message_at", id_field="room_id")
 
 
 def _memberships(*, user: User, cursor: tuple[Any, ...] | None, limit: int) -> Any:

@@ -15,6 +15,7 @@ from django.db.models.query import prefetch_related_objects
 from app.accounts.models import USERNAME_RE, Follow, User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
 from app.accounts.selectors import user_can_view_content
+from app.core.keyset import keyset_past
 from app.lab.api import decode_cursor, not_found, page, parse_limit
 from app.posts.models import Comment, Like, Post, PostImage, Save
 
@@ -94,20 +95,12 @@ def post_detail(*, viewer: User | AnonymousUser, post_id: int) -> Post:
 
 def _keyset_before(cursor: str | None) -> Q:
     """Rows strictly after the cursor in (created_at, id) descending order."""
-    decoded = decode_cursor(cursor, (datetime, int))
-    if decoded is None:
-        return Q()
-    created_at, row_id = decoded
-    return Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=row_id)
+    return keyset_past(decode_cursor(cursor, (datetime, int)))
 
 
 def _keyset_after(cursor: str | None) -> Q:
     """Rows strictly after the cursor in (created_at, id) ascending order."""
-    decoded = decode_cursor(cursor, (datetime, int))
-    if decoded is None:
-        return Q()
-    created_at, row_id = decoded
-    return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
+    return keyset_past(decode_cursor(cursor, (datetime, int)), descending=False)
 
 
 def user_posts_page(

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from app.accounts.models import Follow, User
 from app.core import degrade
+from app.core.keyset import keyset_past
 from app.feed import store
 from app.lab import stats
 from app.lab import strategies as lab
@@ -124,20 +125,14 @@ def _posts_page(
     size = parse_limit(limit)
     visible = scope & _visible(viewer)
     if order == "recent":
-        after = decode_cursor(cursor, (datetime, int))
-        keyset = Q()
-        if after:
-            keyset = Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1])
+        keyset = keyset_past(decode_cursor(cursor, (datetime, int)))
         items = list(
             post_queryset(viewer=viewer)
             .filter(visible & keyset)
             .order_by("-created_at", "-id")[: size + 1]
         )
         return page(items, size, lambda post: (post.created_at, post.pk))
-    top_after = decode_cursor(cursor, (int, int))
-    keyset = Q()
-    if top_after:
-        keyset = Q(like_count__lt=top_after[0]) | Q(like_count=top_after[0], id__lt=top_after[1])
+    keyset = keyset_past(decode_cursor(cursor, (int, int)), field="like_count")
     newest = Post.objects.filter(visible).order_by("-created_at", "-id").values("id")[:TOP_CAP]
     items = list(
         post_queryset(viewer=viewer)
@@ -433,14 +428,10 @@ def place_get(*, place_id: int) -> Place:
 def history_page(*, user: User, cursor: str | None, limit: int | None) -> dict[str, Any]:
     """The user's searches and clicks, newest first, each (kind, target, query) once."""
     size = parse_limit(limit)
-    after = decode_cursor(cursor, (datetime, int))
-    keyset = Q()
-    if after:
-        keyset = Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1])
+    keyset = keyset_past(decode_cursor(cursor, (datetime, int)))
     # Writes already replace an older duplicate; this also hides duplicates a bulk load made.
     newer = SearchQuery.objects.filter(
-        Q(created_at__gt=OuterRef("created_at"))
-        | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")),
+        keyset_past((OuterRef("created_at"), OuterRef("id")), descending=False),
         user_id=user.pk,
         query=OuterRef("query"),
         kind=OuterRef("kind"),
