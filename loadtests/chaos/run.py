@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import run as loadrun
+from loadtests import runtime
 from loadtests.chaos import analysis
 from loadtests.chaos.faults import (
     DEFAULT_VAR,
@@ -39,10 +40,12 @@ from loadtests.chaos.faults import (
 from loadtests.chaos.ledger import request_record
 from loadtests.chaos.report import chaos_report_write
 from loadtests.cpu import CpuMeter
+from loadtests.generator import locust_env, locust_run
 from loadtests.personas import ManifestError, population_load
+from loadtests.runtime import ROOT, RunError, verdict
+from loadtests.server import Server, data_ensure
 from loadtests.summary import process_files_read, summary_build
 
-ROOT = loadrun.ROOT
 # The issue's outage length; a killed worker's window is as long, so its failure ratio is
 # taken over the same span of traffic.
 FAULT_SECONDS = 15
@@ -54,7 +57,7 @@ PROBE_TIMEOUT = 5.0
 
 
 def say(message: str) -> None:
-    loadrun.say(f"chaos: {message}")
+    runtime.say(f"chaos: {message}")
 
 
 def duration_parse(raw: str) -> tuple[int, int]:
@@ -102,7 +105,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def load_namespace(args: argparse.Namespace) -> argparse.Namespace:
-    """What loadtests/run.py's Server, locust_run and description_base read."""
+    """What the load test's Server, locust_run and description_base read."""
     return argparse.Namespace(
         scenario="chaos",
         shape="steady",
@@ -122,7 +125,7 @@ def load_namespace(args: argparse.Namespace) -> argparse.Namespace:
     )
 
 
-class ChaosServer(loadrun.Server):
+class ChaosServer(Server):
     """The load-test server, metered against the lab's own PostgreSQL and Redis."""
 
     def __init__(self, args: argparse.Namespace, *, log: Path, urls: dict[str, str]) -> None:
@@ -244,7 +247,7 @@ def measured_run(
         prober.start()
     injector.start()
     try:
-        samples, cpu = loadrun.locust_run(
+        samples, cpu = locust_run(
             load,
             server=server,
             out=out,
@@ -261,7 +264,7 @@ def measured_run(
             prober.stopped.set()
             prober.join()
     if injector.result is None:
-        raise loadrun.RunError(f"the fault was not injected and restored: {injector.error}")
+        raise RunError(f"the fault was not injected and restored: {injector.error}")
     end = start + load.duration
     description = {
         **loadrun.description_base(load, manifest=Path(env["LAB_MANIFEST"])),
@@ -304,16 +307,16 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("DATABASE_URL", None)
         os.environ.pop("REDIS_URL", None)
         os.environ["LAB_VAR_DIR"] = str(private.var_dir)
-        manifest = loadrun.data_ensure(scale=args.scale, seed=args.seed, reseed=True)
+        manifest = data_ensure(scale=args.scale, seed=args.seed, reseed=True)
         population = population_load(manifest, per_tier=args.personas_per_tier)
         server = ChaosServer(load, log=report_dir / "server.log", urls=private.urls())
         server.start()
-        env = loadrun.locust_env(
+        env = locust_env(
             args, server=server, manifest=manifest, population=population, scratch=scratch
         )
         if args.warmup:
             say(f"warm-up {args.warmup} s")
-            loadrun.locust_run(
+            locust_run(
                 load,
                 server=server,
                 out=scratch / "warmup",
@@ -335,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         chaos["checks"] = [check.__dict__ for check in checks]
         summary["chaos"] = chaos
         chaos_report_write(report_dir, summary)
-    except (loadrun.RunError, FaultError, ManifestError, OSError) as exc:
+    except (RunError, FaultError, ManifestError, OSError) as exc:
         say(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
@@ -350,14 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             except FaultError as exc:
                 say(f"could not stop the lab's servers: {exc}")
         shutil.rmtree(scratch, ignore_errors=True)
-    for check in checks:
-        print(check.line())
-    say(f"report: {report_dir / 'report.html'}")
-    failed = [check for check in checks if not check.ok]
-    if failed:
-        say(f"{len(failed)} check(s) failed")
-        return 1
-    return 0
+    return verdict(checks, report_dir=report_dir, what="check(s)", echo=say)
 
 
 if __name__ == "__main__":
