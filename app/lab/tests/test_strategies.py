@@ -26,6 +26,21 @@ def test_the_catalogue_is_what_the_apps_declare() -> None:
         assert module.HOT_PATH.strategies is module.STRATEGIES
 
 
+def test_discovery_finds_every_declaring_app_once() -> None:
+    found = Catalogue()
+    found.discover()
+    found.discover()  # the same declarations again: nothing doubles
+    assert dict(found) == dict(catalogue())
+
+
+def test_a_strategies_module_without_its_declaration_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(chat, "HOT_PATH")
+    with pytest.raises(DeclarationError, match=r"app\.chat\.strategies declares no HOT_PATH"):
+        Catalogue().discover()
+
+
 def test_it_names_the_same_strategies_and_twins_as_before() -> None:
     """The paths, their strategies with the default first, and the Redis-down twins."""
     assert {path: hot_path.names for path, hot_path in catalogue().items()} == {
