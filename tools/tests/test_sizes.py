@@ -72,6 +72,10 @@ def test_migrations_the_venv_and_var_are_skipped(tmp_path: Path) -> None:
     assert listed(tmp_path) == []
 
 
+def test_the_tree_keeps_the_size_rule() -> None:
+    assert [str(offender) for offender in offenders(ROOT)] == []
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tools.sizes", *args],
