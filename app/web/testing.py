@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from playwright.sync_api import Page, ViewportSize
+from playwright.sync_api import Browser, Page, ViewportSize
 
 from app.accounts.models import User
 from app.posts import services as post_services
@@ -68,6 +68,14 @@ def no_horizontal_overflow(page: Page) -> bool:
     return bool(page.evaluate("(d => d.scrollWidth <= d.clientWidth)(document.documentElement)"))
 
 
+def fits_a_phone(page: Page) -> None:
+    """Nothing is cut off at a phone's 360 px; the page's size comes back after."""
+    size = page.viewport_size or DESKTOP
+    page.set_viewport_size(MOBILE)
+    assert no_horizontal_overflow(page)
+    page.set_viewport_size(size)
+
+
 def upload_post(
     author: User, jpeg: Path, caption: str, place_id: int | None = None, *, count: int = 1
 ) -> Post:
@@ -87,3 +95,12 @@ def session_cookie(user: User, live_url: str) -> dict[str, Any]:
     client.force_login(user)
     key = client.cookies["sessionid"].value
     return {"name": "sessionid", "value": key, "url": live_url}
+
+
+def signed_in_page(browser: Browser, live_url: str, problems: Any, user: User) -> Page:
+    """A page in a browser context of its own, signed in as ``user``, whose problems the test's
+    ``page_problems`` fixture (``problems``) watches: a second person in the same test."""
+    context = problems.watch(browser.new_context(base_url=live_url))
+    context.add_cookies([session_cookie(user, live_url)])
+    page: Page = context.new_page()
+    return page

@@ -169,6 +169,25 @@ export function pager({ button, fetchPage, render, onEmpty }) {
   return next;
 }
 
+// Infinite scroll for a list's pager: the next page loads whenever the "Load more" button is
+// on screen, and again while it still is (the button stays, for keyboards and for when the
+// observer is not told). Feeds preload further ahead with render.js's autoLoad.
+export function loadWhileShown(button, next) {
+  let busy = false;
+  const fill = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      while (!button.hidden && button.getBoundingClientRect().top < innerHeight) await next();
+    } catch (error) {
+      reportError(error);
+    } finally {
+      busy = false;
+    }
+  };
+  new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && fill()).observe(button);
+}
+
 export function reportError(error) {
   if (error instanceof ApiError && error.status === 401) {
     if (!body.dataset.leaving) location.assign(loginUrl()); // not while signing out

@@ -1,6 +1,6 @@
 // The account pages: edit profile (name, bio, photo, privacy), follow requests, and the
 // follower and following lists.
-import { $, ApiError, api, body, el, loginUrl, pager, query, reportError, showFormError, viewer } from "../core.js";
+import { $, ApiError, api, body, el, loadWhileShown, loginUrl, pager, query, reportError, showFormError, viewer } from "../core.js";
 import { avatar, userLink } from "../render.js";
 import { followButton, followState, noun, userPath } from "./profile.js";
 
@@ -89,23 +89,6 @@ function personRow(user, ...actions) {
   );
 }
 
-// Loads the next page whenever "Load more" scrolls into view (it stays as the fallback).
-function infinite(button, next) {
-  let busy = false;
-  const fill = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      while (!button.hidden && button.getBoundingClientRect().top < innerHeight) await next();
-    } catch (error) {
-      reportError(error);
-    } finally {
-      busy = false;
-    }
-  };
-  new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && fill()).observe(button);
-}
-
 function listPager(path, render, emptyText) {
   const list = $(".people");
   const empty = $(".empty");
@@ -168,5 +151,5 @@ export const follow_list = async () => {
     if (!(error instanceof ApiError && error.status === 404)) throw error;
     return showPrivate(); // turned private (or unfollowed) since the header was read
   }
-  infinite($('[data-action="more"]'), next);
+  loadWhileShown($('[data-action="more"]'), next);
 };

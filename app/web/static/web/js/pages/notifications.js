@@ -1,7 +1,7 @@
 // The notifications page: newest first with infinite scroll; opening it marks them read, and
 // new ones arrive live at the top (the socket's notification.new names one; the page reads
 // the newest page again, so what it shows is what the API lets this user see).
-import { $, ago, api, el, pager, query, reportError } from "../core.js";
+import { $, ago, api, el, loadWhileShown, pager, query, reportError } from "../core.js";
 import { avatar, excerpt, userLink } from "../render.js";
 import { userSocket } from "../socket.js";
 
@@ -59,24 +59,6 @@ function item(n) {
   );
 }
 
-// Keep loading while the "Load more" button is on screen: infinite scroll, with the button
-// left for keyboards and for when the observer is not told.
-function endless(button, next) {
-  let busy = false;
-  const fill = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      while (!button.hidden && button.getBoundingClientRect().top < innerHeight) await next();
-    } catch (error) {
-      reportError(error);
-    } finally {
-      busy = false;
-    }
-  };
-  new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && fill()).observe(button);
-}
-
 export async function notifications() {
   const list = $("#notifications");
   const empty = $(".empty");
@@ -119,5 +101,5 @@ export async function notifications() {
   });
   await next();
   await markRead();
-  endless(button, next);
+  loadWhileShown(button, next);
 }
