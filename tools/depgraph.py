@@ -1,8 +1,9 @@
 """``make docs``: the app's package dependency graph, drawn into docs/architecture.md.
 
 The graph comes from grimp, the library import-linter checks the rules with, so the picture
-and the lint read the same imports. Tests and conftests are left out (they may import
-across layers); imports only made for type checking are left out too, as the lint does.
+and the lint read the same imports. Tests, conftests and their helpers (app/testing) are left
+out (they may import across layers); imports only made for type checking are left out too, as
+the lint does.
 
     python -m tools.depgraph          # rewrite the graph in docs/architecture.md
     python -m tools.depgraph --check  # exit 1 when the file is out of date (the test suite)
@@ -25,7 +26,7 @@ WIRING = frozenset({"app.api", "app.urls", "app.asgi", "app.wsgi", "app.settings
 
 def _is_test(module: str) -> bool:
     parts = module.split(".")
-    return "tests" in parts or parts[-1] == "conftest"
+    return "tests" in parts or parts[-1] == "conftest" or parts[:2] == ["app", "testing"]
 
 
 def package_edges(package: str = "app") -> set[tuple[str, str]]:

@@ -49,21 +49,27 @@ def _followed_and_self_sql(viewer_id: int) -> tuple[str, list[Any]]:
     )
 
 
+def feed_keys_sql(*, viewer_id: int, after: After, limit: int) -> tuple[str, list[Any]]:
+    """A feed page's statement and its parameters: the newest ``limit`` (id, created_at) by the
+    accounts ``viewer_id`` follows and the viewer, strictly after ``after``."""
+    authors_sql, authors_params = _followed_and_self_sql(viewer_id)
+    sql, params = _keys_sql(authors_sql=authors_sql, after=after, limit=limit)
+    return sql, [*authors_params, *params]
+
+
 def feed_posts(*, viewer: User, after: After, limit: int) -> list[Post]:
     """A page of the feed shaped for ``PostOut`` in one row query plus the two prefetches of
     ``post_queryset``: up to ``limit`` posts by followed accounts and the viewer."""
-    authors_sql, authors_params = _followed_and_self_sql(viewer.pk)
-    keys_sql, keys_params = _keys_sql(authors_sql=authors_sql, after=after, limit=limit)
-    ids = RawSQL(f"SELECT id FROM ({keys_sql}) AS page", [*authors_params, *keys_params])
+    keys_sql, params = feed_keys_sql(viewer_id=viewer.pk, after=after, limit=limit)
+    ids = RawSQL(f"SELECT id FROM ({keys_sql}) AS page", params)
     return list(post_queryset(viewer=viewer).filter(id__in=ids).order_by("-created_at", "-id"))
 
 
 def feed_keys(*, viewer_id: int, after: After, limit: int) -> list[tuple[int, datetime]]:
     """Just the (id, created_at) of a feed page: the SQL truth behind the cached strategy."""
-    authors_sql, authors_params = _followed_and_self_sql(viewer_id)
-    sql, params = _keys_sql(authors_sql=authors_sql, after=after, limit=limit)
+    sql, params = feed_keys_sql(viewer_id=viewer_id, after=after, limit=limit)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*authors_params, *params])
+        cursor.execute(sql, params)
         return [(row[0], row[1]) for row in cursor.fetchall()]
 
 

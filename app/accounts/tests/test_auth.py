@@ -8,14 +8,10 @@ import pytest
 from django.test import Client
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
-from app.conftest import ApiClient
+from app.testing.client import ApiClient, error_code
+from app.testing.factories import UserFactory
 
 GOOD_PASSWORD = "correct-horse-battery-9"
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 def signup(client: ApiClient, **overrides):

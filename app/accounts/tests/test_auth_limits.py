@@ -11,9 +11,9 @@ import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
-from app.conftest import ApiClient
 from app.core import ratelimit
+from app.testing.client import ApiClient
+from app.testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

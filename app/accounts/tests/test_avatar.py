@@ -13,11 +13,11 @@ from PIL import Image
 
 from app.accounts import avatar
 from app.accounts.models import User
-from app.conftest import ApiClient
 from app.core import events
 from app.core.images import THUMB_SIZE
-from app.posts.tests import imagedata
-from app.posts.tests.test_upload_limits import declared_png
+from app.testing import imagedata
+from app.testing.client import ApiClient, assert_error
+from app.testing.imagedata import declared_png
 
 
 @pytest.fixture(autouse=True)
@@ -31,11 +31,6 @@ def upload_avatar(client: ApiClient, data: bytes, name: str = "me.jpg") -> Any:
     """Multipart POST as the edit-profile form sends it, authenticated by bearer token."""
     headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"} if client.token else {}
     return client.post("/api/me/avatar", {"image": imagedata.upload(data, name=name)}, **headers)
-
-
-def assert_error(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response.json()["error"]["code"] == code
 
 
 def stored(root: Path) -> list[str]:

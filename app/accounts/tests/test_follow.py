@@ -5,17 +5,13 @@ from __future__ import annotations
 import pytest
 
 from app.accounts.models import Follow, FollowRequest, User
-from app.accounts.tests.factories import UserFactory
-from app.conftest import ApiClient, login_client
+from app.testing.client import ApiClient, error_code, login_client
+from app.testing.factories import UserFactory
 
 
 def counts(user: User) -> tuple[int, int]:
     user.refresh_from_db()
     return user.follower_count, user.following_count
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.db import connection
 
 from app.accounts import services
 from app.accounts.models import Follow, FollowRequest, User
-from app.accounts.tests.factories import UserFactory
+from app.testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

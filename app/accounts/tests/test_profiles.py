@@ -9,15 +9,11 @@ from django.contrib.auth.models import AnonymousUser
 
 from app.accounts import selectors
 from app.accounts.models import Follow, FollowRequest, User
-from app.accounts.tests.factories import UserFactory
-from app.conftest import ApiClient, login_client
 from app.lab.api import encode_cursor
 from app.lab.testing import assert_queries
 from app.posts.models import Post
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
+from app.testing.client import ApiClient, error_code, login_client
+from app.testing.factories import UserFactory
 
 
 def add_followers(user: User, n: int) -> list[User]:

@@ -14,10 +14,10 @@ from redis.client import Pipeline
 
 from app.accounts import usercache
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
-from app.conftest import ApiClient, login_client
 from app.lab.testing import assert_queries
-from app.posts.tests.imagedata import jpeg, upload
+from app.testing.client import ApiClient, login_client
+from app.testing.factories import UserFactory
+from app.testing.imagedata import jpeg, upload
 from seed import demo_user
 from seed.demo_user import DEMO_PASSWORD, DEMO_USERNAME
 

@@ -8,13 +8,12 @@ import uuid
 import pytest
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import events, selectors, services, strategies
 from app.chat.models import Membership, Message, Room
-from app.conftest import ApiClient, login_client
 from app.lab.testing import assert_queries
 from app.posts.models import Post
-from app.posts.tests.factories import PostFactory, PostImageFactory
+from app.testing.client import ApiClient, login_client
+from app.testing.factories import PostFactory, PostImageFactory, UserFactory
 
 
 def say(sender: User, room: Room, text: str) -> Message:

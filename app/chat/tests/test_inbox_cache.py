@@ -11,13 +11,12 @@ import pytest
 
 from app.accounts import services as accounts
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import inboxcache, presence, selectors, services
 from app.chat.models import Message, Room
-from app.conftest import ApiClient, login_client
 from app.core import degrade
 from app.lab.testing import assert_queries
-from app.posts.tests.factories import PostFactory
+from app.testing.client import ApiClient, login_client
+from app.testing.factories import PostFactory, UserFactory
 
 Commit = Callable[[], Any]
 

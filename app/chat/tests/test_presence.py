@@ -14,13 +14,13 @@ from django.conf import settings as django_settings
 from django_redis import get_redis_connection
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import presence, selectors, services
 from app.chat.events import SERVER_FRAME
 from app.chat.models import Room
-from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
-from app.conftest import login_client
 from app.lab.testing import assert_queries
+from app.testing.client import login_client
+from app.testing.factories import UserFactory
+from app.testing.sockets import SocketCommunicator, session_cookie, user_socket
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:

@@ -14,8 +14,8 @@ import pytest
 from app.accounts.models import User
 from app.chat import presence, services
 from app.chat.models import Membership, Room
-from app.conftest import ApiClient, login_client
 from app.core import realtime
+from app.testing.client import ApiClient, login_client
 
 Commit = Callable[[], Any]
 STRATEGIES = ("cached", "optimized", "naive")

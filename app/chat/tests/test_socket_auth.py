@@ -11,9 +11,9 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.test import Client
 
-from app.accounts.tests.factories import UserFactory
 from app.chat.consumers import CLOSE_UNAUTHENTICATED, user_group
-from app.chat.tests.sockets import ALLOWED_ORIGIN, communicator, session_cookie
+from app.testing.factories import UserFactory
+from app.testing.sockets import ALLOWED_ORIGIN, communicator, session_cookie
 
 # The consumer reads the session in a worker thread, so the user must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)

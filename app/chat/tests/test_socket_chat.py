@@ -14,16 +14,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from app.accounts.models import Follow, User
-from app.accounts.tests.factories import UserFactory
 from app.chat import services
 from app.chat.consumers import MAX_FRAME_CHARS
 from app.chat.events import SERVER_FRAME
 from app.chat.models import Membership, Message, Room
-from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
-from app.conftest import login_client
 from app.core import realtime
 from app.posts.models import Post
-from app.posts.tests.factories import PostFactory, PostImageFactory
+from app.testing.client import login_client
+from app.testing.factories import PostFactory, PostImageFactory, UserFactory
+from app.testing.sockets import SocketCommunicator, session_cookie, user_socket
 
 # Consumers and services run in worker threads: everything they read must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)

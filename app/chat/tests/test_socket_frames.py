@@ -15,12 +15,12 @@ import pytest
 from django.db import OperationalError
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import services
 from app.chat.consumers import MAX_ERROR_CHARS, MAX_FRAME_CHARS, frame_parse
 from app.chat.events import SERVER_FRAME, ErrorEvent, SendFrame
 from app.chat.models import MESSAGE_MAX, Message, Room
-from app.chat.tests.sockets import session_cookie, user_socket
+from app.testing.factories import UserFactory
+from app.testing.sockets import session_cookie, user_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

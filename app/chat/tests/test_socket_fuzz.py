@@ -29,12 +29,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import services
 from app.chat.consumers import MAX_FRAME_CHARS
 from app.chat.events import CLIENT_FRAME_TYPES, ID_MAX, SERVER_FRAME
 from app.chat.models import MESSAGE_MAX
-from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
+from app.testing.factories import UserFactory
+from app.testing.sockets import SocketCommunicator, session_cookie, user_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,19 +13,19 @@ import pytest
 from django_redis import get_redis_connection
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import limits, services
 from app.chat.consumers import CLOSE_TOO_MANY_SOCKETS
 from app.chat.events import SERVER_FRAME
 from app.chat.models import Room
-from app.chat.tests.sockets import (
+from app.core import degrade
+from app.testing.factories import UserFactory
+from app.testing.sockets import (
     ALLOWED_ORIGIN,
     SocketCommunicator,
     communicator,
     session_cookie,
     user_socket,
 )
-from app.core import degrade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

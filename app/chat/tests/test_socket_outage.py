@@ -1,7 +1,7 @@
 """A real Redis outage under an open chat socket: every send gets one ack or one ``error``, the
 socket stays open, and sends work again once Redis is back.
 
-Each test runs its own redis-server (app/core/tests/conftest.PrivateRedis) and points the
+Each test runs its own redis-server (app/testing/private_redis.py) and points the
 app's caches, sessions and channel layer at it; the shared Redis is never touched.
 """
 
@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import limits, services
 from app.chat.events import SERVER_FRAME
 from app.chat.models import Message, Room
-from app.chat.tests.sockets import SocketCommunicator, session_cookie, user_socket
-from app.conftest import login_client
 from app.core import degrade
-from app.core.tests.conftest import PrivateRedis
+from app.testing.client import login_client
+from app.testing.factories import UserFactory
+from app.testing.private_redis import PrivateRedis
+from app.testing.sockets import SocketCommunicator, session_cookie, user_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

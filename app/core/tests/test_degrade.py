@@ -11,13 +11,13 @@ import pytest
 from django.test import Client
 
 from app.accounts.models import User
-from app.conftest import ApiClient, login_client
 from app.core import degrade
 from app.core.models import DeferredEffect
-from app.core.tests.conftest import PrivateRedis
 from app.posts.models import Like, Post, PostHashtag
-from app.posts.tests import imagedata
-from app.posts.tests.factories import HashtagFactory, PostFactory
+from app.testing import imagedata
+from app.testing.client import ApiClient, login_client
+from app.testing.factories import HashtagFactory, PostFactory
+from app.testing.private_redis import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,11 +11,11 @@ from django.db import connection
 from django.test import Client
 
 from app.accounts.models import User
-from app.conftest import ApiClient
 from app.core.models import IdempotencyKey
 from app.posts.models import Comment, Post, PostImage
-from app.posts.tests import imagedata
-from app.posts.tests.factories import PostFactory
+from app.testing import imagedata
+from app.testing.client import ApiClient
+from app.testing.factories import PostFactory
 
 
 @pytest.fixture

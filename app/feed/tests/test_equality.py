@@ -9,10 +9,10 @@ import pytest
 from app.accounts import services as accounts
 from app.feed.page import feed_page
 from app.feed.strategies import HOT_PATH, STRATEGIES
-from app.feed.tests.conftest import follow, posts_make, user_make
 from app.posts import services as posts
 from app.posts.fragments import item_dict
 from app.posts.models import Post
+from app.testing.data import follow, posts_make, user_make
 
 
 def pages(viewer, strategy: str, limit: int = 4) -> list[list[dict[str, Any]]]:

@@ -15,11 +15,11 @@ from app.accounts import services as accounts
 from app.core import realtime
 from app.feed import jobs, store
 from app.feed.page import feed_page
-from app.feed.tests.conftest import follow, posts_make, user_make
 from app.posts import services as posts
 from app.posts import viewcache
 from app.posts.fragments import item_dict
-from app.posts.tests.imagedata import jpeg
+from app.testing.data import follow, posts_make, user_make
+from app.testing.imagedata import jpeg
 
 
 def timeline_ids(user) -> list[int]:

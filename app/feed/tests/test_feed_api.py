@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.feed.tests.conftest import posts_make
 from app.posts.models import Post
+from app.testing.data import posts_make
 
 STRATEGIES = ["naive", "optimized", "cached"]
 

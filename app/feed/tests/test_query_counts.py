@@ -8,11 +8,11 @@ import pytest
 from django.db import connection
 
 from app.feed.page import feed_page
-from app.feed.selectors import _followed_and_self_sql, _keys_sql
-from app.feed.tests.conftest import posts_make
+from app.feed.selectors import feed_keys_sql
 from app.lab.testing import assert_queries
 from app.posts import viewcache
 from app.posts.fragments import item_dict
+from app.testing.data import posts_make
 
 
 @pytest.fixture
@@ -87,8 +87,7 @@ def test_the_endpoint_budget_includes_auth(bob_client, sixty_posts, strategy, qu
 
 
 def test_the_page_query_walks_post_author_recent_without_a_full_sort(bob, sixty_posts):
-    authors_sql, authors_params = _followed_and_self_sql(bob.pk)
-    sql, params = _keys_sql(authors_sql=authors_sql, after=None, limit=21)
+    sql, params = feed_keys_sql(viewer_id=bob.pk, after=None, limit=21)
     with connection.cursor() as cursor:
         # On tables this tiny a seq or bitmap scan is cheapest; what must hold at scale (the
         # plan on the seeded `small` database is in docs/experiments/feed.md) is that the
@@ -96,7 +95,7 @@ def test_the_page_query_walks_post_author_recent_without_a_full_sort(bob, sixty_
         cursor.execute("ANALYZE posts_post, accounts_follow")
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute("EXPLAIN " + sql, [*authors_params, *params])
+        cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Scan using post_author_recent on posts_post" in plan, plan
     assert "Seq Scan" not in plan, plan

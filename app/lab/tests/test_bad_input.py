@@ -17,7 +17,7 @@ import pytest
 from django.test import override_settings
 
 from app.api import api
-from app.conftest import ApiClient, login_client
+from app.testing.client import ApiClient, login_client
 
 SCHEMA = api.get_openapi_schema()
 COMPONENTS = SCHEMA["components"]["schemas"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from app.accounts.tests.factories import UserFactory
+from app.testing.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[3]
 

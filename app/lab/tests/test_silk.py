@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from app.accounts.tests.factories import UserFactory
+from app.testing.factories import UserFactory
 
 needs_silk = pytest.mark.skipif(not settings.SILK, reason="runs in the SILK=1 child process")
 without_silk = pytest.mark.skipif(settings.SILK, reason="the parent process, SILK unset")

@@ -12,17 +12,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from app.accounts import services as accounts
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.chat import services as chat
-from app.chat.tests.sockets import session_cookie, user_socket
-from app.conftest import login_client
 from app.lab.testing import assert_queries
 from app.notifications import services
 from app.notifications.models import Notification
 from app.posts import services as posts
 from app.posts.models import Post
-from app.posts.tests import imagedata
-from app.posts.tests.factories import PostFactory, PostImageFactory
+from app.testing import imagedata
+from app.testing.client import login_client
+from app.testing.factories import PostFactory, PostImageFactory, UserFactory
+from app.testing.sockets import session_cookie, user_socket
 
 
 def seen(user: User) -> list[tuple[str, str, int | None]]:

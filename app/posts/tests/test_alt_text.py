@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from app.posts.tests import imagedata
-from app.posts.tests.test_create import assert_error, create
+from app.testing import imagedata
+from app.testing.client import assert_error, post_create
 
 
 def test_it_keeps_each_photos_alt_text_in_order(alice_client, media_root):
     files = [imagedata.upload(imagedata.jpeg(200, 100)) for _ in range(3)]
-    response = create(alice_client, files, alt_text=["A red kite over the dunes", ""])
+    response = post_create(alice_client, files, alt_text=["A red kite over the dunes", ""])
 
     assert response.status_code == 201, response.content
     created = response.json()
@@ -29,7 +29,7 @@ def test_it_keeps_each_photos_alt_text_in_order(alice_client, media_root):
 
 def test_it_rejects_more_alt_texts_than_photos_or_an_over_long_one(alice_client):
     photo = imagedata.jpeg(20, 20)
-    many = create(alice_client, [imagedata.upload(photo)], alt_text=["one", "two"])
+    many = post_create(alice_client, [imagedata.upload(photo)], alt_text=["one", "two"])
     assert_error(many, 400, "too_many_alt_texts")
-    long = create(alice_client, [imagedata.upload(photo)], alt_text=["x" * 501])
+    long = post_create(alice_client, [imagedata.upload(photo)], alt_text=["x" * 501])
     assert_error(long, 400, "alt_text_too_long")

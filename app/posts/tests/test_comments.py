@@ -11,7 +11,7 @@ from app.lab.testing import assert_queries
 from app.posts import selectors
 from app.posts.models import Comment, Post
 from app.posts.schemas import CommentOut
-from app.posts.tests.factories import CommentFactory, PostFactory
+from app.testing.factories import CommentFactory, PostFactory
 
 
 @pytest.fixture

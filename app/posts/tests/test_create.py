@@ -8,23 +8,12 @@ import pytest
 from PIL import Image
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.lab.testing import assert_queries
 from app.posts import services
 from app.posts.models import Hashtag, Mention, Place, Post, PostHashtag, PostImage
-from app.posts.tests import imagedata
-from app.posts.tests.factories import PlaceFactory
-
-
-def create(client, files, **fields):
-    """Multipart POST as a browser form would send it, authenticated by bearer token."""
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"} if client.token else {}
-    return client.post("/api/posts", {"images": files, **fields}, **headers)
-
-
-def assert_error(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response.json()["error"]["code"] == code
+from app.testing import imagedata
+from app.testing.client import assert_error, post_create
+from app.testing.factories import PlaceFactory, UserFactory
 
 
 def test_it_creates_a_post_with_every_rendition(alice, alice_client, bob, media_root):
@@ -33,7 +22,7 @@ def test_it_creates_a_post_with_every_rendition(alice, alice_client, bob, media_
         imagedata.upload(imagedata.jpeg(2000, 1000)),
         imagedata.upload(imagedata.png(300, 400), name="b.png", content_type="image/png"),
     ]
-    response = create(
+    response = post_create(
         alice_client, files, caption="Lunch #맛집 #Seoul with @bob and @nobody", place=place.pk
     )
 
@@ -72,7 +61,7 @@ def test_it_creates_a_post_with_every_rendition(alice, alice_client, bob, media_
 def test_it_keeps_hashtag_mention_and_counters_exact(alice, alice_client, bob):
     place = PlaceFactory()
     for _ in range(2):
-        response = create(
+        response = post_create(
             alice_client,
             [imagedata.upload(imagedata.jpeg())],
             caption="#Seoul #SEOUL #\uff53\uff45\uff4f\uff55\uff4c @bob @ghost",
@@ -96,7 +85,7 @@ def test_it_applies_exif_orientation_and_strips_exif(alice_client, media_root):
     with Image.open(io.BytesIO(raw)) as source:
         assert source.getexif().get_ifd(0x8825)  # the fixture really carries GPS
 
-    response = create(alice_client, [imagedata.upload(raw)])
+    response = post_create(alice_client, [imagedata.upload(raw)])
 
     assert response.status_code == 201, response.content
     image = response.json()["images"][0]
@@ -121,7 +110,7 @@ def test_it_survives_a_garbage_exif_block(alice_client, media_root):
     raw = imagedata.encoded(
         imagedata.picture(), "JPEG", exif=b"Exif\x00\x00MM\x00*\xff\xff\xff\xff"
     )
-    response = create(alice_client, [imagedata.upload(raw)])
+    response = post_create(alice_client, [imagedata.upload(raw)])
     # Pillow may shrug off or reject the broken block; either way it is never a 500, and
     # whatever is stored carries no EXIF.
     assert response.status_code in {201, 400}, response.content
@@ -131,21 +120,21 @@ def test_it_survives_a_garbage_exif_block(alice_client, media_root):
 
 def test_it_sniffs_the_type_from_the_bytes_not_the_name(alice_client):
     disguised = imagedata.upload(imagedata.webp(), name="notes.txt", content_type="text/plain")
-    response = create(alice_client, [disguised])
+    response = post_create(alice_client, [disguised])
     assert response.status_code == 201, response.content
 
     fake = imagedata.upload(b"<?php echo 'hi'; ?>", name="photo.jpg", content_type="image/jpeg")
-    assert_error(create(alice_client, [fake]), 400, "invalid_image")
+    assert_error(post_create(alice_client, [fake]), 400, "invalid_image")
 
 
 def test_it_rejects_formats_outside_jpeg_png_webp(alice_client):
     gif = imagedata.encoded(imagedata.picture(), "GIF")
-    response = create(alice_client, [imagedata.upload(gif, name="a.jpg")])
+    response = post_create(alice_client, [imagedata.upload(gif, name="a.jpg")])
     assert_error(response, 400, "invalid_image")
 
 
 def test_it_rejects_a_truncated_image(alice_client):
-    response = create(alice_client, [imagedata.upload(imagedata.truncated_jpeg())])
+    response = post_create(alice_client, [imagedata.upload(imagedata.truncated_jpeg())])
     assert_error(response, 400, "invalid_image")
     assert "images[0]" in response.json()["error"]["message"]
 
@@ -156,7 +145,7 @@ def test_it_creates_nothing_when_the_third_image_is_invalid(alice, alice_client,
         imagedata.upload(imagedata.png(), name="b.png"),
         imagedata.upload(imagedata.truncated_jpeg()),
     ]
-    response = create(alice_client, files, caption="#nothing @alice")
+    response = post_create(alice_client, files, caption="#nothing @alice")
 
     assert_error(response, 400, "invalid_image")
     assert "images[2]" in response.json()["error"]["message"]
@@ -183,35 +172,35 @@ def test_it_removes_stored_files_when_the_transaction_fails(alice, media_root, m
 
 
 def test_it_rejects_zero_and_eleven_images(alice_client):
-    assert_error(create(alice_client, []), 400, "no_images")
+    assert_error(post_create(alice_client, []), 400, "no_images")
     eleven = [imagedata.upload(imagedata.jpeg(8, 8)) for _ in range(11)]
-    assert_error(create(alice_client, eleven), 400, "too_many_images")
+    assert_error(post_create(alice_client, eleven), 400, "too_many_images")
     assert not Post.objects.exists()
 
 
 def test_it_rejects_an_over_long_caption(alice_client):
-    response = create(alice_client, [imagedata.upload(imagedata.jpeg())], caption="x" * 2201)
+    response = post_create(alice_client, [imagedata.upload(imagedata.jpeg())], caption="x" * 2201)
     assert_error(response, 400, "caption_too_long")
-    ok = create(alice_client, [imagedata.upload(imagedata.jpeg())], caption="x" * 2200)
+    ok = post_create(alice_client, [imagedata.upload(imagedata.jpeg())], caption="x" * 2200)
     assert ok.status_code == 201
 
 
 def test_it_rejects_a_caption_with_a_nul_byte(alice_client):
-    response = create(alice_client, [imagedata.upload(imagedata.jpeg())], caption="a\x00b")
+    response = post_create(alice_client, [imagedata.upload(imagedata.jpeg())], caption="a\x00b")
     assert_error(response, 400, "invalid_request")
     assert "caption" in response.json()["error"]["message"]
     assert not Post.objects.exists()
 
 
 def test_it_treats_an_empty_place_field_as_no_place(alice_client):
-    response = create(alice_client, [imagedata.upload(imagedata.jpeg())], place="")
+    response = post_create(alice_client, [imagedata.upload(imagedata.jpeg())], place="")
     assert response.status_code == 201, response.content
     assert response.json()["place"] is None
 
 
 @pytest.mark.parametrize("place", ["999999", "99999999999999999999999", "abc", "-1"])
 def test_it_rejects_an_unknown_or_malformed_place(alice_client, place):
-    response = create(alice_client, [imagedata.upload(imagedata.jpeg())], place=place)
+    response = post_create(alice_client, [imagedata.upload(imagedata.jpeg())], place=place)
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] in {"unknown_place", "invalid_request"}
     assert not Post.objects.exists()
@@ -219,26 +208,26 @@ def test_it_rejects_an_unknown_or_malformed_place(alice_client, place):
 
 def test_it_rejects_an_image_over_the_pixel_cap(alice_client, settings):
     settings.MAX_UPLOAD_PIXELS = 64 * 48 - 1
-    response = create(alice_client, [imagedata.upload(imagedata.jpeg(64, 48))])
+    response = post_create(alice_client, [imagedata.upload(imagedata.jpeg(64, 48))])
     assert_error(response, 400, "image_too_large")
 
 
 def test_it_rejects_an_image_over_the_byte_cap(alice_client, settings):
     data = imagedata.jpeg(64, 48)
     settings.MAX_UPLOAD_BYTES = len(data) - 1
-    assert_error(create(alice_client, [imagedata.upload(data)]), 400, "image_too_large")
+    assert_error(post_create(alice_client, [imagedata.upload(data)]), 400, "image_too_large")
 
 
 def test_it_rejects_a_decompression_bomb(alice_client, media_root):
     bomb = imagedata.png_bomb()
     assert len(bomb) < 200_000
-    response = create(alice_client, [imagedata.upload(bomb, name="b.png")])
+    response = post_create(alice_client, [imagedata.upload(bomb, name="b.png")])
     assert_error(response, 400, "image_too_large")
     assert imagedata.stored_files(media_root) == []
 
 
 def test_it_requires_authentication(anon_client):
-    response = create(anon_client, [imagedata.upload(imagedata.jpeg())])
+    response = post_create(anon_client, [imagedata.upload(imagedata.jpeg())])
     assert_error(response, 401, "not_authenticated")
 
 

@@ -7,8 +7,8 @@ import pytest
 from app.accounts.models import User
 from app.posts import services
 from app.posts.models import Comment, Hashtag, Like, Place, Post, PostImage
-from app.posts.tests import imagedata
-from app.posts.tests.factories import PlaceFactory
+from app.testing import imagedata
+from app.testing.factories import PlaceFactory
 
 
 def posted(client, caption: str, place=None) -> int:

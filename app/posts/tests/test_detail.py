@@ -13,7 +13,7 @@ from app.lab.testing import assert_queries
 from app.posts import selectors
 from app.posts.models import Comment
 from app.posts.schemas import PostOut
-from app.posts.tests.factories import (
+from app.testing.factories import (
     CommentFactory,
     LikeFactory,
     PlaceFactory,

@@ -11,7 +11,7 @@ from app.lab.testing import assert_queries
 from app.posts import selectors
 from app.posts.models import Post
 from app.posts.schemas import PostOut
-from app.posts.tests.factories import CommentFactory, PostFactory, PostImageFactory
+from app.testing.factories import CommentFactory, PostFactory, PostImageFactory
 
 
 def posts_by(author, count: int) -> list[Post]:

@@ -8,10 +8,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from app.accounts.tests.factories import UserFactory
 from app.posts import services
 from app.posts.models import Like, Post, Save
-from app.posts.tests.factories import PostFactory
+from app.testing.factories import PostFactory, UserFactory
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from app.accounts.models import User
 from app.core import degrade
 from app.lab.testing import assert_queries
 from app.posts import media, viewcache
-from app.posts.tests import imagedata
+from app.testing import imagedata
 
 
 def posted(client) -> dict[str, str]:

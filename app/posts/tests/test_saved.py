@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from app.accounts import services as account_services
 from app.accounts.models import User
-from app.conftest import ApiClient
 from app.lab.testing import assert_queries
 from app.posts.models import Post, Save
-from app.posts.tests.test_grid import posts_by
+from app.testing.client import ApiClient
+from app.testing.data import posts_make
 
 
 def save_all(user: User, posts: list[Post]) -> None:
@@ -35,14 +35,14 @@ def saved_ids(client: ApiClient, **params: object) -> tuple[list[int], str | Non
 def test_it_lists_saves_newest_first_not_by_post_age(
     alice: User, bob: User, charlie: User, bob_client: ApiClient
 ) -> None:
-    old, new = posts_by(charlie, 2)[::-1]
+    old, new = posts_make(charlie, 2)[::-1]
     save_all(bob, [old, new])
 
     assert saved_ids(bob_client) == ([old.pk, new.pk], None)
 
 
 def test_it_pages_without_gaps_or_repeats(bob: User, charlie: User, bob_client: ApiClient) -> None:
-    posts = posts_by(charlie, 7)
+    posts = posts_make(charlie, 7)
     save_all(bob, posts)
     # Two saves at one instant: only the save id separates them across a page boundary.
     instant = Save.objects.get(post=posts[2]).created_at
@@ -62,8 +62,8 @@ def test_it_pages_without_gaps_or_repeats(bob: User, charlie: User, bob_client: 
 def test_it_drops_a_private_post_once_the_viewer_stops_following(
     alice: User, bob: User, charlie: User, bob_client: ApiClient
 ) -> None:
-    [private] = posts_by(alice, 1)
-    [public] = posts_by(charlie, 1)
+    [private] = posts_make(alice, 1)
+    [public] = posts_make(charlie, 1)
     save_all(bob, [private, public])
     assert saved_ids(bob_client)[0] == [private.pk, public.pk]
 
@@ -76,7 +76,7 @@ def test_it_drops_a_private_post_once_the_viewer_stops_following(
 def test_it_is_the_viewers_own_and_needs_a_signed_in_user(
     bob: User, charlie: User, charlie_client: ApiClient, anon_client: ApiClient
 ) -> None:
-    save_all(bob, posts_by(charlie, 1))
+    save_all(bob, posts_make(charlie, 1))
 
     assert saved_ids(charlie_client) == ([], None)
     response = anon_client.get_json("/api/me/saved")
@@ -89,7 +89,7 @@ def test_it_is_the_viewers_own_and_needs_a_signed_in_user(
 def test_the_saved_endpoint_query_count_is_constant(
     bob: User, charlie: User, bob_client: ApiClient, count: int
 ) -> None:
-    save_all(bob, posts_by(charlie, count))
+    save_all(bob, posts_make(charlie, count))
     bob_client.get_json("/api/me")  # warm the session and user caches
 
     # Cold: 1. the page's keys, visibility included (one statement); 2. the bodies Redis

@@ -15,15 +15,15 @@ from django.contrib.auth.models import AnonymousUser
 
 from app.accounts import services as accounts
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
-from app.conftest import ApiClient, login_client
-from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
 from app.posts import selectors
 from app.posts import services as posts
 from app.posts.fragments import item_dict
 from app.posts.models import Post
 from app.posts.schemas import PostOut
+from app.testing.client import ApiClient, login_client
+from app.testing.data import posts_make
+from app.testing.factories import UserFactory
 
 # Who may see alice's (private) posts and grid.
 PERSONAS = [("alice", True), ("bob", True), ("charlie", False), ("anon", False)]

@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
-from app.feed.tests.conftest import posts_make
-from app.posts.models import Like, Post
-from app.recs import serving, train
-
-# A model sized for 20 users and 24 posts, fast and stable (the defaults suit `small`).
-SMALL = train.Params(factors=8, iterations=5, regularization=0.05, scaling="bm25", alpha=1.0)
+from app.posts.models import Post
+from app.recs import serving
+from app.testing.data import posts_make
+from app.testing.factories import UserFactory
+from app.testing.recs import likes_add
 
 
 @dataclass
@@ -36,12 +34,6 @@ def recs_state(settings, tmp_path):
     serving.model_forget()
     yield
     serving.model_forget()
-
-
-def likes_add(user: User, posts: list[Post]) -> None:
-    Like.objects.bulk_create([Like(user=user, post=post) for post in posts])
-    for post in posts:
-        Post.objects.filter(pk=post.pk).update(like_count=post.like_count + 1)
 
 
 @pytest.fixture

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from app.accounts.tests.factories import UserFactory
-from app.conftest import login_client
-from app.feed.tests.conftest import follow, posts_make
 from app.lab.testing import assert_queries
 from app.posts.fragments import item_dict
 from app.posts.models import Post
 from app.recs import serving, train
 from app.recs.data import popular_compute
 from app.recs.selectors import explore_page
-from app.recs.tests.conftest import SMALL, likes_add
-
-VERSION = 9000
+from app.testing.client import login_client
+from app.testing.data import follow, posts_make
+from app.testing.factories import UserFactory
+from app.testing.recs import SMALL, likes_add, publish
 
 
 def ids(response) -> list[int]:
     assert response.status_code == 200, response.content
     return [item["id"] for item in response.json()["items"]]
-
-
-def publish(user, post_ids: list[int]) -> None:
-    """A precomputed list for ``user`` under a live version, as training writes it."""
-    serving.lists_write(version=VERSION, user_ids=[user.pk], lists=[post_ids])
-    serving.connection().set(serving.live_key(), VERSION)
 
 
 @pytest.fixture

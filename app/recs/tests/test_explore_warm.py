@@ -16,18 +16,16 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 
 from app.accounts import services as accounts
-from app.accounts.tests.factories import UserFactory
-from app.conftest import login_client
-from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
 from app.posts import services as posts
 from app.posts import viewcache
 from app.posts.fragments import item_dict
 from app.posts.schemas import PostOut
 from app.posts.selectors import post_queryset
-from app.recs import serving
-
-VERSION = 9100
+from app.testing.client import login_client
+from app.testing.data import posts_make
+from app.testing.factories import UserFactory
+from app.testing.recs import publish
 
 
 @pytest.fixture
@@ -35,8 +33,7 @@ def scene(charlie, django_capture_on_commit_callbacks):
     """Charlie's ranked list: six public posts by dave and erin, whom charlie does not follow."""
     dave, erin = UserFactory(username="dave"), UserFactory(username="erin")
     made = posts_make(dave, 3, comments=1) + posts_make(erin, 3, hours_ago=1, comments=0)
-    serving.lists_write(version=VERSION, user_ids=[charlie.pk], lists=[[p.pk for p in made]])
-    serving.connection().set(serving.live_key(), VERSION)
+    publish(charlie, [p.pk for p in made])
     client = login_client(charlie)
     for _ in range(2):  # the first read fills the bodies, the flags and the following set
         client.get_json("/api/explore")

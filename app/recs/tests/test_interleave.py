@@ -6,13 +6,12 @@ from typing import Any
 
 import pytest
 
-from app.accounts.tests.factories import UserFactory
 from app.feed.page import feed_page
-from app.feed.tests.conftest import follow, posts_make
 from app.lab.api import encode_cursor
 from app.posts.fragments import item_dict
-from app.recs import serving
-from app.recs.tests.test_explore import VERSION
+from app.testing.data import follow, posts_make
+from app.testing.factories import UserFactory
+from app.testing.recs import publish
 
 STRATEGIES = ("naive", "optimized", "cached")
 
@@ -28,8 +27,7 @@ def scene(alice, bob):
     followed = posts_make(alice, 12, comments=0)
     strangers = [UserFactory(username=f"stranger{i}") for i in range(2)]
     recommended = [p for s in strangers for p in posts_make(s, 5, hours_ago=3, comments=0)]
-    serving.lists_write(version=VERSION, user_ids=[bob.pk], lists=[[p.pk for p in recommended]])
-    serving.connection().set(serving.live_key(), VERSION)
+    publish(bob, [p.pk for p in recommended])
     return {"followed": followed, "recommended": recommended}
 
 

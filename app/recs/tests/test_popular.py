@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from django.db.models import F
 
-from app.accounts.tests.factories import UserFactory
-from app.feed.tests.conftest import posts_make
 from app.lab.testing import assert_queries
 from app.posts.models import Post
 from app.recs import serving
 from app.recs.data import popular_compute
+from app.testing.data import posts_make
+from app.testing.factories import UserFactory
 
 
 def test_it_recomputes_once_when_many_readers_miss_together():

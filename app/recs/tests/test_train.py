@@ -11,7 +11,7 @@ import pytest
 from app.posts.models import Like
 from app.recs import serving, train
 from app.recs.models import ModelVersion
-from app.recs.tests.conftest import SMALL, likes_add
+from app.testing.recs import SMALL, likes_add
 
 
 def test_it_trains_a_ready_version_with_an_artefact_and_lists(world):

@@ -7,12 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from app.accounts.tests.factories import UserFactory
 from app.lab.testing import assert_queries
-from app.posts.tests.factories import HashtagFactory, PlaceFactory
 from app.search.models import SearchQuery
 from app.search.selectors import history_page
-from app.search.tests.conftest import public_count_set
+from app.testing.data import public_count_set
+from app.testing.factories import HashtagFactory, PlaceFactory, UserFactory
 
 
 def record(client, query, **extra):

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from app.lab.testing import assert_queries
-from app.posts.tests.factories import PlaceFactory
+from app.testing.factories import PlaceFactory
 
 
 def ids(body):

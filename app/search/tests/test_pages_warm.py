@@ -17,17 +17,16 @@ from django.utils import timezone
 
 from app.accounts import services as accounts
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
-from app.conftest import ApiClient, login_client
 from app.core import events
 from app.lab.testing import assert_queries
 from app.posts import services as posts
 from app.posts.fragments import item_dict
 from app.posts.models import Place, Post
 from app.posts.schemas import PostOut
-from app.posts.tests.factories import PlaceFactory
 from app.search import selectors, windows
 from app.search.schemas import HashtagHeader, PlaceHeader
+from app.testing.client import ApiClient, login_client
+from app.testing.factories import PlaceFactory, UserFactory
 
 PERSONAS = [("alice", True), ("bob", True), ("charlie", False), ("anon", False)]
 ORDERS = ["top", "recent"]

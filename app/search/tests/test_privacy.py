@@ -9,12 +9,12 @@ from django.db import connection
 
 from app.accounts import services as accounts
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.lab.api import ApiError
 from app.posts import services as posts
 from app.search.models import SearchQuery
 from app.search.selectors import TRENDING_KEY, hashtag_page_shaped
 from app.search.services import search_documents_rebuild
+from app.testing.factories import UserFactory
 
 
 def test_it_never_trends_one_users_search(db, anon_client, alice_client):

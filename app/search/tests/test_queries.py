@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.accounts.tests.factories import UserFactory
 from app.lab.testing import assert_queries
-from app.posts.tests.factories import HashtagFactory, PlaceFactory
-from app.search.tests.conftest import public_count_set
+from app.testing.data import public_count_set
+from app.testing.factories import HashtagFactory, PlaceFactory, UserFactory
 
 
 @pytest.fixture

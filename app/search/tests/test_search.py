@@ -9,10 +9,9 @@ from django.db import connection
 from django.utils import timezone
 
 from app.accounts.models import Follow, User
-from app.accounts.tests.factories import UserFactory
 from app.posts.models import Post, PostHashtag
-from app.posts.tests.factories import HashtagFactory, PlaceFactory
-from app.search.tests.conftest import public_count_set
+from app.testing.data import public_count_set
+from app.testing.factories import HashtagFactory, PlaceFactory, UserFactory
 
 SPECIALS = [
     "'",

@@ -9,14 +9,13 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from app.accounts.models import Follow
-from app.accounts.tests.factories import UserFactory
 from app.lab.api import json_bytes
 from app.lab.testing import assert_queries
-from app.posts.tests.factories import PlaceFactory
 from app.search import selectors
 from app.search.normalize import SearchText, search_text_parse
 from app.search.schemas import SuggestOut
 from app.search.strategies import KINDS
+from app.testing.factories import PlaceFactory, UserFactory
 
 QUERIES = [
     "서울",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.accounts.tests.factories import UserFactory
+from app.testing.factories import UserFactory
 
 
 def test_it_suggests_the_same_items_to_everyone_private_accounts_included(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from app.posts.tests.factories import PlaceFactory
+from app.testing.factories import PlaceFactory
 
 
 @pytest.mark.parametrize(

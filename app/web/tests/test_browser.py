@@ -12,12 +12,11 @@ from playwright.sync_api import Page, expect
 
 from app.accounts import services as account_services
 from app.accounts.models import Follow, User
-from app.accounts.tests.factories import UserFactory
 from app.chat import services as chat_services
 from app.chat.models import Message
 from app.posts import services as post_services
 from app.posts.models import Comment, Like, Post
-from app.posts.tests.factories import PlaceFactory
+from app.testing.factories import PlaceFactory, UserFactory
 from app.web.testing import (
     DESKTOP,
     MOBILE,

@@ -12,15 +12,15 @@ from playwright.sync_api import Page, expect
 
 from app.accounts import services as account_services
 from app.accounts.models import Follow, FollowRequest, User
-from app.accounts.tests.factories import UserFactory
 from app.posts import services as post_services
+from app.testing.factories import UserFactory
 from app.web.testing import (
+    fits_a_phone,
     loaded_width,
     needs_chromium,
-    no_horizontal_overflow,
     ready,
     screenshots,
-    session_cookie,
+    signed_in_page,
     upload_post,
 )
 
@@ -30,13 +30,6 @@ pytestmark = [
     needs_chromium,
     pytest.mark.usefixtures("media_root", "ws_server"),
 ]
-
-
-def narrow_fits(page: Page) -> None:
-    """Nothing is cut off at 360 px; the desktop size comes back after."""
-    page.set_viewport_size({"width": 360, "height": 780})
-    assert no_horizontal_overflow(page)
-    page.set_viewport_size({"width": 1100, "height": 900})
 
 
 def counts(page: Page) -> list[str]:
@@ -83,7 +76,7 @@ def test_it_edits_name_bio_and_photo_and_shows_them_on_the_profile(
     charlie.refresh_from_db()
     assert (charlie.name, charlie.bio) == ("Charlie Kim", "Photos from Seoul and the coast")
     assert charlie.avatar.name and charlie.avatar.name.startswith("avatars/")
-    narrow_fits(page)
+    fits_a_phone(page)
     screenshots(page, "account_edit")
 
     ready(page, f"{live_server.url}/u/charlie")
@@ -93,7 +86,7 @@ def test_it_edits_name_bio_and_photo_and_shows_them_on_the_profile(
     expect(page.locator(".tile img")).to_have_count(4)
     for tile in page.locator(".tile img").all():
         assert loaded_width(tile) > 0
-    narrow_fits(page)
+    fits_a_phone(page)
     screenshots(page, "profile")
 
 
@@ -108,9 +101,7 @@ def test_going_private_changes_what_a_stranger_sees(
 ) -> None:
     upload_post(charlie, jpeg, "Harbour lights")
     dana = UserFactory(username="dana")
-    stranger = page_problems.watch(browser.new_context(base_url=live_server.url))
-    stranger.add_cookies([session_cookie(dana, live_server.url)])
-    theirs = stranger.new_page()
+    theirs = signed_in_page(browser, live_server.url, page_problems, dana)
     ready(theirs, "/u/charlie")
     expect(theirs.locator(".tile")).to_have_count(1)
     expect(theirs.locator('[data-list="followers"]')).to_have_attribute(
@@ -136,7 +127,7 @@ def test_going_private_changes_what_a_stranger_sees(
         )
     ready(theirs, "/u/charlie/followers")
     expect(theirs.get_by_text("This account is private.")).to_be_visible()
-    stranger.close()
+    theirs.context.close()
 
 
 def test_it_approves_and_declines_follow_requests(
@@ -153,7 +144,7 @@ def test_it_approves_and_declines_follow_requests(
 
     rows = page.locator(".person")
     expect(rows).to_have_count(2)
-    narrow_fits(page)
+    fits_a_phone(page)
     screenshots(page, "follow_requests")
     charlies = page.locator('.person[data-username="charlie"]')
     charlies.get_by_role("button", name="Approve").click()
@@ -226,7 +217,7 @@ def test_a_follower_list_opens_from_the_profile_scrolls_and_follows(
     expect(private.get_by_role("button", name="Requested")).to_be_visible()
     assert FollowRequest.objects.filter(requester=bob, target=erin).exists()
     page.evaluate("scrollTo(0, 0)")
-    narrow_fits(page)
+    fits_a_phone(page)
     screenshots(page, "follow_list")
 
     ready(page, f"{live_server.url}/u/dana/followers")

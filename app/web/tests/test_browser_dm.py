@@ -17,22 +17,15 @@ from app.accounts.models import User
 from app.chat import services as chat_services
 from app.chat.models import Message, Room
 from app.web.testing import (
+    fits_a_phone,
     needs_chromium,
-    no_horizontal_overflow,
     ready,
     screenshots,
-    session_cookie,
+    signed_in_page,
     upload_post,
 )
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.usefixtures("media_root")]
-
-
-def signed_in(browser: Browser, live_server: Any, page_problems: Any, user: User) -> Page:
-    context = page_problems.watch(browser.new_context(base_url=live_server.url))
-    context.add_cookies([session_cookie(user, live_server.url)])
-    page: Page = context.new_page()
-    return page
 
 
 def say(sender: User, room: Room, text: str, *, ago: timedelta | None = None) -> Message:
@@ -47,12 +40,6 @@ def say(sender: User, room: Room, text: str, *, ago: timedelta | None = None) ->
 def live(page: Page, url: str) -> None:
     ready(page, url)
     expect(page.locator("body")).to_have_attribute("data-socket", "live")
-
-
-def at_360(page: Page) -> None:
-    page.set_viewport_size({"width": 360, "height": 780})
-    assert no_horizontal_overflow(page)
-    page.set_viewport_size({"width": 1100, "height": 900})
 
 
 def test_it_shares_a_post_to_two_people_who_get_it_live(
@@ -71,9 +58,9 @@ def test_it_shares_a_post_to_two_people_who_get_it_live(
     post = upload_post(alice, jpeg, "Golden hour over the bay, #sunset from the pier tonight")
     dm, _ = chat_services.room_open(user=bob, usernames=["alice"])
     say(alice, dm, "hi bob")
-    alices = signed_in(browser, live_server, page_problems, alice)
+    alices = signed_in_page(browser, live_server.url, page_problems, alice)
     live(alices, f"/inbox/{dm.pk}")
-    charlies = signed_in(browser, live_server, page_problems, charlie)
+    charlies = signed_in_page(browser, live_server.url, page_problems, charlie)
     ready(charlies, "/")
     messages_link = charlies.get_by_role("link", name=re.compile("^Messages"))
     expect(messages_link).to_have_accessible_name("Messages")
@@ -96,7 +83,7 @@ def test_it_shares_a_post_to_two_people_who_get_it_live(
     expect(dialog.get_by_role("button", name=re.compile("^Remove"))).to_have_count(2)
     dialog.get_by_label("Message").fill("look at this")
     screenshots(page, "share-dialog")
-    at_360(page)
+    fits_a_phone(page)
     dialog.get_by_role("button", name="Send").click()
     expect(dialog).to_be_hidden()
     expect(page.get_by_text("Sent to alice and charlie.")).to_be_visible()
@@ -109,7 +96,7 @@ def test_it_shares_a_post_to_two_people_who_get_it_live(
     expect(shared.get_by_role("img", name="Post by @alice")).to_be_visible()
     expect(alices.locator(".message .bubble").last).to_have_text("look at this")
     screenshots(alices, "room")
-    at_360(alices)
+    fits_a_phone(alices)
 
     # charlie, on another page, sees the Messages badge go up live...
     # (the badge is an inline block: Playwright reads a space before its hidden comma)
@@ -121,7 +108,7 @@ def test_it_shares_a_post_to_two_people_who_get_it_live(
     charlies.wait_for_selector("body[data-ready=true]")
     expect(charlies.locator(".rooms .unread")).to_have_text("1")
     screenshots(charlies, "inbox")
-    at_360(charlies)
+    fits_a_phone(charlies)
     charlies.get_by_role("link", name=re.compile("bob")).click()
     # ...reads a post he may not see as unavailable, and the badge goes down.
     expect(charlies.get_by_text("This post is unavailable")).to_be_visible()
@@ -138,7 +125,7 @@ def test_it_shows_seen_and_time_dividers(
     dm, _ = chat_services.room_open(user=alice, usernames=["bob"])
     say(bob, dm, "morning!", ago=timedelta(hours=3))
     say(alice, dm, "hello", ago=timedelta(hours=2))
-    alices = signed_in(browser, live_server, page_problems, alice)
+    alices = signed_in_page(browser, live_server.url, page_problems, alice)
     live(alices, f"/inbox/{dm.pk}")
 
     # Messages further apart than 15 minutes get a divider; each has its time as a tooltip.
@@ -150,7 +137,7 @@ def test_it_shows_seen_and_time_dividers(
     expect(alices.locator(".divider")).to_have_count(3)
 
     # bob opens the room: alice sees "Seen" under her last message, live.
-    bobs = signed_in(browser, live_server, page_problems, bob)
+    bobs = signed_in_page(browser, live_server.url, page_problems, bob)
     live(bobs, f"/inbox/{dm.pk}")
     last = alices.locator(".message.mine").last
     expect(last.locator(".seen")).to_have_text("Seen")

@@ -15,18 +15,18 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
 from app.accounts.models import Follow, User
-from app.accounts.tests.factories import UserFactory
 from app.core import realtime
 from app.posts import services as post_services
 from app.posts.models import Like, Post
+from app.testing.factories import UserFactory
 from app.web.testing import (
     needs_chromium,
     no_horizontal_overflow,
     ready,
     screenshot,
     screenshots,
+    signed_in_page,
 )
-from app.web.testing import session_cookie as cookie_for
 
 # Every signed-in page opens the user's socket: a real /ws/ server for each test.
 pytestmark = [
@@ -108,9 +108,7 @@ def test_a_followed_accounts_new_post_arrives_live(
     earlier = [post_of(alice, [photo(tmp_path, 800, 1000, i)], f"Earlier {i}") for i in range(3)]
     pages = {}
     for user in (alice, bob):
-        context = page_problems.watch(browser.new_context(base_url=live_server.url))
-        context.add_cookies([cookie_for(user, live_server.url)])
-        pages[user.username] = context.new_page()
+        pages[user.username] = signed_in_page(browser, live_server.url, page_problems, user)
     bobs, alices = pages["bob"], pages["alice"]
     ready(bobs, "/")
     expect(card(bobs, earlier[0])).to_be_visible()

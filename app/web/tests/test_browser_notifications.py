@@ -15,17 +15,18 @@ from app.accounts.models import Follow, User
 from app.chat import services as chat_services
 from app.notifications.models import Notification
 from app.posts import services as post_services
-from app.web.testing import needs_chromium, no_horizontal_overflow, ready, screenshots, upload_post
+from app.web.testing import (
+    fits_a_phone,
+    needs_chromium,
+    ready,
+    screenshots,
+    signed_in_page,
+    upload_post,
+)
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.usefixtures("media_root")]
 
 BADGE = re.compile(r"^Notifications ?, (\d+) unread$")
-
-
-def at_360(page: Page) -> None:
-    page.set_viewport_size({"width": 360, "height": 780})
-    assert no_horizontal_overflow(page)
-    page.set_viewport_size({"width": 1100, "height": 900})
 
 
 def test_a_like_and_a_comment_reach_the_badge_and_the_list_live(
@@ -52,8 +53,7 @@ def test_a_like_and_a_comment_reach_the_badge_and_the_list_live(
     link = page.get_by_role("link", name=re.compile("^Notifications"))
     expect(link).to_have_accessible_name("Notifications")
 
-    bobs = page_problems.watch(browser.new_context(base_url=live_server.url)).new_page()
-    sign_in(bobs, bob)
+    bobs = signed_in_page(browser, live_server.url, page_problems, bob)
     ready(bobs, f"/p/{post.pk}")
     bobs.get_by_role("button", name="Like").click()
     expect(bobs.get_by_role("button", name="Like")).to_have_attribute("aria-pressed", "true")
@@ -85,7 +85,7 @@ def test_a_like_and_a_comment_reach_the_badge_and_the_list_live(
     page.locator(".notification").last.scroll_into_view_if_needed()
     expect(page.locator(".notification")).to_have_count(24)
     expect(page.locator(".notification").last).to_contain_text("old 0")
-    at_360(page)
+    fits_a_phone(page)
 
 
 def test_a_follow_request_is_approved_from_the_list(
@@ -118,7 +118,7 @@ def test_a_follow_request_is_approved_from_the_list(
     for index in (1, 2, 3):
         expect(items.nth(index).locator(".thumb img")).to_be_visible()
     screenshots(page, "notifications")
-    at_360(page)
+    fits_a_phone(page)
 
     request = items.nth(0)
     request.get_by_role("button", name="Approve").click()

@@ -13,12 +13,11 @@ from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
 from app.accounts.models import User
-from app.accounts.tests.factories import UserFactory
 from app.posts.models import Place, PostImage
-from app.posts.tests.factories import PlaceFactory
 from app.search import services as search_services
 from app.search.models import SearchQuery
 from app.search.selectors import TRENDING_KEY
+from app.testing.factories import PlaceFactory, UserFactory
 from app.web.testing import needs_chromium, no_horizontal_overflow, ready, screenshots, upload_post
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.usefixtures("media_root")]

@@ -12,7 +12,7 @@ from app.accounts.models import User
 from app.chat import services as chat_services
 from app.lab.testing import assert_queries
 from app.posts.models import Post
-from app.posts.tests.factories import PostFactory
+from app.testing.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""In-memory test images: real JPEG/PNG/WebP, EXIF with GPS, truncated data, bombs."""
+"""In-memory test images: real JPEG/PNG/WebP, EXIF with GPS, truncated data, bombs, and a PNG
+whose header lies about its size."""
 
 from __future__ import annotations
 
@@ -62,6 +63,18 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
+def declared_png(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` but whose pixel data is a few bytes:
+    what the header promises is all a precheck may read."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
 def png_bomb(side: int = 20_000) -> bytes:
     """A real 1-bit PNG of ``side`` x ``side`` black pixels: ~50 KB that inflates to ~50 MB
     and far past Pillow's decompression-bomb limit."""
@@ -77,7 +90,9 @@ def png_bomb(side: int = 20_000) -> bytes:
     )
 
 
-def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg"):
+def upload(
+    data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg"
+) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type=content_type)
 
 

@@ -1,11 +1,32 @@
-"""factory_boy factories for posts, images, likes, saves, comments, hashtags and places."""
+"""factory_boy factories: users and follows; posts, images, likes, saves, comments, hashtags
+and places."""
 
 from __future__ import annotations
 
 import factory
 
-from app.accounts.tests.factories import UserFactory
+from app.accounts.models import Follow, User
 from app.posts.models import Comment, Hashtag, Like, Place, Post, PostImage, Save
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    name = factory.Faker("name")
+    bio = factory.Faker("sentence", nb_words=8)
+    password = factory.django.Password("lab-password")
+
+
+class FollowFactory(factory.django.DjangoModelFactory[Follow]):
+    class Meta:
+        model = Follow
+
+    follower = factory.SubFactory(UserFactory)
+    followee = factory.SubFactory(UserFactory)
 
 
 class PlaceFactory(factory.django.DjangoModelFactory[Place]):
