@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -180,6 +182,33 @@ def place_page_shaped(
 # scope on the header row ``h``, and the (time, id) columns of the newest-first index.
 _HASHTAG_SOURCE = ("{links} s JOIN {posts} p ON p.id = s.post_id", "s.hashtag_id = h.id", "s")
 _PLACE_SOURCE = ("{posts} p", "p.place_id = h.id", "p")
+# The header row ``h`` of each: ``{table}`` is its model's, ``%(target)s`` the name or the id.
+_HASHTAG_HEADER = (
+    "(SELECT id, name, public_post_count AS post_count, last_used_at FROM {table} "
+    "WHERE name = %(target)s) h"
+)
+_PLACE_HEADER = (
+    "(SELECT id, name, address, latitude, longitude, post_count FROM {table} "
+    "WHERE id = %(target)s) h"
+)
+
+
+@dataclass(frozen=True)
+class _PageKind:
+    """A hashtag's or a place's page: its header row, where its posts come from, the scope of
+    its window (app/search/windows.py), and what its 404 names."""
+
+    model: type[Hashtag] | type[Place]
+    header: str
+    source: tuple[str, str, str]
+    scope: Callable[[Any], str]
+    missing: str
+
+
+_HASHTAG_PAGE = _PageKind(
+    Hashtag, _HASHTAG_HEADER, _HASHTAG_SOURCE, windows.hashtag_scope, "hashtag"
+)
+_PLACE_PAGE = _PageKind(Place, _PLACE_HEADER, _PLACE_SOURCE, windows.place_scope, "place")
 
 
 def _page_sql(*, header: str, source: tuple[str, str, str], order: str, keyset: bool) -> str:
@@ -217,20 +246,15 @@ def _page_sql(*, header: str, source: tuple[str, str, str], order: str, keyset: 
 
 
 def _header_and_keys(
-    *,
-    viewer: Viewer,
-    header: str,
-    source: tuple[str, str, str],
-    params: dict[str, Any],
-    order: str,
-    cursor: str | None,
-    size: int,
+    viewer: Viewer, kind: _PageKind, target: str | int, page: tuple[str, str | None, int]
 ) -> tuple[tuple[Any, ...], list[tuple[int, Any]]] | None:
     """The header row's columns and up to ``size + 1`` page keys (id, sort key), in one
-    statement; None when there is no header row."""
+    statement (``page``: order, cursor, size); None when there is no header row."""
+    order, cursor, size = page
+    header = kind.header.format(table=connection.ops.quote_name(kind.model._meta.db_table))
     after = decode_cursor(cursor, (datetime, int) if order == "recent" else (int, int))
-    sql = _page_sql(header=header, source=source, order=order, keyset=after is not None)
-    params = {**params, "viewer": viewer_id(viewer), "limit": size + 1}
+    sql = _page_sql(header=header, source=kind.source, order=order, keyset=after is not None)
+    params: dict[str, Any] = {"target": target, "viewer": viewer_id(viewer), "limit": size + 1}
     if after is not None:
         params |= {"key": after[0], "id": after[1]}
     with connection.cursor() as db:
@@ -272,35 +296,22 @@ def _window_keys(
 
 
 def _scope_keys(
-    *,
-    viewer: Viewer,
-    scope: str,
-    header: str,
-    source: tuple[str, str, str],
-    params: dict[str, Any],
-    page: tuple[str, str | None, int],
-    missing: str,
+    viewer: Viewer, kind: _PageKind, target: str | int, page: tuple[str, str | None, int]
 ) -> tuple[windows.Window, list[tuple[int, Any]]]:
-    """A hashtag's or place's window and the page's keys (``page``: order, cursor, size): cut
-    from the window, or read by the page statement (``header``, ``source``, ``params``) when
-    the window cannot tell; ``not_found(missing)`` when the hashtag or place does not exist."""
+    """The window of the hashtag or place ``target`` and the page's keys (``page``: order,
+    cursor, size): cut from the window, or read by the page statement when the window cannot
+    tell; ``not_found`` when the hashtag or place does not exist."""
     order, cursor, size = page
-    found_window = _window_keys(viewer=viewer, scope=scope, order=order, cursor=cursor, size=size)
+    found_window = _window_keys(
+        viewer=viewer, scope=kind.scope(target), order=order, cursor=cursor, size=size
+    )
     if found_window is None:
-        raise not_found(missing)
+        raise not_found(kind.missing)
     window, keys = found_window
     if keys is None:
-        found = _header_and_keys(
-            viewer=viewer,
-            header=header,
-            source=source,
-            params=params,
-            order=order,
-            cursor=cursor,
-            size=size,
-        )
+        found = _header_and_keys(viewer, kind, target, page)
         if found is None:
-            raise not_found(missing)
+            raise not_found(kind.missing)
         keys = found[1]
     return window, keys
 
@@ -351,19 +362,7 @@ def hashtag_page(
             raise not_found("hashtag")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    table = connection.ops.quote_name(Hashtag._meta.db_table)
-    window, keys = _scope_keys(
-        viewer=viewer,
-        scope=windows.hashtag_scope(normalized),
-        header=(
-            f"(SELECT id, name, public_post_count AS post_count, last_used_at FROM {table} "
-            "WHERE name = %(name)s) h"
-        ),
-        source=_HASHTAG_SOURCE,
-        params={"name": normalized},
-        page=(order, cursor, size),
-        missing="hashtag",
-    )
+    window, keys = _scope_keys(viewer, _HASHTAG_PAGE, normalized, (order, cursor, size))
     tag_id, tag_name, post_count, used = window.header
     _hidden_check(post_count=post_count, cursor=cursor, shown=len(keys))
     last_used_at = None if used is None else store.created_at_of(used)
@@ -382,19 +381,7 @@ def place_page(
             raise not_found("place")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    table = connection.ops.quote_name(Place._meta.db_table)
-    window, keys = _scope_keys(
-        viewer=viewer,
-        scope=windows.place_scope(place_id),
-        header=(
-            f"(SELECT id, name, address, latitude, longitude, post_count FROM {table} "
-            "WHERE id = %(place)s) h"
-        ),
-        source=_PLACE_SOURCE,
-        params={"place": place_id},
-        page=(order, cursor, size),
-        missing="place",
-    )
+    window, keys = _scope_keys(viewer, _PLACE_PAGE, place_id, (order, cursor, size))
     pk, place_name, address, latitude, longitude, post_count = window.header
     place = Place(
         id=pk,
