@@ -32,18 +32,11 @@ export async function liveBadge({ name, fetchCount, frames, announce }) {
     clearTimeout(pending);
     pending = setTimeout(() => refresh().catch((error) => console.warn(`${name} count`, error)), SETTLE_MS);
   };
-  let dropped = false;
   userSocket({
     onFrame: (frame) => {
       if (frames.includes(frame.type)) soon();
     },
-    onStatus: (status) => {
-      if (status === "offline") dropped = true;
-      if (status === "live" && dropped) {
-        dropped = false;
-        soon();
-      }
-    },
+    onReconnect: soon,
   });
   await refresh();
 }

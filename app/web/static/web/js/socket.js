@@ -9,6 +9,7 @@ const PING_MS = 25000;
 const listeners = new Set();
 let socket = null;
 let lastSeenOf = () => 0;
+let opened = false;
 
 function announce(kind, value) {
   for (const listener of listeners) {
@@ -27,6 +28,10 @@ function connect() {
     current.addEventListener("open", () => {
       delay = 1000;
       announce("onStatus", "live");
+      // Frames sent while it was down are not replayed (chat asks with `sync`, below): each
+      // listener catches up on its own.
+      if (opened) announce("onReconnect");
+      opened = true;
       const since = lastSeenOf();
       if (since) current.send(JSON.stringify({ type: "sync", since }));
       heartbeat = setInterval(() => current.send(JSON.stringify({ type: "ping" })), PING_MS);
@@ -55,10 +60,11 @@ function connect() {
   open();
 }
 
-// Subscribe to the user's socket, opening it on first use. `lastSeen` (the chat room gives
-// one) is the message id a reconnect syncs from.
-export function userSocket({ onFrame, onStatus, lastSeen } = {}) {
-  listeners.add({ onFrame, onStatus });
+// Subscribe to the user's socket, opening it on first use. `onReconnect` is called when it is
+// open again after a drop; `lastSeen` (the chat room gives one) is the message id a reconnect
+// syncs from.
+export function userSocket({ onFrame, onStatus, onReconnect, lastSeen } = {}) {
+  listeners.add({ onFrame, onStatus, onReconnect });
   if (lastSeen) lastSeenOf = lastSeen;
   if (!socket && body.dataset.ws) connect();
   else if (onStatus && socket) onStatus(socket.readyState === WebSocket.OPEN ? "live" : "connecting");

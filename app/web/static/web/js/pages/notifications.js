@@ -88,16 +88,9 @@ export async function notifications() {
       })
       .catch(reportError);
   };
-  let dropped = false;
   userSocket({
     onFrame: (frame) => frame.type === "notification.new" && fresh(),
-    onStatus: (status) => {
-      if (status === "offline") dropped = true;
-      if (status === "live" && dropped) {
-        dropped = false;
-        fresh();
-      }
-    },
+    onReconnect: fresh,
   });
   await next();
   await markRead();
