@@ -246,7 +246,7 @@ def _page_sql(*, header: str, source: tuple[str, str, str], order: str, keyset: 
 
 
 def _header_and_keys(
-    viewer: Viewer, kind: _PageKind, target: str | int, page: tuple[str, str | None, int]
+    *, viewer: Viewer, kind: _PageKind, target: str | int, page: tuple[str, str | None, int]
 ) -> tuple[tuple[Any, ...], list[tuple[int, Any]]] | None:
     """The header row's columns and up to ``size + 1`` page keys (id, sort key), in one
     statement (``page``: order, cursor, size); None when there is no header row."""
@@ -296,7 +296,7 @@ def _window_keys(
 
 
 def _scope_keys(
-    viewer: Viewer, kind: _PageKind, target: str | int, page: tuple[str, str | None, int]
+    *, viewer: Viewer, kind: _PageKind, target: str | int, page: tuple[str, str | None, int]
 ) -> tuple[windows.Window, list[tuple[int, Any]]]:
     """The window of the hashtag or place ``target`` and the page's keys (``page``: order,
     cursor, size): cut from the window, or read by the page statement when the window cannot
@@ -309,7 +309,7 @@ def _scope_keys(
         raise not_found(kind.missing)
     window, keys = found_window
     if keys is None:
-        found = _header_and_keys(viewer, kind, target, page)
+        found = _header_and_keys(viewer=viewer, kind=kind, target=target, page=page)
         if found is None:
             raise not_found(kind.missing)
         keys = found[1]
@@ -362,7 +362,9 @@ def hashtag_page(
             raise not_found("hashtag")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    window, keys = _scope_keys(viewer, _HASHTAG_PAGE, normalized, (order, cursor, size))
+    window, keys = _scope_keys(
+        viewer=viewer, kind=_HASHTAG_PAGE, target=normalized, page=(order, cursor, size)
+    )
     tag_id, tag_name, post_count, used = window.header
     _hidden_check(post_count=post_count, cursor=cursor, shown=len(keys))
     last_used_at = None if used is None else store.created_at_of(used)
@@ -381,7 +383,9 @@ def place_page(
             raise not_found("place")
 
     size = _parameters_checked(order, cursor, limit, exists)
-    window, keys = _scope_keys(viewer, _PLACE_PAGE, place_id, (order, cursor, size))
+    window, keys = _scope_keys(
+        viewer=viewer, kind=_PLACE_PAGE, target=place_id, page=(order, cursor, size)
+    )
     pk, place_name, address, latitude, longitude, post_count = window.header
     place = Place(
         id=pk,

@@ -19,7 +19,7 @@ def likes_add(user: User, posts: list[Post]) -> None:
         Post.objects.filter(pk=post.pk).update(like_count=post.like_count + 1)
 
 
-def publish(user: User, post_ids: list[int]) -> None:
+def list_publish(user: User, post_ids: list[int]) -> None:
     """A precomputed list for ``user`` under a live version, as training writes it."""
     serving.lists_write(version=VERSION, user_ids=[user.pk], lists=[post_ids])
     serving.connection().set(serving.live_key(), VERSION)

@@ -13,7 +13,7 @@ from app.recs.selectors import explore_page
 from app.testing.client import login_client
 from app.testing.data import follow, posts_make
 from app.testing.factories import UserFactory
-from app.testing.recs import SMALL, likes_add, publish
+from app.testing.recs import SMALL, likes_add, list_publish
 
 
 def ids(response) -> list[int]:
@@ -41,7 +41,7 @@ def test_it_never_recommends_own_liked_followed_private_or_deleted_posts(
     charlie, charlie_client, catalogue
 ):
     everything = [post.pk for group in catalogue.values() for post in group]
-    publish(charlie, everything)
+    list_publish(charlie, everything)
     likes_add(charlie, catalogue["liked"])
     Post.objects.filter(pk__in=[p.pk for p in catalogue["deleted"]]).delete()
 
@@ -58,7 +58,7 @@ def test_personas_see_no_private_post_and_not_their_own(
 ):
     private = {post.pk for post in catalogue["private"]}
     for user, client in ((alice, alice_client), (bob, bob_client), (charlie, charlie_client)):
-        publish(user, [post.pk for group in catalogue.values() for post in group])
+        list_publish(user, [post.pk for group in catalogue.values() for post in group])
         shown = set(ids(client.get_json("/api/explore")))
         assert shown, user.username
         assert not private & shown, user.username  # bob follows alice: followed, so excluded
@@ -97,7 +97,7 @@ def test_strategies_switch_by_header_and_agree_for_a_cold_start_user(catalogue):
 
 def test_the_popular_strategy_ignores_the_personal_list(charlie, charlie_client, catalogue):
     ok = [post.pk for post in catalogue["ok"]]
-    publish(charlie, list(reversed(ok)))
+    list_publish(charlie, list(reversed(ok)))
     als = ids(charlie_client.get_json("/api/explore"))
     popular = ids(charlie_client.get_json("/api/explore", HTTP_X_LAB_STRATEGY="explore=popular"))
     assert als[:6] == list(reversed(ok))
@@ -137,7 +137,7 @@ def test_it_serves_a_model_found_in_the_database_when_redis_lost_the_pointer(wor
 
 def test_pages_follow_the_ranking_without_repeats(charlie, charlie_client, catalogue):
     ranking = [post.pk for post in catalogue["ok"]]
-    publish(charlie, ranking)
+    list_publish(charlie, ranking)
     seen, cursor = [], None
     for _ in range(10):
         query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
@@ -161,7 +161,7 @@ def test_bad_paging_is_a_400(charlie_client, query):
 def many(charlie):
     authors = [UserFactory(username=f"author{i}") for i in range(4)]
     posts = [post for author in authors for post in posts_make(author, 6, comments=2)]
-    publish(charlie, [post.pk for post in posts])
+    list_publish(charlie, [post.pk for post in posts])
     return posts
 
 
@@ -195,7 +195,7 @@ def test_the_selector_costs_five_or_six_queries_when_cold(charlie, many, limit, 
 
 def test_a_new_like_or_follow_takes_effect_at_once(charlie, charlie_client, catalogue):
     ok = catalogue["ok"]
-    publish(charlie, [post.pk for post in ok])
+    list_publish(charlie, [post.pk for post in ok])
     likes_add(charlie, ok[:1])
     follow(charlie, ok[3].author)
     shown = ids(charlie_client.get_json("/api/explore"))

@@ -25,7 +25,7 @@ from app.posts.selectors import post_queryset
 from app.testing.client import login_client
 from app.testing.data import posts_make
 from app.testing.factories import UserFactory
-from app.testing.recs import publish
+from app.testing.recs import list_publish
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def scene(charlie, django_capture_on_commit_callbacks):
     """Charlie's ranked list: six public posts by dave and erin, whom charlie does not follow."""
     dave, erin = UserFactory(username="dave"), UserFactory(username="erin")
     made = posts_make(dave, 3, comments=1) + posts_make(erin, 3, hours_ago=1, comments=0)
-    publish(charlie, [p.pk for p in made])
+    list_publish(charlie, [p.pk for p in made])
     client = login_client(charlie)
     for _ in range(2):  # the first read fills the bodies, the flags and the following set
         client.get_json("/api/explore")

@@ -11,7 +11,7 @@ from app.lab.api import encode_cursor
 from app.posts.fragments import item_dict
 from app.testing.data import follow, posts_make
 from app.testing.factories import UserFactory
-from app.testing.recs import publish
+from app.testing.recs import list_publish
 
 STRATEGIES = ("naive", "optimized", "cached")
 
@@ -27,7 +27,7 @@ def scene(alice, bob):
     followed = posts_make(alice, 12, comments=0)
     strangers = [UserFactory(username=f"stranger{i}") for i in range(2)]
     recommended = [p for s in strangers for p in posts_make(s, 5, hours_ago=3, comments=0)]
-    publish(bob, [p.pk for p in recommended])
+    list_publish(bob, [p.pk for p in recommended])
     return {"followed": followed, "recommended": recommended}
 
 
