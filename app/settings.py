@@ -76,6 +76,8 @@ MIDDLEWARE = [
     # Outside sessions and auth, which read Redis: a read that met a Redis outage is served
     # again from PostgreSQL, and a database outage is a fast 503 (docs/reliability.md).
     "app.core.middleware.DegradeMiddleware",
+    # Which database this request reads, and the client's last write position after a write.
+    "app.core.replicas.ReplicaMiddleware",
     "app.accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -116,6 +118,8 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.database_url()
 REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
 
 _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
+# Query-string parameters of the URL (a unix socket's ?host=&port=): a replica has its own.
+_url_options = set(_db.get("OPTIONS", {}))
 # Django's PostgreSQL backend that fails fast while the server is down (app/core/postgres).
 _db["ENGINE"] = "app.core.postgres"
 _db["CONN_MAX_AGE"] = 0  # pooled below; CONN_MAX_AGE leaks under ASGI (Django #33497)
@@ -155,6 +159,38 @@ _db["OPTIONS"] = {
 # Several checkouts or helpers can test on one server at once without sharing a test database.
 _db["TEST"] = {"NAME": f"test_{_db['NAME']}{os.environ.get('LAB_TEST_DB_SUFFIX', '')}"}
 DATABASES = {"default": _db}
+
+# Read replicas (docs/scaling.md): DATABASE_REPLICA_URLS, comma-separated standbys of
+# DATABASE_URL. A GET request's reads go to one that has replayed the client's last write
+# (app/core/replicas.py); writes, transactions and everything outside requests use the primary.
+DATABASE_REPLICA_URLS = [
+    url.strip() for url in os.environ.get("DATABASE_REPLICA_URLS", "").split(",") if url.strip()
+]
+DATABASE_REPLICAS: list[str] = []
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _alias = f"replica{_number}"
+    _parsed = dj_database_url.parse(_url)
+    _tuning = {k: v for k, v in _db["OPTIONS"].items() if k not in _url_options}
+    DATABASES[_alias] = {
+        **_db,
+        **{key: _parsed[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+        "OPTIONS": {
+            **_parsed.get("OPTIONS", {}),
+            **_tuning,
+            # A replica that cannot hand out a connection quickly is skipped, not waited for.
+            "pool": {**_db["OPTIONS"]["pool"], "timeout": 0.5},
+        },
+        # The test databases live on the primary; a standby follows them by itself.
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_REPLICAS.append(_alias)
+# How often each process reads every replica's replay position (one daemon thread), how far
+# behind the primary a replica may be and still serve, and how long a client's last write
+# pins its reads to replicas that have replayed it.
+REPLICA_REFRESH_SECONDS = float(os.environ.get("REPLICA_REFRESH_SECONDS", "0.1"))
+REPLICA_MAX_LAG_BYTES = int(os.environ.get("REPLICA_MAX_LAG_BYTES", str(16 * 1024 * 1024)))
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "300"))
+DATABASE_ROUTERS = ["app.core.replicas.ReplicaRouter"] if DATABASE_REPLICAS else []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Every Redis key the app writes starts with this, so a reseed or a test can clear exactly its

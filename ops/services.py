@@ -37,6 +37,7 @@ from app.core.embedded import (
     pid_alive,
     postmaster_status,
     redis_url,
+    replica_url,
 )
 
 # Where the servers listen comes from app.core.embedded and is named here too, for the tools
@@ -394,10 +395,35 @@ def start(*, quiet: bool = False) -> None:
         print_status()
 
 
-def stop() -> None:
+def replicas_start(count: int) -> list[str]:
+    """Hot standbys 1..count of the embedded primary (ops/replica.py); their URLs."""
+    from ops import replica  # it builds on this module's PostgreSQL plumbing
+
+    if not embedded_postgres_enabled():
+        raise ServiceError(
+            "DATABASE_URL is set: the embedded server has no standbys to start; "
+            "point DATABASE_REPLICA_URLS at the external server's standbys instead"
+        )
     with _locked():
+        return replica.embedded_start(count)
+
+
+def replica_urls() -> list[str]:
+    """The URLs of the embedded standbys that answer (DATABASE_REPLICA_URLS for them)."""
+    from ops import replica
+
+    return [replica_url(number) for number in replica.embedded_running()]
+
+
+def stop() -> None:
+    from ops import replica
+
+    with _locked():
+        stopped_replicas = replica.embedded_stop()
         stopped_pg = _pg_stop()
         stopped_redis = _redis_stop()
+    for number in stopped_replicas:
+        print(f"replica{number}: stopped")
     print(f"postgres: {'stopped' if stopped_pg else 'was not running'}")
     print(f"redis:    {'stopped' if stopped_redis else 'was not running'}")
 
@@ -417,6 +443,8 @@ def print_status() -> int:
     pg = f"running (pid {status.pid}) {database_url()}" if status else "stopped"
     rd = f"running (pid {pid}) {redis_url()}" if pid and _redis_ping() else "stopped"
     print(f"postgres: {pg}")
+    for url in replica_urls():
+        print(f"replica:  running {url}")
     print(f"redis:    {rd}")
     return 0 if status and pid else 3
 
@@ -424,17 +452,31 @@ def print_status() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.services", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "status", "env"])
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="start: also this many hot standbys of the embedded PostgreSQL (0 to 4)",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.replicas <= 4:
+        parser.error("--replicas takes 0 to 4")
     if args.action == "start" and not embedded_enabled():
         print("DATABASE_URL and REDIS_URL are set: using those servers, nothing to start.")
     try:
         if args.action == "start":
-            start(quiet=not embedded_enabled())
+            start(quiet=not embedded_enabled() or args.replicas > 0)
+            if args.replicas:
+                replicas_start(args.replicas)
+                print_status()
         elif args.action == "stop":
             stop()
         elif args.action == "env":
             print(f"DATABASE_URL={database_url()}")
             print(f"REDIS_URL={redis_url()}")
+            urls = replica_urls()
+            if urls:
+                print(f"DATABASE_REPLICA_URLS={','.join(urls)}")
         else:
             return print_status()
     except ServiceError as exc:

@@ -114,10 +114,11 @@ def eventually(check: Callable[[], bool], *, timeout: float, what: str) -> None:
 
 
 @contextmanager
-def running_lab(tmp: Path) -> Iterator[Lab]:
+def running_lab(tmp: Path, **overrides: str) -> Iterator[Lab]:
     """One runner for the kill tests: 2 granian workers, 1 uvicorn, 1 job worker, on the test
     database (a clean checkout's dev database is not even migrated; so the test database
-    must exist: ask for pytest-django's ``django_db_setup`` first)."""
+    must exist: ask for pytest-django's ``django_db_setup`` first). ``overrides`` replace
+    environment variables, the database's included."""
     port, ws_port = free_port(), free_port()
     env = serve_env(
         tmp,
@@ -127,6 +128,7 @@ def running_lab(tmp: Path) -> Iterator[Lab]:
         JOB_WORKERS="1",
         DATABASE_URL=database_url_for_tests(),
     )
+    env.update(overrides)
     log_path = tmp / "serve.log"
     connection = redis.Redis.from_url(isolated_redis_url())
     with log_path.open("wb") as log:
@@ -139,7 +141,11 @@ def running_lab(tmp: Path) -> Iterator[Lab]:
         )
     lab = Lab(runner, f"http://127.0.0.1:{port}", ws_port, connection, log_path)
     try:
-        eventually(lambda: b"ready." in log_path.read_bytes(), timeout=60, what="ready.")
+        try:
+            eventually(lambda: b"ready." in log_path.read_bytes(), timeout=60, what="ready.")
+        except AssertionError as exc:
+            tail = log_path.read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{exc}; the runner's log ends:\n{tail}") from None
         eventually(lambda: hello_ok(lab.base), timeout=10, what="HTTP")
         yield lab
     finally:

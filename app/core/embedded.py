@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,31 @@ def database_url() -> str:
     status = postmaster_status()
     port = status.port if status else 5432
     return f"postgres://postgres@/{DATABASE_NAME}?host={pg_socket_dir()}&port={port}"
+
+
+def replica_dir(number: int) -> Path:
+    """The data folder of the embedded primary's ``number``-th hot standby (ops/replica.py)."""
+    return VAR / f"postgres-replica{number}"
+
+
+def replica_port(number: int) -> int:
+    return 5432 + number
+
+
+def replica_socket_dir(number: int) -> Path:
+    """The standby's own folder, or /tmp for a checkout too deep for a unix socket path."""
+    folder = replica_dir(number)
+    if len(str(folder / f".s.PGSQL.{replica_port(number)}")) < 100:
+        return folder
+    # crc32, not hash(): the name must be the same in every process.
+    return Path(f"/tmp/instalab-pg-replica{number}-{zlib.crc32(str(folder).encode()):08x}")
+
+
+def replica_url(number: int) -> str:
+    return (
+        f"postgres://postgres@/{DATABASE_NAME}"
+        f"?host={replica_socket_dir(number)}&port={replica_port(number)}"
+    )
 
 
 def redis_url(db: int = 0) -> str:

@@ -49,6 +49,13 @@ CACHE_READS = Counter(
     "Cache reads made by HTTP requests (Django cache and raw Redis), by result",
     ["route", "result"],
 )
+DB_READS = Counter(
+    "instalab_db_reads_total",
+    "SQL reads (SELECT, WITH) made by HTTP requests, by the database that answered",
+    ["database"],
+)
+_READS_PRIMARY = DB_READS.labels(database="primary")
+_READS_REPLICA = DB_READS.labels(database="replica")
 WS_CONNECTIONS = Counter("instalab_ws_connections_total", "WebSocket handshakes accepted")
 # "livesum": the open sockets of the processes alive now; a dead worker's files are dropped
 # at the next scrape (_forget_dead_processes), so its sockets stop counting.
@@ -184,6 +191,11 @@ class MetricsMiddleware:
         request_stats = stats.current()
         if request_stats is not None:
             queries.observe(request_stats.db_queries)
+            if request_stats.db_reads:
+                replica = request_stats.replica_queries
+                _READS_PRIMARY.inc(request_stats.db_reads - replica)
+                if replica:
+                    _READS_REPLICA.inc(replica)
             if request_stats.cache_hits or request_stats.cache_misses:
                 hits, misses = _cache_reads_for(route)
                 hits.inc(request_stats.cache_hits)

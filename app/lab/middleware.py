@@ -3,6 +3,7 @@ pages' Content-Security-Policy."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -10,10 +11,13 @@ from typing import Any
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from app.lab import stats, strategies
+
+# How a read statement starts (SELECT, or WITH for a CTE), upper-cased, four characters.
+READS = frozenset({"SELE", "WITH"})
 
 
 def server_timing_visible(request: HttpRequest) -> bool:
@@ -45,9 +49,15 @@ class ServerTimingMiddleware:
             finally:
                 request_stats.db_queries += 1
                 request_stats.db_seconds += time.perf_counter() - started
+                if sql.lstrip()[:4].upper() in READS:
+                    request_stats.db_reads += 1
+                if context["connection"].alias != DEFAULT_DB_ALIAS:
+                    request_stats.replica_queries += 1
 
         try:
-            with connections["default"].execute_wrapper(count):
+            with contextlib.ExitStack() as wrapped:
+                for alias in settings.DATABASES:
+                    wrapped.enter_context(connections[alias].execute_wrapper(count))
                 response = self.get_response(request)
             if server_timing_visible(request):
                 response["Server-Timing"] = request_stats.server_timing()

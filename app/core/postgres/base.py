@@ -5,6 +5,11 @@ timeout for a connection that cannot come, and on a few threads per worker those
 behind each other: seconds per request. So the first failure closes a gate for ``OPEN_FOR``
 seconds, during which connecting fails at once (a 503, app/core/middleware.py); then one
 request at a time probes. Requests that need no SQL (a warm cached read) never touch it.
+
+A read replica's connection (an alias of DATABASE_REPLICA_URLS) goes further: a query that
+cannot connect, or fails on a connection the replica's shutdown broke, marks the replica down
+(app/core/replicas.py) and runs again on the primary, so a replica stopped under load costs
+the reads no error.
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ import time
 from typing import Any
 
 import psycopg
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db.backends import utils
 from django.db.backends.postgresql import base
+
+from app.core import replicas
 
 OPEN_FOR = 0.5
 
@@ -82,3 +91,51 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise
         gate.succeeded()
         return connection
+
+    @property
+    def is_replica(self) -> bool:
+        return self.alias in replicas.replica_aliases()
+
+    def _cursor(self, name: str | None = None) -> Any:
+        # Django's private cursor hooks, which django-stubs does not declare.
+        if not self.is_replica:
+            return super()._cursor(name)  # type: ignore[misc]
+        try:
+            return super()._cursor(name)  # type: ignore[misc]
+        except (OperationalError, InterfaceError):
+            replicas.replica_failed(self.alias)
+            return self._prepare_cursor(_primary_cursor(name))  # type: ignore[attr-defined]
+
+    def make_cursor(self, cursor: Any) -> Any:
+        return FallbackCursor(cursor, self) if self.is_replica else super().make_cursor(cursor)
+
+    def make_debug_cursor(self, cursor: Any) -> Any:
+        if self.is_replica:
+            return FallbackDebugCursor(cursor, self)
+        return super().make_debug_cursor(cursor)
+
+
+def _primary_cursor(name: str | None = None) -> Any:
+    """A raw cursor on the primary's connection, for a read its replica could not serve."""
+    primary = connections[DEFAULT_DB_ALIAS]
+    primary.ensure_connection()
+    with primary.wrap_database_errors:
+        return primary.create_cursor(name)
+
+
+class FallbackCursor(utils.CursorWrapper):
+    """A replica's cursor: a statement that fails there runs once more on the primary."""
+
+    def _execute(self, sql: str, params: Any, *ignored: Any) -> Any:
+        try:
+            return super()._execute(sql, params, *ignored)  # type: ignore[misc]
+        except (OperationalError, InterfaceError):
+            if self.db.in_atomic_block:
+                raise
+            replicas.replica_failed(self.db.alias)
+            self.cursor = _primary_cursor()
+            return super()._execute(sql, params, *ignored)  # type: ignore[misc]
+
+
+class FallbackDebugCursor(utils.CursorDebugWrapper, FallbackCursor):
+    """The same under DEBUG, with Django's query log."""

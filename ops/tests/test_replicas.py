@@ -1,0 +1,235 @@
+"""Read replicas against a real hot standby: read-your-writes with replay paused, other
+clients on the replica, the replica stopped under load and started again.
+
+The module makes a PostgreSQL primary and a streaming standby of its own (ops/replica.py),
+migrates the app into the primary, and serves it with ``python -m ops.serve`` in production
+mode, DATABASE_REPLICA_URLS naming the standby. It never touches the suite's own servers, so
+it runs the same on the embedded and on the system PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from app.core.embedded import ROOT
+from ops import replica
+from ops.services import PG_SETTINGS
+from ops.testing import Lab, eventually, running_lab
+
+PASSWORD = "replica-pass-1234"
+
+
+@dataclass(frozen=True)
+class Pair:
+    primary: replica.Cluster
+    standby: replica.Cluster
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Pair]:
+    # Not pytest's tmp_path: the server's own user (when we are root) must reach the folder.
+    base = Path(tempfile.mkdtemp(prefix="instalab-replicas-"))
+    base.chmod(0o755)
+    primary = replica.Cluster(data=base / "primary", socket_dir=base / "primary", port=5432)
+    standby = replica.Cluster(data=base / "standby", socket_dir=base / "standby", port=5432)
+    try:
+        replica.init(
+            primary,
+            settings={**PG_SETTINGS, "wal_level": "replica", "max_wal_senders": "10",
+                      "shared_buffers": "128MB", "max_connections": "100"},
+        )  # fmt: skip
+        replica.start(primary)
+        with psycopg.connect(primary.conninfo(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE instalab")
+        with psycopg.connect(primary.conninfo("instalab"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env={**_environ(), "DATABASE_URL": primary.url("instalab")},
+            check=True,
+        )
+        replica.standby_create(primary, standby)
+        replica.start(standby)
+        replica.caught_up(primary, standby)
+        yield Pair(primary, standby)
+    finally:
+        for cluster in (standby, primary):
+            with contextlib.suppress(replica.ServiceError):
+                replica.stop(cluster, mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "DATABASE_REPLICA_URLS"}
+
+
+@pytest.fixture(scope="module")
+def lab(pair: Pair) -> Iterator[Lab]:
+    folder = Path(tempfile.mkdtemp(prefix="instalab-replicas-lab-"))
+    try:
+        with running_lab(
+            folder,
+            DATABASE_URL=pair.primary.url("instalab"),
+            DATABASE_REPLICA_URLS=pair.standby.url("instalab"),
+            JOB_WORKERS="0",
+            DEBUG="0",
+            SECRET_KEY="replica-test-" + "k" * 40,
+            LAB_EXPERIMENTS="1",
+            RATE_LIMIT_SIGNUP_ADDRESS="1000/h",
+            CHAT_RATE_PER_SECOND="100000",
+            CHAT_RATE_BURST="100000",
+        ) as running:
+            yield running
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Client:
+    """One browser-like client: its own cookies (the write position among them) and token."""
+
+    def __init__(self, base: str, username: str) -> None:
+        self.base = base
+        self.http = requests.Session()
+        answer = self.http.post(
+            f"{base}/api/auth/signup",
+            json={"username": username, "email": f"{username}@example.com", "password": PASSWORD},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        self.http.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+        self.username = username
+
+    def get(self, path: str) -> tuple[Any, str]:
+        answer = self.http.get(self.base + path, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json(), answer.headers.get("Server-Timing", "")
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        answer = self.http.post(self.base + path, json=body, timeout=30)
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+
+def on_replica(timing: str) -> bool:
+    return "replica;" in timing
+
+
+@dataclass
+class Room:
+    id: int
+    writer: Client
+    reader: Client
+
+    def send(self, text: str) -> int:
+        sent = self.writer.post(
+            f"/api/chat/rooms/{self.id}/messages", {"client_id": str(uuid.uuid4()), "text": text}
+        )
+        return int(sent["id"])
+
+    def newest(self, client: Client) -> tuple[int, str]:
+        page, timing = client.get(f"/api/chat/rooms/{self.id}/messages?limit=1")
+        return int(page["items"][0]["id"]) if page["items"] else 0, timing
+
+
+@pytest.fixture(scope="module")
+def room(lab: Lab, pair: Pair) -> Room:
+    suffix = uuid.uuid4().hex[:8]
+    writer, reader = Client(lab.base, f"w{suffix}"), Client(lab.base, f"r{suffix}")
+    opened = writer.post("/api/chat/rooms", {"users": [reader.username]})
+    made = Room(int(opened["id"]), writer, reader)
+    made.send("hello")
+    # The reader wrote nothing, so it may read the replica: wait for it to hold the room.
+    replica.caught_up(pair.primary, pair.standby)
+    return made
+
+
+def test_other_clients_read_from_the_replica(room: Room) -> None:
+    # The reader never wrote: once the standby has replayed the room, its reads go there.
+    eventually(lambda: on_replica(room.newest(room.reader)[1]), timeout=10, what="a replica read")
+    newest, timing = room.newest(room.reader)
+    assert newest > 0
+    assert on_replica(timing)
+
+
+def test_a_client_reads_its_own_writes_while_replay_is_paused(pair: Pair, room: Room) -> None:
+    replica.replay_pause(pair.standby, paused=True)
+    try:
+        pairs = 200
+        stale = others_stale = 0
+        for number in range(pairs):
+            sent = room.send(f"pair {number}")
+            newest, timing = room.newest(room.writer)
+            stale += newest != sent
+            assert not on_replica(timing), "a client that just wrote read the frozen replica"
+            if number % 20 == 0:
+                # Someone who did not write reads the replica, which stopped in the past.
+                seen, other_timing = room.newest(room.reader)
+                others_stale += on_replica(other_timing) and seen < sent
+        assert stale == 0
+        assert others_stale > 0, "the paused replica never served the other client"
+    finally:
+        replica.replay_pause(pair.standby, paused=False)
+    # Replay resumed: the writer's reads return to the replica once it has caught up.
+    eventually(lambda: on_replica(room.newest(room.writer)[1]), timeout=10, what="writer back")
+
+
+def test_a_replica_stopped_under_load_costs_no_error(pair: Pair, room: Room) -> None:
+    failures: list[str] = []
+    served = {"replica": 0, "primary": 0}
+    running = threading.Event()
+    running.set()
+
+    def load() -> None:
+        reader = room.reader
+        while running.is_set():
+            try:
+                answer = reader.http.get(
+                    f"{reader.base}/api/chat/rooms/{room.id}/messages?limit=1", timeout=30
+                )
+            except requests.RequestException as exc:
+                failures.append(repr(exc))
+                continue
+            if answer.status_code != 200:
+                failures.append(f"{answer.status_code} {answer.text[:200]}")
+            timing = answer.headers.get("Server-Timing", "")
+            served["replica" if on_replica(timing) else "primary"] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)
+        replica.stop(pair.standby, mode="fast")
+        time.sleep(3)
+        after_stop = dict(served)
+        time.sleep(1)
+        assert served["replica"] == after_stop["replica"], "reads still went to a stopped replica"
+        replica.start(pair.standby)
+        eventually(
+            lambda: served["replica"] > after_stop["replica"], timeout=15, what="replica back"
+        )
+    finally:
+        running.clear()
+        for thread in threads:
+            thread.join()
+        replica.start(pair.standby)
+    assert failures == []
+    assert served["primary"] > 0 and served["replica"] > 0
