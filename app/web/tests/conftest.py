@@ -32,7 +32,7 @@ from playwright.sync_api import (
 from app import urls
 from app.accounts.models import User
 from app.lab.testing import database_url_for_tests
-from app.web.testing import CHROMIUM, session_cookie
+from app.web.testing import CHROMIUM, session_cookie, signed_in_page
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -139,6 +139,13 @@ def sign_in(live_server: Any) -> Any:
         page.context.add_cookies([session_cookie(user, live_server.url)])
 
     return _sign_in
+
+
+@pytest.fixture
+def open_as(browser: Browser, live_server: Any, ws_server: str, page_problems: Any) -> Any:
+    """``open_as(user)``: a page in a browser context of its own, signed in as ``user`` and
+    watched like ``page``: another person in the same test."""
+    return lambda user: signed_in_page(browser, live_server.url, page_problems, user)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ from app.web.testing import (
     needs_chromium,
     ready,
     screenshots,
-    signed_in_page,
     upload_post,
 )
 
@@ -91,9 +90,8 @@ def test_it_edits_name_bio_and_photo_and_shows_them_on_the_profile(
 
 
 def test_going_private_changes_what_a_stranger_sees(
-    browser: Any,
     page: Page,
-    page_problems: Any,
+    open_as: Any,
     live_server: Any,
     sign_in: Any,
     charlie: User,
@@ -101,7 +99,7 @@ def test_going_private_changes_what_a_stranger_sees(
 ) -> None:
     upload_post(charlie, jpeg, "Harbour lights")
     dana = UserFactory(username="dana")
-    theirs = signed_in_page(browser, live_server.url, page_problems, dana)
+    theirs = open_as(dana)
     ready(theirs, "/u/charlie")
     expect(theirs.locator(".tile")).to_have_count(1)
     expect(theirs.locator('[data-list="followers"]')).to_have_attribute(

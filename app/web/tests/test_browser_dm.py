@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from app.accounts.models import User
 from app.chat import services as chat_services
@@ -21,7 +21,6 @@ from app.web.testing import (
     needs_chromium,
     ready,
     screenshots,
-    signed_in_page,
     upload_post,
 )
 
@@ -43,24 +42,15 @@ def live(page: Page, url: str) -> None:
 
 
 def test_it_shares_a_post_to_two_people_who_get_it_live(
-    page: Page,
-    browser: Browser,
-    live_server: Any,
-    ws_server: str,
-    page_problems: Any,
-    sign_in: Any,
-    jpeg: Path,
-    alice: User,
-    bob: User,
-    charlie: User,
+    page: Page, open_as: Any, sign_in: Any, jpeg: Path, alice: User, bob: User, charlie: User
 ) -> None:
     # alice is private and bob follows her: charlie, a stranger, may not see her post.
     post = upload_post(alice, jpeg, "Golden hour over the bay, #sunset from the pier tonight")
     dm, _ = chat_services.room_open(user=bob, usernames=["alice"])
     say(alice, dm, "hi bob")
-    alices = signed_in_page(browser, live_server.url, page_problems, alice)
+    alices = open_as(alice)
     live(alices, f"/inbox/{dm.pk}")
-    charlies = signed_in_page(browser, live_server.url, page_problems, charlie)
+    charlies = open_as(charlie)
     ready(charlies, "/")
     messages_link = charlies.get_by_role("link", name=re.compile("^Messages"))
     expect(messages_link).to_have_accessible_name("Messages")
@@ -119,13 +109,11 @@ def test_it_shares_a_post_to_two_people_who_get_it_live(
         other.context.close()
 
 
-def test_it_shows_seen_and_time_dividers(
-    browser: Browser, live_server: Any, ws_server: str, page_problems: Any, alice: User, bob: User
-) -> None:
+def test_it_shows_seen_and_time_dividers(open_as: Any, alice: User, bob: User) -> None:
     dm, _ = chat_services.room_open(user=alice, usernames=["bob"])
     say(bob, dm, "morning!", ago=timedelta(hours=3))
     say(alice, dm, "hello", ago=timedelta(hours=2))
-    alices = signed_in_page(browser, live_server.url, page_problems, alice)
+    alices = open_as(alice)
     live(alices, f"/inbox/{dm.pk}")
 
     # Messages further apart than 15 minutes get a divider; each has its time as a tooltip.
@@ -137,7 +125,7 @@ def test_it_shows_seen_and_time_dividers(
     expect(alices.locator(".divider")).to_have_count(3)
 
     # bob opens the room: alice sees "Seen" under her last message, live.
-    bobs = signed_in_page(browser, live_server.url, page_problems, bob)
+    bobs = open_as(bob)
     live(bobs, f"/inbox/{dm.pk}")
     last = alices.locator(".message.mine").last
     expect(last.locator(".seen")).to_have_text("Seen")

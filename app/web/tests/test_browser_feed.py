@@ -25,7 +25,6 @@ from app.web.testing import (
     ready,
     screenshot,
     screenshots,
-    signed_in_page,
 )
 
 # Every signed-in page opens the user's socket: a real /ws/ server for each test.
@@ -103,12 +102,12 @@ def socket_joined(user: User) -> None:
 
 
 def test_a_followed_accounts_new_post_arrives_live(
-    browser: Any, live_server: Any, page_problems: Any, alice: User, bob: User, tmp_path: Path
+    open_as: Any, alice: User, bob: User, tmp_path: Path
 ) -> None:
     earlier = [post_of(alice, [photo(tmp_path, 800, 1000, i)], f"Earlier {i}") for i in range(3)]
     pages = {}
     for user in (alice, bob):
-        pages[user.username] = signed_in_page(browser, live_server.url, page_problems, user)
+        pages[user.username] = open_as(user)
     bobs, alices = pages["bob"], pages["alice"]
     ready(bobs, "/")
     expect(card(bobs, earlier[0])).to_be_visible()

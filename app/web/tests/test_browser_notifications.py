@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from app.accounts import services as account_services
 from app.accounts.models import Follow, User
@@ -20,7 +20,6 @@ from app.web.testing import (
     needs_chromium,
     ready,
     screenshots,
-    signed_in_page,
     upload_post,
 )
 
@@ -30,16 +29,7 @@ BADGE = re.compile(r"^Notifications ?, (\d+) unread$")
 
 
 def test_a_like_and_a_comment_reach_the_badge_and_the_list_live(
-    page: Page,
-    browser: Browser,
-    live_server: Any,
-    ws_server: str,
-    page_problems: Any,
-    sign_in: Any,
-    jpeg: Path,
-    alice: User,
-    bob: User,
-    charlie: User,
+    page: Page, open_as: Any, sign_in: Any, jpeg: Path, alice: User, bob: User
 ) -> None:
     post = upload_post(alice, jpeg, "Low tide at dawn")
     # 22 older notifications, read: more than a page, so the list scrolls on to the rest.
@@ -53,7 +43,7 @@ def test_a_like_and_a_comment_reach_the_badge_and_the_list_live(
     link = page.get_by_role("link", name=re.compile("^Notifications"))
     expect(link).to_have_accessible_name("Notifications")
 
-    bobs = signed_in_page(browser, live_server.url, page_problems, bob)
+    bobs = open_as(bob)
     ready(bobs, f"/p/{post.pk}")
     bobs.get_by_role("button", name="Like").click()
     expect(bobs.get_by_role("button", name="Like")).to_have_attribute("aria-pressed", "true")
@@ -90,8 +80,6 @@ def test_a_like_and_a_comment_reach_the_badge_and_the_list_live(
 
 def test_a_follow_request_is_approved_from_the_list(
     page: Page,
-    live_server: Any,
-    ws_server: str,
     sign_in: Any,
     jpeg: Path,
     alice: User,
