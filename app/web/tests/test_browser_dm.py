@@ -16,13 +16,7 @@ from playwright.sync_api import Page, expect
 from app.accounts.models import User
 from app.chat import services as chat_services
 from app.chat.models import Message, Room
-from app.web.testing import (
-    fits_a_phone,
-    needs_chromium,
-    ready,
-    screenshots,
-    upload_post,
-)
+from app.web.testing import fits_a_phone, needs_chromium, ready, screenshots, upload_post
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.usefixtures("media_root")]
 

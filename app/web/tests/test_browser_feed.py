@@ -19,13 +19,7 @@ from app.core import realtime
 from app.posts import services as post_services
 from app.posts.models import Like, Post
 from app.testing.factories import UserFactory
-from app.web.testing import (
-    needs_chromium,
-    no_horizontal_overflow,
-    ready,
-    screenshot,
-    screenshots,
-)
+from app.web.testing import needs_chromium, no_horizontal_overflow, ready, screenshot, screenshots
 
 # Every signed-in page opens the user's socket: a real /ws/ server for each test.
 pytestmark = [

@@ -15,13 +15,7 @@ from app.accounts.models import Follow, User
 from app.chat import services as chat_services
 from app.notifications.models import Notification
 from app.posts import services as post_services
-from app.web.testing import (
-    fits_a_phone,
-    needs_chromium,
-    ready,
-    screenshots,
-    upload_post,
-)
+from app.web.testing import fits_a_phone, needs_chromium, ready, screenshots, upload_post
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.usefixtures("media_root")]
 
