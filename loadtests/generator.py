@@ -1,16 +1,23 @@
 """The load generator: Locust headless against the running server, with the personas' sessions
-and the run's settings in its environment, and a once-a-second resource sampler beside it."""
+and the run's settings in its environment, and a once-a-second resource sampler beside it.
+
+With ``--workers N`` it is distributed as across machines, on this one: a ``locust --master``
+process bound to 127.0.0.1 on a free TCP port, and N ``locust --worker`` processes, each started
+on its own, that connect to it. The master writes the merged CSV and JSON stats; the workers'
+tallies reach it inside their stats reports (loadtests/lab.py).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 
@@ -18,13 +25,18 @@ from loadtests.cpu import CpuMeter
 from loadtests.runtime import PYTHON, ROOT, RunError
 from loadtests.server import Server
 
+MASTER_HOST = "127.0.0.1"
+# How long a master waits for its workers to connect: a worker that cannot start fails the run.
+WORKERS_WAIT_S = 60
+
 
 class Sampler(threading.Thread):
-    """Once a second: CPU of the Locust processes and the server's, server RSS, machine CPU."""
+    """Once a second: CPU of the Locust processes (the master's and every worker's, or the one
+    standalone process) and the server's, server RSS, machine CPU."""
 
-    def __init__(self, *, generator_pid: int, server_pid: int | None) -> None:
+    def __init__(self, *, generator_pids: list[int], server_pid: int | None) -> None:
         super().__init__(daemon=True)
-        self.generator_pid, self.server_pid = generator_pid, server_pid
+        self.generator_pids, self.server_pid = generator_pids, server_pid
         self.samples: list[dict[str, float]] = []
         self.stopped = threading.Event()
         self.known: dict[int, psutil.Process] = {}
@@ -45,7 +57,8 @@ class Sampler(threading.Thread):
         start = time.monotonic()
         while not self.stopped.wait(1.0):
             sample: dict[str, float] = {"t": time.monotonic() - start}
-            generator, server = self._tree(self.generator_pid), self._tree(self.server_pid)
+            generator = [p for pid in self.generator_pids for p in self._tree(pid)]
+            server = self._tree(self.server_pid)
             gen_cpu = [self._cpu(p) for p in generator]
             sample["generator_cpu"] = sum(gen_cpu)
             sample["generator_process_max_cpu"] = max(gen_cpu, default=0.0)
@@ -92,11 +105,29 @@ def locust_env(
     }
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((MASTER_HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def scenario_file(args: argparse.Namespace) -> str:
+    return str(ROOT / "loadtests" / "scenarios" / f"{args.scenario}.py")
+
+
 def locust_argv(
-    args: argparse.Namespace, *, host: str, out: Path, users: int, seconds: int, shape: str
+    args: argparse.Namespace,
+    *,
+    host: str,
+    out: Path,
+    users: int,
+    seconds: int,
+    shape: str,
+    master_port: int | None = None,
 ) -> list[str]:
-    """The headless Locust command: the scenario (and shape) files, CSV, HTML and JSON output."""
-    files = [str(ROOT / "loadtests" / "scenarios" / f"{args.scenario}.py")]
+    """The headless Locust command: the scenario (and shape) files, CSV, HTML and JSON output;
+    with ``args.workers``, a master on ``master_port`` that waits for that many workers."""
+    files = [scenario_file(args)]
     if shape != "steady":
         files.append(str(ROOT / "loadtests" / "shapes" / f"{shape}.py"))
     argv = [PYTHON, "-m", "locust", "-f", ",".join(files), "--headless", "--host", host]
@@ -105,8 +136,58 @@ def locust_argv(
     argv += ["--json-file", str(out / "locust"), "--only-summary", "--loglevel", "WARNING"]
     argv += ["--exit-code-on-error", "0"]
     if args.workers:
-        argv += ["--processes", str(args.workers)]
+        argv += ["--master", "--master-bind-host", MASTER_HOST, "--master-bind-port"]
+        argv += [str(master_port), "--expect-workers", str(args.workers)]
+        argv += ["--expect-workers-max-wait", str(WORKERS_WAIT_S)]
     return argv
+
+
+def worker_argv(args: argparse.Namespace, *, master_host: str, master_port: int) -> list[str]:
+    """One worker: the scenario file, and the master to connect to over TCP. The users, the
+    time, the host and the shape come from the master."""
+    argv = [PYTHON, "-m", "locust", "-f", scenario_file(args), "--worker", "--master-host"]
+    return [*argv, master_host, "--master-port", str(master_port)]
+
+
+class Generator:
+    """The Locust processes of one run: a standalone one, or a master and its workers."""
+
+    def __init__(self, args: argparse.Namespace, *, argv: list[str], out: Path) -> None:
+        self.args, self.argv, self.out = args, argv, out
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[str]] = []
+
+    def start(self, env: dict[str, str], master_port: int | None) -> None:
+        self._spawn(self.argv, env, "locust.log")
+        for index in range(self.args.workers if master_port is not None else 0):
+            argv = worker_argv(self.args, master_host=MASTER_HOST, master_port=master_port or 0)
+            self._spawn(argv, env, f"locust-worker-{index + 1}.log")
+
+    def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> None:
+        log = (self.out / log_name).open("w")
+        self.logs.append(log)
+        self.processes.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log))
+
+    def wait(self, timeout: float) -> int:
+        """The master's (or standalone process's) exit status; its workers quit when it does."""
+        master, *workers = self.processes
+        try:
+            code = master.wait(timeout=timeout)
+            for index, worker in enumerate(workers, start=1):
+                if worker.wait(timeout=30) not in (0, 1):
+                    log = self.out / f"locust-worker-{index}.log"
+                    raise RunError(f"Locust worker {index} failed ({worker.returncode}); see {log}")
+        except subprocess.TimeoutExpired:
+            raise RunError("Locust did not finish in time") from None
+        return code
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for log in self.logs:
+            log.close()
 
 
 def locust_run(
@@ -124,7 +205,10 @@ def locust_run(
     """One headless Locust run into ``out``: the resource samples taken during it, and what
     ``meter`` measured over the run (CPU seconds by server role), if one was given."""
     out.mkdir(parents=True, exist_ok=True)
-    argv = locust_argv(args, host=server.base, out=out, users=users, seconds=seconds, shape=shape)
+    port = free_port() if args.workers else None
+    argv = locust_argv(
+        args, host=server.base, out=out, users=users, seconds=seconds, shape=shape, master_port=port
+    )
     child_env = {
         **env,
         "LAB_STRATEGY": strategy,
@@ -134,26 +218,25 @@ def locust_run(
         "LAB_SECONDS": str(seconds),
         "LAB_STEPS": str(args.steps),
     }
-    log = (out / "locust.log").open("w")
-    process = subprocess.Popen(argv, cwd=ROOT, env=child_env, stdout=log, stderr=log)
-    sampler = Sampler(
-        generator_pid=process.pid,
-        server_pid=server.process.pid if server.process else None,
-    )
-    sampler.start()
-    if meter is not None:
-        meter.start()
-    started = time.monotonic()
+    generator = Generator(args, argv=argv, out=out)
     try:
-        code = process.wait(timeout=seconds + 120)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise RunError("Locust did not finish in time") from None
+        generator.start(child_env, port)
+        sampler = Sampler(
+            generator_pids=[process.pid for process in generator.processes],
+            server_pid=server.process.pid if server.process else None,
+        )
+        sampler.start()
+        if meter is not None:
+            meter.start()
+        started = time.monotonic()
+        try:
+            code = generator.wait(timeout=seconds + 120 + (WORKERS_WAIT_S if port else 0))
+        finally:
+            spent = meter.stop() if meter is not None else None
+            sampler.stopped.set()
+            sampler.join()
     finally:
-        spent = meter.stop() if meter is not None else None
-        sampler.stopped.set()
-        sampler.join()
-        log.close()
+        generator.stop()
     if code not in (0, 1) or not (out / "locust_stats.csv").exists():
         tail = (out / "locust.log").read_text()[-2000:]
         raise RunError(f"Locust failed ({code}); see {out / 'locust.log'}:\n{tail}")

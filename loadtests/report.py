@@ -39,6 +39,7 @@ def blocks_of(summary: dict[str, Any], images: list[str]) -> list[Block]:
         )
         blocks += [Block("img", n) for n in images if n == "errors.png"]
     blocks += _chat_blocks(summary.get("chat"))
+    blocks += _generator_blocks(summary.get("generators"))
     blocks += _knee_blocks(summary.get("knee"))
     blocks += _drift_blocks(summary)
     if summary.get("thresholds"):
@@ -91,7 +92,12 @@ def _run_blocks(d: dict[str, Any]) -> list[Block]:
         ["strategy", str(d.get("strategy", "default"))],
         [
             "load generator",
-            f"Locust {d.get('locust')}, {d.get('locust_workers') or 'no'} worker processes",
+            f"Locust {d.get('locust')}, "
+            + (
+                f"a master and {d['locust_workers']} worker processes over TCP"
+                if d.get("locust_workers")
+                else "one process"
+            ),
         ],
         ["load average", f"{d.get('loadavg_start')} → {d.get('loadavg_end')}"],
     ]
@@ -116,6 +122,26 @@ def _chat_blocks(chat: dict[str, Any] | None) -> list[Block]:
     keys = ["sockets_opened", "sent", "acked", "deliveries", "lost", "duplicated", "unacked"]
     keys += ["delivery_p50_ms", "delivery_p95_ms", "delivery_p99_ms"]
     return [Block("h2", "Chat delivery"), table(headers, [[chat.get(k) for k in keys]])]
+
+
+def _generator_blocks(generators: dict[str, Any] | None) -> list[Block]:
+    """A distributed run's workers, each with the requests it counted itself."""
+    workers = [p for p in (generators or {}).get("processes", []) if p.get("worker")]
+    if not generators or not workers:
+        return []
+    rows = [[p["worker"], p.get("host"), p.get("requests"), p.get("failures")] for p in workers]
+    rows.append(["all workers", "", generators["requests"], generators["failures"]])
+    adds_up = "add up" if generators["adds_up"] else "do NOT add up"
+    note = (
+        f"Each worker's own counts {adds_up} to the master's merged totals. Server-Timing "
+        "figures and chat delivery above are the sums of the same workers' tallies, sent to the "
+        "master with their stats."
+    )
+    return [
+        Block("h2", "Load generators"),
+        table(["worker", "host", "requests", "failures"], rows),
+        Block("p", note),
+    ]
 
 
 def _knee_blocks(knee: dict[str, Any] | None) -> list[Block]:

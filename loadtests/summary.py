@@ -138,6 +138,41 @@ def chat_read(raw_dir: Path, endpoints: list[dict[str, Any]]) -> dict[str, Any] 
     return chat
 
 
+def generators_of(raw_dir: Path, aggregate: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Each Locust process's own count of the requests it made (a worker's, as it last reported
+    it to the master), and whether they add up to the master's merged total."""
+    parts = sorted(
+        process_files_read(raw_dir, "generator"),
+        key=lambda p: (str(p.get("worker", "")), p.get("pid", 0)),
+    )
+    if not parts:
+        return None
+    requests = sum(int(p.get("requests", 0)) for p in parts)
+    return {
+        "processes": parts,
+        "requests": requests,
+        "failures": sum(int(p.get("failures", 0)) for p in parts),
+        "adds_up": aggregate is not None and requests == aggregate["requests"],
+    }
+
+
+def generator_warnings(generators: dict[str, Any] | None, *, workers: int) -> list[str]:
+    """A worker that never reported, or parts that do not add up to the merged total, mean a
+    figure of the report may come from some workers only."""
+    if generators is None:
+        return [f"none of the {workers} Locust workers reported its tallies"] if workers else []
+    warnings = []
+    reported = [p for p in generators["processes"] if p.get("worker")]
+    if workers and len(reported) != workers:
+        warnings.append(f"{len(reported)} of {workers} Locust workers reported their tallies")
+    if not generators["adds_up"]:
+        warnings.append(
+            f"the Locust processes' own counts ({generators['requests']} requests) do not add "
+            "up to the merged total"
+        )
+    return warnings
+
+
 def resources_of(samples: list[dict[str, float]], *, cores: int) -> dict[str, Any]:
     """Generator and server CPU (percent of one core) and server RSS from the runner's samples."""
     if not samples:
@@ -262,6 +297,8 @@ def summary_build(
     if missing:
         warnings.append(f"server CPU: no process found for {', '.join(missing)}; counted as 0")
     aggregate = next((r for r in endpoints if r["name"] == AGGREGATED), None)
+    generators = generators_of(run_dir / "raw", aggregate)
+    warnings += generator_warnings(generators, workers=int(description.get("locust_workers", 0)))
     if aggregate and aggregate["failures"]:
         warnings.append(f"{aggregate['failures']} requests failed; see the errors table")
     summary: dict[str, Any] = {
@@ -271,6 +308,7 @@ def summary_build(
         "errors": errors_read(run_dir),
         "timeline": timeline,
         "chat": chat_read(run_dir / "raw", endpoints),
+        "generators": generators,
         "resources": resources,
         "server_cpu_ms_per_request": per_request_ms(server_cpu["seconds"], server_cpu["requests"])
         if cpu

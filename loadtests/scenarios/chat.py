@@ -18,7 +18,7 @@ import websocket
 from locust import events, task
 
 from loadtests.chatledger import ChatLedger
-from loadtests.lab import WS_URL, LabUser, population, process_file
+from loadtests.lab import WS_URL, LabUser, population, tally_register
 
 ledger = ChatLedger()
 LINES = ("hey!", "on my way", "ㅋㅋㅋ", "see you at 7", "좋아요", "sounds good 👍", "lol")
@@ -26,11 +26,15 @@ LINES = ("hey!", "on my way", "ㅋㅋㅋ", "see you at 7", "좋아요", "sounds 
 STAMP = "lt@"
 
 
-@events.quitting.add_listener
-def on_quitting(environment: Any, **_: Any) -> None:
-    path = process_file("chat")
-    if path is not None and (ledger.sent or ledger.sockets_opened or ledger.sockets_failed):
-        path.write_text(json.dumps(ledger.tally()))
+def _chat_tally() -> dict[str, Any] | None:
+    # Each process's ledger is its own: a sender's echo comes back on its own socket, in the
+    # same process, so the runner sums the tallies (loadtests/chatledger.tallies_merge).
+    if ledger.sent or ledger.sockets_opened or ledger.sockets_failed:
+        return ledger.tally()
+    return None
+
+
+tally_register("chat", _chat_tally)
 
 
 class ChatUser(LabUser):

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
-from ops import services
+from loadtests.testing import free_port, loadtest_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 GATE = """
@@ -28,23 +25,6 @@ max_failure_ratio = 0.0
 # naive runs two extra queries per post (40+ for a page); cached and optimized a handful.
 max_queries = 15
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def loadtest_database_url() -> str:
-    """A database of its own on the same server: never the dev database, never the test one."""
-    name = f"instalab_loadtest{os.environ.get('LAB_TEST_DB_SUFFIX', '')}"
-    base = os.environ.get("DATABASE_URL") or services.database_url()
-    parts = urlsplit(base)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="module")
