@@ -153,15 +153,23 @@ def _size(conn: psycopg.Connection, schema: str, table: str) -> int:
 
 
 def migrate(
-    conn: psycopg.Connection, spec: Spec, *, schema: str, partitions: int, batch: int
+    conn: psycopg.Connection,
+    spec: Spec,
+    *,
+    schema: str,
+    partitions: int,
+    batch: int,
+    late: bool,
 ) -> dict[str, Any]:
-    """The recipe on one copied table, with its figures."""
+    """The recipe on one copied table, with its figures; ``late``: the foreign keys after the
+    backfill (NOT VALID, then validated) instead of before it."""
     began = time.perf_counter()
-    partition_recipe.twin_create(conn, spec, schema=schema, partitions=partitions)
+    partition_recipe.twin_create(conn, spec, schema=schema, partitions=partitions, fks=not late)
     partition_recipe.mirror_create(conn, spec, schema=schema)
     created = time.perf_counter() - began
     between, done = _writes_between(conn, spec, schema=schema)
     filled = partition_recipe.backfill(conn, spec, schema=schema, batch=batch, between=between)
+    fk_seconds = partition_recipe.fks_add(conn, spec, schema=schema, valid=False) if late else 0.0
     twin = partition_recipe.TWIN.format(spec.table)
     began = time.perf_counter()
     differing = partition_recipe.differences(conn, spec, schema=schema, twin=twin)
@@ -172,7 +180,8 @@ def migrate(
                     f"(SELECT count(*) FROM {schema}.{spec.table}_old)")  # fmt: skip
     return {
         "table": spec.table, "key": spec.key, "partitions": partitions, "batch": batch,
-        "create_seconds": created, "backfill": filled, "writes_during_backfill": done["writes"],
+        "create_seconds": created, "backfill": filled, "fks_after_backfill": late,
+        "fks_late_seconds": fk_seconds, "writes_during_backfill": done["writes"],
         "differing_before_swap": differing, "compare_seconds": compared, "swap": swapped,
         "rows_partitioned": int(rows[0]), "rows_plain": int(rows[1]),
         "bytes_plain": _size(conn, schema, f"{spec.table}_old"),
@@ -181,16 +190,25 @@ def migrate(
 
 
 def demo(
-    url: str, *, schema: str = SCHEMA, partitions: int = 8, batch: int = 20_000
+    url: str,
+    *,
+    schema: str = SCHEMA,
+    partitions: int = 8,
+    batch: int = 20_000,
+    late: bool | None = None,
 ) -> dict[str, Any]:
-    """Copy, migrate both tables, compare the hot reads. Leaves the schema for inspection."""
+    """Copy, migrate both tables, compare the hot reads. Leaves the schema for inspection.
+    ``late`` (foreign keys after the backfill) defaults to what the server allows."""
     with psycopg.connect(url, autocommit=True) as conn:
+        late = partition_recipe.fks_late(conn) if late is None else late
         say(f"copying the seeded tables into {schema}")
         copied = copy_live(conn, schema=schema)
         tables = []
         for spec in partition_recipe.SPECS:
             say(f"{spec.table}: twin by HASH ({spec.key}), {partitions} partitions, backfill")
-            tables.append(migrate(conn, spec, schema=schema, partitions=partitions, batch=batch))
+            tables.append(
+                migrate(conn, spec, schema=schema, partitions=partitions, batch=batch, late=late)
+            )
         say("hot reads on the plain and the partitioned tables")
         params = partition_checks.parameters(conn, schema=schema)
         queries = partition_checks.compare(conn, schema=schema, params=params)

@@ -10,12 +10,18 @@ def _mb(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def _fks(table: dict[str, Any]) -> str:
+    if table["fks_after_backfill"]:
+        return f"after the backfill, {table['fks_late_seconds']:.2f} s"
+    return "before the backfill"
+
+
 def _tables(result: dict[str, Any]) -> list[str]:
     lines = [
         "| table | key | partitions | rows (plain / partitioned) | size (plain / partitioned) "
         "| backfill | batches (slowest) | writes meanwhile | rows differing (compare) | lock held "
-        "| FK validation |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| FKs | pointing FK validation |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in result["tables"]:
         fill, swap = t["backfill"], t["swap"]
@@ -27,7 +33,7 @@ def _tables(result: dict[str, Any]) -> list[str]:
             f"| {fill['batches']} ({fill['slowest_batch_seconds']:.2f} s) "
             f"| {t['writes_during_backfill']} "
             f"| {t['differing_before_swap']} ({t['compare_seconds']:.2f} s) "
-            f"| {swap['lock_held_seconds'] * 1000:.0f} ms "
+            f"| {swap['lock_held_seconds'] * 1000:.0f} ms | {_fks(t)} "
             f"| {swap['validate_seconds'] * 1000:.0f} ms |"
         )
     return lines
