@@ -97,6 +97,15 @@ profile: $(DEV_STAMP) services  ## py-spy flame graph of one endpoint under wrk:
 		$(if $(SECONDS),--seconds $(SECONDS)) $(if $(BASE_URL),--base-url $(BASE_URL))
 
 
+# --- capacity model (docs/scaling.md) ------------------------------------------------------------
+.PHONY: capacity capacity-measure
+capacity: $(DEV_STAMP)  ## hardware for an audience from the measured costs: make capacity DAU=10000000 [MODEL=benchmarks/capacity/model.toml]; reports/capacity/dau-N.md
+	@test -n "$(DAU)" || { echo 'usage: make capacity DAU=10000000' >&2; exit 2; }
+	$(BIN)/python -m benchmarks.capacity $(if $(MODEL),--model $(MODEL)) plan --dau "$(DAU)"
+
+capacity-measure: $(DEV_STAMP) services  ## per-request costs into benchmarks/results/capacity-costs.json (writes rows: point DATABASE_URL at a seeded database of its own)
+	$(BIN)/python -m benchmarks.capacity measure
+
 .PHONY: seed
 seed: migrate  ## seed data: make seed SCALE=tiny|small|medium|large [SEED=42] [RESET=1]
 	$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) $(if $(RESET),--reset)
