@@ -124,9 +124,8 @@ def plan_run(args: argparse.Namespace) -> int:
         raise ModelError(f"cannot read the costs {args.costs}: {exc}; run measure") from None
     costs = costs_parse(raw)
     found = plan(dau=args.dau, model=model, costs=costs)
-    rows = report.validation_rows(model, costs, report.mixes_read(args.results))
-    measured_at = str(raw.get("origin", {}).get("reads", "?")).split(" (", 1)[-1].rstrip(")")
-    validation = report.validation_table(rows, measured_at) if rows else "(no mix measured)"
+    rows = report.validation_rows(*report.results_read(args.results))
+    validation = report.validation_table(rows) if rows else "(no mix measured)"
     text = report.markdown(plan=found, model=model, costs=costs, raw=raw, validation=validation)
     out = args.out or REPORTS / f"dau-{args.dau}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.capacity.model import Costs, Model, Plan, cores_per_1000_rps
+from benchmarks.capacity.model import Cost, Costs, Model, Plan, cores_per_1000_rps
 
 # The issue's target: the prediction of CPU per 1,000 req/s within 25 % of the measurement.
 TARGET_ERROR = 0.25
@@ -104,56 +105,98 @@ def costs_table(costs: Costs, raw: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def validation_rows(
-    model: Model, costs: Costs, mixes: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The plan's CPU per 1,000 req/s for each measured mix's weights, against the mix."""
-    rows = []
-    for mix in mixes:
-        counts = mix["settings"]["weights"]
-        predicted = cores_per_1000_rps(counts, costs.reads)
-        measured = float(mix["cores_per_1000_rps"])
-        error = (predicted - measured) / measured if measured else float("inf")
-        rows.append(
-            {
-                "scale": mix["settings"]["scale"],
-                "workers": mix["settings"]["workers"],
-                "predicted": round(predicted, 3),
-                "measured": round(measured, 3),
-                "rounds": [r["cpu_ms_per_request"]["app"] for r in mix["rounds"]],
-                "rps": mix["rps_median"],
-                "error": round(error, 4),
-                "met": abs(error) <= TARGET_ERROR,
-                "file": mix.get("file", ""),
-            }
+@dataclass(frozen=True)
+class Source:
+    """Per-request costs measured at one scale and worker count (a bench-endpoints report)."""
+
+    scale: str
+    workers: int
+    reads: Mapping[str, Cost]
+    file: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.scale}, {self.workers} worker{'s' if self.workers > 1 else ''}"
+
+
+def source_of(data: Mapping[str, Any], *, file: str = "") -> Source:
+    """A bench-endpoints report's scale, workers (from "split, N workers") and costs."""
+    settings = data["settings"]
+    words = str(settings.get("server", "")).replace(",", " ").split()
+    workers = next((int(w) for w in words if w.isdigit()), 0)
+    reads = {
+        label: Cost(
+            app_ms=row["cpu_ms_per_request"].get("app", 0.0),
+            pg_ms=row["cpu_ms_per_request"].get("postgres", 0.0),
+            redis_ms=row["cpu_ms_per_request"].get("redis", 0.0),
         )
+        for label, row in data["endpoints"].items()
+    }
+    return Source(scale=str(settings["scale"]), workers=workers, reads=reads, file=file)
+
+
+def validation_rows(sources: list[Source], mixes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each source and each measured mix: the source's prediction of app cores per 1,000
+    req/s for that mix's weights, against the mix's median round."""
+    rows = []
+    for source in sources:
+        for mix in mixes:
+            settings = mix["settings"]
+            predicted = cores_per_1000_rps(settings["weights"], source.reads)
+            measured = float(mix["cores_per_1000_rps"])
+            error = (predicted - measured) / measured if measured else float("inf")
+            target = Source(scale=settings["scale"], workers=settings["workers"], reads={})
+            rows.append(
+                {
+                    "source": source.label,
+                    "target": target.label,
+                    "same": (source.scale, source.workers) == (target.scale, target.workers),
+                    "predicted": round(predicted, 3),
+                    "measured": round(measured, 3),
+                    "rounds": [r["cpu_ms_per_request"]["app"] for r in mix["rounds"]],
+                    "rps": mix["rps_median"],
+                    "error": round(error, 4),
+                    "met": abs(error) <= TARGET_ERROR,
+                }
+            )
     return rows
 
 
-def validation_table(rows: list[dict[str, Any]], measured_at: str) -> str:
+def validation_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        f"| mix measured at | predicted from {measured_at} | measured (median) "
-        "| rounds | req/s | error | within 25 % |",
-        "|---|---:|---:|---|---:|---:|---|",
+        "| costs measured at | mix measured at | predicted | measured (median) "
+        "| rounds | mix req/s | error | within 25 % |",
+        "|---|---|---:|---:|---|---:|---:|---|",
     ]
     for row in rows:
         rounds = ", ".join(f"{v:.2f}" for v in row["rounds"])
+        same = " (same)" if row["same"] else ""
         lines.append(
-            f"| {row['scale']}, {row['workers']} worker{'s' if row['workers'] > 1 else ''} "
-            f"| {row['predicted']:.3f} | {row['measured']:.3f} | {rounds} | {row['rps']:,.0f} "
+            f"| {row['source']} | {row['target']}{same} | {row['predicted']:.3f} "
+            f"| {row['measured']:.3f} | {rounds} | {row['rps']:,.0f} "
             f"| {row['error']:+.1%} | {'yes' if row['met'] else '**no**'} |"
         )
     return "\n".join(lines)
 
 
-def mixes_read(directory: Path) -> list[dict[str, Any]]:
-    found = []
+def results_read(directory: Path) -> tuple[list[Source], list[dict[str, Any]]]:
+    """The bench-endpoints reports (capacity-endpoints-*.json) and mixes (capacity-mix-*)."""
+    sources = [
+        source_of(json.loads(path.read_text()), file=path.name)
+        for path in sorted(directory.glob("capacity-endpoints-*.json"))
+    ]
+    mixes = []
     for path in sorted(directory.glob("capacity-mix-*.json")):
         data = json.loads(path.read_text())
         data["file"] = path.name
-        found.append(data)
-    found.sort(key=lambda m: (m["settings"]["scale"] != "tiny", m["settings"]["workers"]))
-    return found
+        mixes.append(data)
+
+    def order(scale: str, workers: int) -> tuple[bool, int]:
+        return (scale != "tiny", workers)
+
+    sources.sort(key=lambda s: order(s.scale, s.workers))
+    mixes.sort(key=lambda m: order(m["settings"]["scale"], m["settings"]["workers"]))
+    return sources, mixes
 
 
 def markdown(

@@ -170,6 +170,11 @@ def test_the_report_has_the_hardware_the_assumptions_and_the_validation(
     (tmp_path / "costs.json").write_text(json.dumps(costs_data()))
     results = tmp_path / "results"
     results.mkdir()
+    endpoints = {
+        "settings": {"scale": "small", "server": "split, 2 workers"},
+        "endpoints": {"feed": {"cpu_ms_per_request": {"app": 2.0, "postgres": 1.0}}},
+    }
+    (results / "capacity-endpoints-small-w2.json").write_text(json.dumps(endpoints))
     # Predicted 2.0 ms: 1.8 measured is +11 % (met), 1.5 is +33 % (not met).
     (results / "capacity-mix-tiny-w1.json").write_text(json.dumps(mix("tiny", 1, 1.8)))
     (results / "capacity-mix-small-w2.json").write_text(json.dumps(mix("small", 2, 1.5)))
@@ -184,8 +189,11 @@ def test_the_report_has_the_hardware_the_assumptions_and_the_validation(
     assert "| socket processes | 18 (/ws/) | 17,280 sockets at the peak, 2 msg/s |" in text
     assert "| peak / average | 2 |" in text
     assert "| read feed | 2.00 | 1.00 | 0.50 | - |" in text
-    assert "| tiny, 1 worker | 2.000 | 1.800 | 1.80 | 500 | +11.1% | yes |" in text
-    assert "| small, 2 workers | 2.000 | 1.500 | 1.50 | 500 | +33.3% | **no** |" in text
+    assert (
+        "| small, 2 workers | tiny, 1 worker | 2.000 | 1.800 | 1.80 | 500 | +11.1% | yes |" in text
+    )
+    same = "| small, 2 workers | small, 2 workers (same) | 2.000 | 1.500 | 1.50 | 500 | +33.3% |"
+    assert same + " **no** |" in text
     assert "| piece | needs at the peak | sized by |" in capsys.readouterr().out
 
 
@@ -212,8 +220,19 @@ def test_the_mix_cycles_each_endpoint_as_often_as_its_rate() -> None:
         validate.weights({"nowhere": 1.0})
 
 
-def test_validation_rows_give_the_signed_error() -> None:
-    costs = model.costs_parse(costs_data())
-    rows = report.validation_rows(model.model_parse(model_data()), costs, [mix("tiny", 1, 2.5)])
+def test_every_source_predicts_every_mix_with_a_signed_error() -> None:
+    feed = {"feed": model.Cost(app_ms=2.0, pg_ms=0.0, redis_ms=0.0)}
+    sources = [report.Source(scale="small", workers=2, reads=feed)]
+    rows = report.validation_rows(sources, [mix("tiny", 1, 2.5), mix("small", 2, 2.0)])
+    assert [(r["target"], r["same"]) for r in rows] == [
+        ("tiny, 1 worker", False),
+        ("small, 2 workers", True),
+    ]
     assert rows[0]["predicted"] == 2.0 and rows[0]["measured"] == 2.5
     assert rows[0]["error"] == pytest.approx(-0.2) and rows[0]["met"]
+    assert rows[1]["error"] == 0.0
+
+
+def test_a_source_reads_its_workers_from_the_server_setting() -> None:
+    data = {"settings": {"scale": "tiny", "server": "split, 1 workers"}, "endpoints": {}}
+    assert report.source_of(data).label == "tiny, 1 worker"
