@@ -31,8 +31,8 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 install: $(STAMP)  ## create .venv and install what the app needs to run
 install-dev: $(DEV_STAMP)  ## add the test, lint and load-test tooling
 
-services: $(STAMP)  ## start embedded PostgreSQL and Redis under var/ (no-op when URLs are set)
-	@$(BIN)/python -m ops.services start
+services: $(STAMP)  ## start embedded PostgreSQL and Redis under var/ (no-op when URLs are set) [REPLICAS=1: and a hot standby, docs/scaling.md]
+	@$(BIN)/python -m ops.services start$(if $(REPLICAS), --replicas $(REPLICAS))
 
 stop: $(STAMP)  ## stop the embedded servers
 	@$(BIN)/python -m ops.services stop
@@ -43,11 +43,11 @@ status: $(STAMP)  ## show the embedded servers' state
 migrate: services  ## apply migrations
 	@$(BIN)/python manage.py migrate --no-input -v 0
 
-run: migrate  ## seed `small` if the database is empty (a demo login with a world), then serve http://127.0.0.1:8000 and /ws/ [HOST= PORT= WS_PORT=]
+run: migrate  ## seed `small` if the database is empty (a demo login with a world), then serve http://127.0.0.1:8000 and /ws/ [HOST= PORT= WS_PORT= REPLICAS=]
 	@$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) --if-empty
 	@$(BIN)/python -m seed.demo_user
 	@$(BIN)/python manage.py recs_train --if-stale
-	@$(BIN)/python -m ops.serve
+	@$(if $(REPLICAS),DATABASE_REPLICA_URLS="$$($(BIN)/python -m ops.services replica-urls)" )$(BIN)/python -m ops.serve
 
 test: $(DEV_STAMP) services  ## the whole suite on real servers, plus lint and migration checks
 	$(BIN)/python manage.py makemigrations --check --dry-run -v 1
@@ -125,6 +125,10 @@ bench-search: $(DEV_STAMP) services  ## search: naive vs indexed vs cached per k
 		--benchmark-json benchmarks/results/search-$(SCALE)-pytest-benchmark.json
 
 .PHONY: bench-chat chat-load
+.PHONY: bench-replicas
+bench-replicas: $(DEV_STAMP)  ## read replicas: PAIRS=10000 write-then-read pairs with replay paused, a standby stopped mid-load (docs/scaling.md)
+	$(BIN)/python -m benchmarks.replicas --pairs $(or $(PAIRS),10000)
+
 bench-chat: $(DEV_STAMP) services  ## chat: inbox naive vs optimized (200 rooms), send+broadcast, layer round trips (docs/experiments/chat.md)
 	$(BIN)/python -m pytest benchmarks/chat -q -s -p no:cacheprovider \
 		--benchmark-columns=median,mean,rounds \

@@ -32,6 +32,7 @@ FILES = {
     "baseline": "perf-check.jsonl",
     "loadtest": "loadtest.jsonl",
     "import": "imported.jsonl",
+    "replicas": "replicas.jsonl",
 }
 # Keys whose values describe a run rather than measure it.
 SKIP_KEYS = frozenset(

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +29,14 @@ import psycopg
 
 from app.core.embedded import (
     PG_DIR,
+    ROOT,
     postmaster_status,
     replica_dir,
     replica_port,
     replica_socket_dir,
     replica_url,
 )
-from ops.services import ServiceError, pg_bin, pg_user
+from ops.services import PG_SETTINGS, ServiceError, pg_bin, pg_user
 
 # What a standby changes from the primary's configuration, which pg_basebackup copies.
 STANDBY_SETTINGS = {
@@ -42,6 +46,15 @@ STANDBY_SETTINGS = {
     "hot_standby_feedback": "on",
     "shared_buffers": "256MB",
     "wal_level": "replica",
+}
+
+
+# A throwaway pair's primary: the embedded settings, WAL for streaming, a smaller footprint.
+PAIR_SETTINGS = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "shared_buffers": "128MB",
+    "max_connections": "100",
 }
 
 
@@ -288,3 +301,58 @@ def embedded_stop() -> list[int]:
             stopped.append(number)
         number += 1
     return stopped
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A primary and its streaming standby in a folder of their own, the app migrated in."""
+
+    base: Path
+    primary: Cluster
+    standby: Cluster
+    database: str
+
+    def primary_url(self) -> str:
+        return self.primary.url(self.database)
+
+    def standby_url(self) -> str:
+        return self.standby.url(self.database)
+
+
+def pair_start(*, database: str = "instalab", environ: dict[str, str] | None = None) -> Pair:
+    """A new primary (the embedded settings, WAL for streaming), ``database`` created and
+    migrated with ``manage.py migrate``, then a standby copied from it and caught up."""
+    base = Path(tempfile.mkdtemp(prefix="instalab-replicas-"))
+    base.chmod(0o755)  # the server's own user (when we are root) must reach its folders
+    primary = Cluster(data=base / "primary", socket_dir=base / "primary", port=5432)
+    standby = Cluster(data=base / "standby", socket_dir=base / "standby", port=5432)
+    made = Pair(base, primary, standby, database)
+    try:
+        init(primary, settings={**PG_SETTINGS, **PAIR_SETTINGS})
+        start(primary)
+        with psycopg.connect(primary.conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        with psycopg.connect(primary.conninfo(database), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+        env = {k: v for k, v in (environ or os.environ).items() if k != "DATABASE_REPLICA_URLS"}
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env={**env, "DATABASE_URL": made.primary_url()},
+            check=True,
+        )
+        standby_create(primary, standby)
+        start(standby)
+        caught_up(primary, standby)
+    except BaseException:
+        pair_stop(made)
+        raise
+    return made
+
+
+def pair_stop(pair: Pair) -> None:
+    for cluster in (pair.standby, pair.primary):
+        with contextlib.suppress(ServiceError):
+            stop(cluster, mode="immediate")
+    shutil.rmtree(pair.base, ignore_errors=True)

@@ -1,6 +1,8 @@
 """Embedded PostgreSQL and Redis under var/, for machines that set no DATABASE_URL/REDIS_URL.
 
-Run as ``python -m ops.services start|stop|status|env``. Deliberately free of Django imports:
+Run as ``python -m ops.services start [--replicas N]|stop|status|env|replica-urls``; with
+``--replicas`` it also starts hot standbys of the embedded PostgreSQL (ops/replica.py).
+Deliberately free of Django imports:
 it must work before Django is configured (and before the database exists). Where the servers
 listen is app/core/embedded.py, which settings read too; this module starts and stops them.
 """
@@ -451,7 +453,7 @@ def print_status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.services", description=__doc__)
-    parser.add_argument("action", choices=["start", "stop", "status", "env"])
+    parser.add_argument("action", choices=["start", "stop", "status", "env", "replica-urls"])
     parser.add_argument(
         "--replicas",
         type=int,
@@ -471,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
                 print_status()
         elif args.action == "stop":
             stop()
+        elif args.action == "replica-urls":
+            print(",".join(replica_urls()))
         elif args.action == "env":
             print(f"DATABASE_URL={database_url()}")
             print(f"REDIS_URL={redis_url()}")

@@ -34,11 +34,14 @@ class ServerTimingMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # The primary, and the read replicas when there are (app/core/replicas.py).
+        self.aliases = tuple(settings.DATABASES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = stats.begin()
         request_stats = stats.current()
         assert request_stats is not None
+        request_stats.replicas = len(self.aliases) > 1
 
         def count(
             execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
@@ -56,7 +59,7 @@ class ServerTimingMiddleware:
 
         try:
             with contextlib.ExitStack() as wrapped:
-                for alias in settings.DATABASES:
+                for alias in self.aliases:
                     wrapped.enter_context(connections[alias].execute_wrapper(count))
                 response = self.get_response(request)
             if server_timing_visible(request):

@@ -19,6 +19,8 @@ class RequestStats:
     # (app/core/replicas.py): the primary's share of reads is what replicas are judged by.
     db_reads: int = 0
     replica_queries: int = 0
+    # Whether replicas are configured: then every response says how many reads they took.
+    replicas: bool = False
     cache_hits: int = 0
     cache_misses: int = 0
     # Strategy overrides asked for by X-Lab-Strategy, and the strategies actually used.
@@ -34,8 +36,8 @@ class RequestStats:
             f'db;dur={self.db_seconds * 1000:.1f};desc="{self.db_queries} queries"',
             f'cache;desc="{self.cache_hits} hit {self.cache_misses} miss"',
         ]
-        if self.replica_queries:
-            parts.append(f'replica;desc="{self.replica_queries} queries"')
+        if self.replicas:
+            parts.append(f'replica;desc="{self.replica_queries} of {self.db_reads} reads"')
         if self.used:
             chosen = ",".join(f"{path}={name}" for path, name in sorted(self.used.items()))
             parts.append(f'strategy;desc="{chosen}"')

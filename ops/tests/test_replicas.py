@@ -9,11 +9,8 @@ it runs the same on the embedded and on the system PostgreSQL.
 
 from __future__ import annotations
 
-import contextlib
-import os
+import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,62 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 
-from app.core.embedded import ROOT
 from ops import replica
-from ops.services import PG_SETTINGS
+from ops.replica import Pair
 from ops.testing import Lab, eventually, running_lab
 
 PASSWORD = "replica-pass-1234"
 
 
-@dataclass(frozen=True)
-class Pair:
-    primary: replica.Cluster
-    standby: replica.Cluster
-
-
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Pair]:
-    # Not pytest's tmp_path: the server's own user (when we are root) must reach the folder.
-    base = Path(tempfile.mkdtemp(prefix="instalab-replicas-"))
-    base.chmod(0o755)
-    primary = replica.Cluster(data=base / "primary", socket_dir=base / "primary", port=5432)
-    standby = replica.Cluster(data=base / "standby", socket_dir=base / "standby", port=5432)
+    made = replica.pair_start()
     try:
-        replica.init(
-            primary,
-            settings={**PG_SETTINGS, "wal_level": "replica", "max_wal_senders": "10",
-                      "shared_buffers": "128MB", "max_connections": "100"},
-        )  # fmt: skip
-        replica.start(primary)
-        with psycopg.connect(primary.conninfo(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE instalab")
-        with psycopg.connect(primary.conninfo("instalab"), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env={**_environ(), "DATABASE_URL": primary.url("instalab")},
-            check=True,
-        )
-        replica.standby_create(primary, standby)
-        replica.start(standby)
-        replica.caught_up(primary, standby)
-        yield Pair(primary, standby)
+        yield made
     finally:
-        for cluster in (standby, primary):
-            with contextlib.suppress(replica.ServiceError):
-                replica.stop(cluster, mode="immediate")
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "DATABASE_REPLICA_URLS"}
+        replica.pair_stop(made)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +45,8 @@ def lab(pair: Pair) -> Iterator[Lab]:
     try:
         with running_lab(
             folder,
-            DATABASE_URL=pair.primary.url("instalab"),
-            DATABASE_REPLICA_URLS=pair.standby.url("instalab"),
+            DATABASE_URL=pair.primary_url(),
+            DATABASE_REPLICA_URLS=pair.standby_url(),
             JOB_WORKERS="0",
             DEBUG="0",
             SECRET_KEY="replica-test-" + "k" * 40,
@@ -129,7 +87,10 @@ class Client:
 
 
 def on_replica(timing: str) -> bool:
-    return "replica;" in timing
+    """Whether a replica answered some of the response's reads (``replica;desc="2 of 3 reads"``)."""
+    found = re.search(r'replica;desc="(\d+) of \d+ reads"', timing)
+    assert found, f"no replica entry in Server-Timing: {timing}"
+    return int(found.group(1)) > 0
 
 
 @dataclass

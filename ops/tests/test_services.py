@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,11 +24,11 @@ from ops import services
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_services(var: Path, action: str) -> subprocess.CompletedProcess[str]:
+def run_services(var: Path, action: str, *flags: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["LAB_VAR_DIR"] = str(var)
     return subprocess.run(
-        [sys.executable, "-m", "ops.services", action],
+        [sys.executable, "-m", "ops.services", action, *flags],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -83,6 +84,41 @@ def test_data_survives_a_stop_and_start(var: Path) -> None:
     assert run_services(var, "start").returncode == 0
     with psycopg.connect(conninfo) as conn:
         assert conn.execute("SELECT v FROM kept").fetchone() == (42,)
+
+
+def test_it_starts_a_streaming_standby_that_follows_the_primary(var: Path) -> None:
+    started = run_services(var, "start", "--replicas", "1")
+    assert started.returncode == 0, started.stderr
+    assert "replica:  running" in started.stdout
+    urls = run_services(var, "replica-urls").stdout.strip()
+    assert urls.startswith("postgres://postgres@/instalab?host=")
+    standby = urls.split("host=")[1].split("&")[0]
+
+    primary = f"host={var / 'postgres'} user=postgres dbname=instalab"
+    with psycopg.connect(primary, autocommit=True) as conn:
+        assert conn.execute("SHOW wal_level").fetchone() == ("replica",)
+        conn.execute("CREATE TABLE streamed (v int)")
+        conn.execute("INSERT INTO streamed VALUES (7)")
+    copy = f"host={standby} port=5433 user=postgres dbname=instalab"
+    deadline = time.monotonic() + 30
+    while True:
+        with psycopg.connect(copy) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+            if conn.execute("SELECT to_regclass('streamed')").fetchone() != (None,):
+                assert conn.execute("SELECT v FROM streamed").fetchone() == (7,)
+                break
+        assert time.monotonic() < deadline, "the standby never replayed the new table"
+        time.sleep(0.1)
+
+    stopped = run_services(var, "stop")
+    assert "replica1: stopped" in stopped.stdout
+    assert run_services(var, "replica-urls").stdout.strip() == ""
+
+
+def test_it_refuses_a_replica_count_out_of_range(var: Path) -> None:
+    refused = run_services(var, "start", "--replicas", "9")
+    assert refused.returncode == 2
+    assert "--replicas takes 0 to 4" in refused.stderr
 
 
 def test_it_clears_a_stale_pid_file_and_socket(var: Path) -> None:
