@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,12 +25,18 @@ from typing import IO, Any
 import psutil
 
 from loadtests.cpu import CpuMeter
-from loadtests.runtime import PYTHON, ROOT, RunError
+from loadtests.runtime import PYTHON, ROOT, RunError, say
 from loadtests.server import Server
 
 MASTER_HOST = "127.0.0.1"
 # How long a master waits for its workers to connect: a worker that cannot start fails the run.
+# Workers on other machines are started by hand, after the runner prints how.
 WORKERS_WAIT_S = 60
+REMOTE_WAIT_S = 600
+# What a worker on another machine reads (paths relative to its checkout): the runner writes
+# them before the measured run's master starts.
+WORKER_ENV = Path("var") / "loadtest-worker.env"
+WORKER_TOKENS = Path("var") / "loadtest-worker-tokens.json"
 
 
 class Sampler(threading.Thread):
@@ -105,6 +114,11 @@ def locust_env(
     }
 
 
+def without_remote(args: argparse.Namespace) -> argparse.Namespace:
+    """The same run with the local workers only (the warm-up, the profiling pass)."""
+    return argparse.Namespace(**{**vars(args), "remote_workers": 0})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((MASTER_HOST, 0))
@@ -135,10 +149,11 @@ def locust_argv(
     argv += ["--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "locust.html")]
     argv += ["--json-file", str(out / "locust"), "--only-summary", "--loglevel", "WARNING"]
     argv += ["--exit-code-on-error", "0"]
-    if args.workers:
-        argv += ["--master", "--master-bind-host", MASTER_HOST, "--master-bind-port"]
-        argv += [str(master_port), "--expect-workers", str(args.workers)]
-        argv += ["--expect-workers-max-wait", str(WORKERS_WAIT_S)]
+    if master_port is not None:
+        wait = REMOTE_WAIT_S if args.remote_workers else WORKERS_WAIT_S
+        argv += ["--master", "--master-bind-host", args.master_bind, "--master-bind-port"]
+        argv += [str(master_port), "--expect-workers", str(args.workers + args.remote_workers)]
+        argv += ["--expect-workers-max-wait", str(wait)]
     return argv
 
 
@@ -159,8 +174,10 @@ class Generator:
 
     def start(self, env: dict[str, str], master_port: int | None) -> None:
         self._spawn(self.argv, env, "locust.log")
+        bind = self.args.master_bind
+        master = MASTER_HOST if bind in ("", "*", "0.0.0.0") else bind
         for index in range(self.args.workers if master_port is not None else 0):
-            argv = worker_argv(self.args, master_host=MASTER_HOST, master_port=master_port or 0)
+            argv = worker_argv(self.args, master_host=master, master_port=master_port or 0)
             self._spawn(argv, env, f"locust-worker-{index + 1}.log")
 
     def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> None:
@@ -190,6 +207,32 @@ class Generator:
             log.close()
 
 
+def remote_workers_invite(
+    args: argparse.Namespace, *, env: dict[str, str], master_port: int
+) -> None:
+    """Write what a worker on another machine reads, and say how to start one there."""
+    shutil.copyfile(env["LAB_TOKENS"], ROOT / WORKER_TOKENS)
+    manifest = Path(env["LAB_MANIFEST"])
+    manifest = manifest.relative_to(ROOT) if manifest.is_relative_to(ROOT) else manifest
+    keys = ("LAB_WS_URL", "LAB_THINK", "LAB_PERSONAS_PER_TIER", "LAB_API_PATHS", "LAB_STRATEGY")
+    lines = [f"{key}={shlex.quote(env[key])}" for key in keys]
+    lines += [f"LAB_MANIFEST={manifest}", f"LAB_TOKENS={WORKER_TOKENS}"]
+    (ROOT / WORKER_ENV).write_text("\n".join(lines) + "\n")
+    bind = args.master_bind
+    master = "MASTER_HOST" if bind in ("", "*", "0.0.0.0") else bind
+    say(
+        f"waiting up to {REMOTE_WAIT_S} s for {args.remote_workers} remote worker(s); on each, "
+        f"copy {WORKER_ENV}, {WORKER_TOKENS} and {manifest} into its checkout and run there:"
+    )
+    print(
+        f"set -a && . {WORKER_ENV} && set +a && .venv/bin/python -m locust "
+        f"-f loadtests/scenarios/{args.scenario}.py --worker --master-host {master} "
+        f"--master-port {master_port}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def locust_run(
     args: argparse.Namespace,
     *,
@@ -205,7 +248,8 @@ def locust_run(
     """One headless Locust run into ``out``: the resource samples taken during it, and what
     ``meter`` measured over the run (CPU seconds by server role), if one was given."""
     out.mkdir(parents=True, exist_ok=True)
-    port = free_port() if args.workers else None
+    distributed = args.workers + args.remote_workers > 0
+    port = (args.master_port or free_port()) if distributed else None
     argv = locust_argv(
         args, host=server.base, out=out, users=users, seconds=seconds, shape=shape, master_port=port
     )
@@ -218,6 +262,8 @@ def locust_run(
         "LAB_SECONDS": str(seconds),
         "LAB_STEPS": str(args.steps),
     }
+    if args.remote_workers and port is not None:
+        remote_workers_invite(args, env=child_env, master_port=port)
     generator = Generator(args, argv=argv, out=out)
     try:
         generator.start(child_env, port)
@@ -230,7 +276,8 @@ def locust_run(
             meter.start()
         started = time.monotonic()
         try:
-            code = generator.wait(timeout=seconds + 120 + (WORKERS_WAIT_S if port else 0))
+            wait = REMOTE_WAIT_S if args.remote_workers else WORKERS_WAIT_S if port else 0
+            code = generator.wait(timeout=seconds + 120 + wait)
         finally:
             spent = meter.stop() if meter is not None else None
             sampler.stopped.set()

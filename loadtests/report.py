@@ -92,16 +92,23 @@ def _run_blocks(d: dict[str, Any]) -> list[Block]:
         ["strategy", str(d.get("strategy", "default"))],
         [
             "load generator",
-            f"Locust {d.get('locust')}, "
-            + (
-                f"a master and {d['locust_workers']} worker processes over TCP"
-                if d.get("locust_workers")
-                else "one process"
-            ),
+            f"Locust {d.get('locust')}, {_generator_label(d)}",
         ],
         ["load average", f"{d.get('loadavg_start')} → {d.get('loadavg_end')}"],
     ]
     return [Block("h2", "Run"), table(["what", "value"], rows)]
+
+
+def _generator_label(d: dict[str, Any]) -> str:
+    if not d.get("locust_workers"):
+        return "one process"
+    label = f"a master and {d['locust_workers']} worker processes over TCP"
+    if d.get("locust_remote_workers"):
+        label += (
+            f" ({d['locust_remote_workers']} on other machines: generator CPU counts this "
+            "machine's processes only)"
+        )
+    return label
 
 
 def _result_blocks(summary: dict[str, Any]) -> list[Block]:

@@ -31,7 +31,7 @@ from loadtests import history
 from loadtests import report as reports
 from loadtests.compare import compare_headline, compare_write
 from loadtests.cpu import describe
-from loadtests.generator import locust_env, locust_run
+from loadtests.generator import locust_env, locust_run, without_remote
 from loadtests.personas import ManifestError, population_load
 from loadtests.runtime import ROOT, RunError, python_run, say, verdict
 from loadtests.server import Server, data_ensure, database_name
@@ -78,6 +78,21 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shape", choices=SHAPES, default="steady")
     parser.add_argument("--steps", type=int, default=6, help="ramp steps")
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes")
+    parser.add_argument(
+        "--remote-workers", type=int, default=0, help="Locust workers started on other machines"
+    )
+    parser.add_argument(
+        "--master-bind", default=env("LOADTEST_MASTER_BIND", "127.0.0.1"),
+        help="the address the Locust master listens on",
+    )  # fmt: skip
+    parser.add_argument(
+        "--master-port", type=int, default=int(env("LOADTEST_MASTER_PORT", "0")),
+        help="the Locust master's TCP port (0: a free one, or 5557 with remote workers)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--app-host", default=env("LOADTEST_HOST", "127.0.0.1"),
+        help="the address the app listens on, which every Locust worker must reach",
+    )  # fmt: skip
     parser.add_argument("--thresholds", type=Path)
     parser.add_argument("--warmup", type=seconds_parse, default=10)
     parser.add_argument("--think", type=float, default=1.0, help="think-time multiplier")
@@ -97,6 +112,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.users < 1 or args.spawn <= 0 or args.duration < 1 or args.workers < 0:
         parser.error("USERS, SPAWN and DURATION must be positive, WORKERS >= 0")
+    if args.remote_workers < 0 or (args.remote_workers and args.compare):
+        parser.error("--remote-workers must be >= 0, and serve one measured run (no --compare)")
+    if args.remote_workers and not args.master_port:
+        args.master_port = 5557  # Locust's own default: known before the master starts
     return args
 
 
@@ -126,7 +145,8 @@ def description_base(args: argparse.Namespace, *, manifest: Path) -> dict[str, A
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "think_scale": args.think,
-        "locust_workers": args.workers,
+        "locust_workers": args.workers + args.remote_workers,
+        "locust_remote_workers": args.remote_workers,
         "scale": args.scale,
         "seed": args.seed,
         "manifest": str(manifest.relative_to(ROOT) if manifest.is_relative_to(ROOT) else manifest),
@@ -143,7 +163,7 @@ def description_base(args: argparse.Namespace, *, manifest: Path) -> dict[str, A
             "http_workers": args.server_workers,
             "why": REASONS.get(args.server, ""),
             "debug": False,
-            "host": "127.0.0.1",
+            "host": args.app_host,
             "port": args.port,
             "ws_port": args.ws_port,
         },
@@ -163,8 +183,9 @@ def one_run(
     if args.warmup:
         say(f"warm-up {args.warmup} s ({strategy or 'default strategies'})")
         with tempfile.TemporaryDirectory(prefix="loadtest-warmup-") as scratch:
+            # Remote workers join the measured run only: a worker quits with its master.
             locust_run(
-                args,
+                without_remote(args),
                 server=server,
                 out=Path(scratch),
                 strategy=strategy,
@@ -216,7 +237,7 @@ def silk_pass(args: argparse.Namespace, *, env: dict[str, str], out: Path) -> No
     try:
         server.start()
         locust_run(
-            args,
+            without_remote(args),
             server=server,
             out=out,
             strategy=args.strategy,

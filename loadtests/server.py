@@ -68,15 +68,17 @@ class Server:
 
     def __init__(self, args: argparse.Namespace, *, log: Path, silk: bool = False) -> None:
         self.args = args
-        self.base = f"http://127.0.0.1:{args.port}"
+        # 127.0.0.1 unless Locust workers on other machines must reach the app (--app-host).
+        self.host = args.app_host
+        self.base = f"http://{self.host}:{args.port}"
         # Only `split` and `gunicorn` serve /ws/ from a second process on its own port.
         self.ws_port = args.ws_port if args.server in ("split", "gunicorn") else args.port
-        self.ws = f"ws://127.0.0.1:{self.ws_port}/ws/"
+        self.ws = f"ws://{self.host}:{self.ws_port}/ws/"
         self.metrics_dir = ROOT / "var" / f"prometheus-loadtest-{args.port}"
         self.env = {
             **os.environ,
             "SERVER": args.server,
-            "HOST": "127.0.0.1",
+            "HOST": self.host,
             "PORT": str(args.port),
             "WS_PORT": str(args.ws_port),
             # The runner's WORKERS means Locust workers; the server's count is its own.
@@ -85,7 +87,7 @@ class Server:
             "SECRET_KEY": os.environ.get("SECRET_KEY") or LOADTEST_SECRET,
             "LAB_EXPERIMENTS": "1",
             "SILK": "1" if silk else "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "ALLOWED_HOSTS": ",".join(dict.fromkeys((self.host, "127.0.0.1", "localhost"))),
             # Not var/prometheus: that belongs to `make run`, which the runner must not disturb.
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
         }
@@ -95,7 +97,7 @@ class Server:
 
     def start(self) -> None:
         for port in (self.args.port, self.args.ws_port):
-            if _port_busy(port):
+            if _port_busy(self.host, port):
                 raise RunError(f"port {port} is in use; pass LOADTEST_PORT/LOADTEST_WS_PORT")
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
         self.metrics_dir.mkdir(parents=True)
@@ -118,7 +120,7 @@ class Server:
                 contextlib.suppress(OSError, urllib.error.URLError),
                 urllib.request.urlopen(f"{self.base}/readyz", timeout=2) as response,
             ):
-                if response.status == 200 and _port_busy(self.ws_port):
+                if response.status == 200 and _port_busy(self.host, self.ws_port):
                     return
             time.sleep(0.3)
         raise RunError(f"{self.base}/readyz did not answer 200 within {READY_TIMEOUT:.0f} s")
@@ -209,7 +211,7 @@ class Server:
         return tokens
 
 
-def _port_busy(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.3):
+def _port_busy(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), 0.3):
         return True
     return False

@@ -10,15 +10,18 @@ no chat message may count as lost because each worker keeps its own ledger.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loadtests.generator import locust_argv, worker_argv
 from loadtests.testing import free_port, loadtest_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +97,36 @@ def test_the_chat_ledgers_of_both_workers_are_merged(distributed_run):
     assert chat["deliveries"] >= chat["acked"] > 0
     report_md = (report / "report.md").read_text()
     assert "## Load generators" in report_md
+
+
+def options(**changed: Any) -> argparse.Namespace:
+    base = {"scenario": "mixed", "spawn": 5, "workers": 2, "remote_workers": 0}
+    return argparse.Namespace(**{**base, "master_bind": "127.0.0.1", **changed})
+
+
+def test_the_master_waits_for_the_local_and_the_remote_workers():
+    argv = locust_argv(
+        options(remote_workers=3, master_bind="0.0.0.0"),
+        host="http://10.0.0.5:8100", out=Path("/tmp/r"), users=40, seconds=60,
+        shape="steady", master_port=5557,
+    )  # fmt: skip
+    flags = dict(pairwise(argv))
+    assert "--master" in argv and "--processes" not in argv
+    assert flags["--master-bind-host"] == "0.0.0.0" and flags["--master-bind-port"] == "5557"
+    assert flags["--expect-workers"] == "5"
+    assert flags["--host"] == "http://10.0.0.5:8100"
+
+
+def test_a_standalone_run_has_no_master():
+    argv = locust_argv(
+        options(workers=0), host="http://127.0.0.1:8100", out=Path("/tmp/r"), users=4,
+        seconds=5, shape="steady",
+    )  # fmt: skip
+    assert not {"--master", "--expect-workers", "--worker"} & set(argv)
+
+
+def test_a_worker_is_told_only_the_scenario_and_its_master():
+    argv = worker_argv(options(), master_host="10.0.0.5", master_port=5557)
+    assert argv[argv.index("-f") + 1].endswith("loadtests/scenarios/mixed.py")
+    assert argv[-5:] == ["--worker", "--master-host", "10.0.0.5", "--master-port", "5557"]
+    assert "-u" not in argv and "-t" not in argv  # users, time and host come from the master
