@@ -180,7 +180,7 @@ def _timed(conn: psycopg.Connection, statement: str, params: dict[str, Any], run
 
 
 def compare(
-    conn: psycopg.Connection, *, schema: str, params: dict[str, Any], runs: int = 7
+    conn: psycopg.Connection, *, schema: str, params: dict[str, Any], runs: int = 15
 ) -> list[dict[str, Any]]:
     """Each hot query on the plain table and on the partitioned one: equal rows, timings,
     the partitions left in the plan and the scans each made."""

@@ -98,7 +98,7 @@ def markdown(result: dict[str, Any], *, label: str) -> str:
         "",
         "Pruning `plan`: one partition left after planning; `run`: one partition scan per "
         "outer row, chosen at execution; `none`: the key is not in the query, every "
-        "partition is read. Timings are the median of 7 warm runs.",
+        "partition is read. Timings are the median of 15 warm runs.",
         "",
         f"Parameters: `{result['parameters']}`",
         "",
