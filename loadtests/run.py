@@ -79,8 +79,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=6, help="ramp steps")
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes")
     parser.add_argument(
-        "--remote-workers", type=int, default=0, help="Locust workers started on other machines"
-    )
+        "--remote-workers", type=int, default=int(env("REMOTE_WORKERS", "0")),
+        help="Locust workers started on other machines",
+    )  # fmt: skip
     parser.add_argument(
         "--master-bind", default=env("LOADTEST_MASTER_BIND", "127.0.0.1"),
         help="the address the Locust master listens on",
