@@ -154,6 +154,9 @@ def paused_pairs(pair: replica.Pair, duos: list[Duo], pairs: int) -> dict[str, A
             except (requests.RequestException, DriveError) as exc:
                 tally.error(repr(exc))
 
+    # The partners read the frozen replica: it must hold their rooms before it freezes, or
+    # their reads of a room it never saw answer 404 (stale for them, as replicas are).
+    replica.caught_up(pair.primary, pair.standby)
     replica.replay_pause(pair.standby, paused=True)
     started = time.monotonic()
     try:
