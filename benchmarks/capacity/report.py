@@ -155,6 +155,7 @@ def validation_rows(sources: list[Source], mixes: list[dict[str, Any]]) -> list[
                     "measured": round(measured, 3),
                     "rounds": [r["cpu_ms_per_request"]["app"] for r in mix["rounds"]],
                     "rps": mix["rps_median"],
+                    "date": str(mix.get("date", ""))[:16].replace("T", " "),
                     "error": round(error, 4),
                     "met": abs(error) <= TARGET_ERROR,
                 }
@@ -164,15 +165,16 @@ def validation_rows(sources: list[Source], mixes: list[dict[str, Any]]) -> list[
 
 def validation_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| costs measured at | mix measured at | predicted | measured (median) "
+        "| costs measured at | mix measured at | mix run (UTC) | predicted | measured (median) "
         "| rounds | mix req/s | error | within 25 % |",
-        "|---|---|---:|---:|---|---:|---:|---|",
+        "|---|---|---|---:|---:|---|---:|---:|---|",
     ]
     for row in rows:
         rounds = ", ".join(f"{v:.2f}" for v in row["rounds"])
         same = " (same)" if row["same"] else ""
         lines.append(
-            f"| {row['source']} | {row['target']}{same} | {row['predicted']:.3f} "
+            f"| {row['source']} | {row['target']}{same} | {row['date'] or '-'} "
+            f"| {row['predicted']:.3f} "
             f"| {row['measured']:.3f} | {rounds} | {row['rps']:,.0f} "
             f"| {row['error']:+.1%} | {'yes' if row['met'] else '**no**'} |"
         )
@@ -195,7 +197,9 @@ def results_read(directory: Path) -> tuple[list[Source], list[dict[str, Any]]]:
         return (scale != "tiny", workers)
 
     sources.sort(key=lambda s: order(s.scale, s.workers))
-    mixes.sort(key=lambda m: order(m["settings"]["scale"], m["settings"]["workers"]))
+    mixes.sort(
+        key=lambda m: (*order(m["settings"]["scale"], m["settings"]["workers"]), m.get("date", ""))
+    )
     return sources, mixes
 
 

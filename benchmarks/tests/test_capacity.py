@@ -190,9 +190,12 @@ def test_the_report_has_the_hardware_the_assumptions_and_the_validation(
     assert "| peak / average | 2 |" in text
     assert "| read feed | 2.00 | 1.00 | 0.50 | - |" in text
     assert (
-        "| small, 2 workers | tiny, 1 worker | 2.000 | 1.800 | 1.80 | 500 | +11.1% | yes |" in text
+        "| small, 2 workers | tiny, 1 worker | - | 2.000 | 1.800 | 1.80 | 500 | +11.1% | yes |"
+        in text
     )
-    same = "| small, 2 workers | small, 2 workers (same) | 2.000 | 1.500 | 1.50 | 500 | +33.3% |"
+    same = (
+        "| small, 2 workers | small, 2 workers (same) | - | 2.000 | 1.500 | 1.50 | 500 | +33.3% |"
+    )
     assert same + " **no** |" in text
     assert "| piece | needs at the peak | sized by |" in capsys.readouterr().out
 
