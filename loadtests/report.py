@@ -194,8 +194,12 @@ def _drift_blocks(summary: dict[str, Any]) -> list[Block]:
 def _endpoints_table(summary: dict[str, Any]) -> Block:
     headers = ["endpoint", "requests", "fail", "RPS", "p50", "p95", "p99", "max"]
     headers += ["queries (mean/max)", "DB ms", "app ms", "CPU ms (median/mean)", "cache hit"]
+    # With read replicas, the share of each endpoint's SQL reads the primary answered.
+    shares = [(r.get("server") or {}).get("primary_read_share") for r in summary["endpoints"]]
+    replicas = any(share is not None for share in shares)
+    headers += ["primary reads"] if replicas else []
     rows = []
-    for r in summary["endpoints"]:
+    for r, share in zip(summary["endpoints"], shares, strict=True):
         server = r.get("server") or {}
         rows.append(
             [
@@ -205,6 +209,7 @@ def _endpoints_table(summary: dict[str, Any]) -> Block:
                 server.get("mean_app_ms"),
                 _cpu_cell(r.get("cpu_ms")),
                 _ratio(server.get("cache_hit_ratio")),
+                *([_ratio(share)] if replicas else []),
             ]
         )
     return table(headers, rows)

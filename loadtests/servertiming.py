@@ -13,6 +13,7 @@ from typing import Any
 # `db;dur=3.1;desc="4 queries"` -> the query count; `cache;desc="2 hit 0 miss"` -> both.
 QUERIES_RE = re.compile(r"(\d+)\s+quer")
 CACHE_RE = re.compile(r"(\d+)\s+hit\s+(\d+)\s+miss")
+REPLICA_RE = re.compile(r"(\d+)\s+of\s+(\d+)\s+reads")
 
 
 def header_parse(value: str) -> dict[str, dict[str, str]]:
@@ -62,6 +63,9 @@ class ServerSample:
     strategy: str
     # `cpu;dur`: the serving thread's CPU for this request; None from a server that predates it.
     cpu_ms: float | None = None
+    # `replica;desc="S of R reads"`, sent when read replicas are configured (docs/scaling.md).
+    reads: int = 0
+    replica_reads: int = 0
 
 
 def sample_of(value: str | None) -> ServerSample | None:
@@ -74,6 +78,7 @@ def sample_of(value: str | None) -> ServerSample | None:
     db = metrics.get("db", {})
     queries = QUERIES_RE.search(db.get("desc", ""))
     cache = CACHE_RE.search(metrics.get("cache", {}).get("desc", ""))
+    replica = REPLICA_RE.search(metrics.get("replica", {}).get("desc", ""))
     return ServerSample(
         app_ms=_float(metrics["app"].get("dur")),
         db_ms=_float(db.get("dur")),
@@ -82,6 +87,8 @@ def sample_of(value: str | None) -> ServerSample | None:
         cache_misses=int(cache.group(2)) if cache else 0,
         strategy=metrics.get("strategy", {}).get("desc", ""),
         cpu_ms=_float(metrics["cpu"].get("dur")) if "cpu" in metrics else None,
+        reads=int(replica.group(2)) if replica else 0,
+        replica_reads=int(replica.group(1)) if replica else 0,
     )
 
 
@@ -128,6 +135,9 @@ class EndpointTiming:
     cpu_ms: float = 0.0
     # Bucketed by cpu_bucket, not a list of samples: the dumps stay small on long runs.
     cpu_histogram: dict[str, int] = field(default_factory=dict)
+    # With read replicas: the SQL reads, and those a replica answered.
+    reads: int = 0
+    replica_reads: int = 0
 
     def add(self, sample: ServerSample) -> None:
         self.count += 1
@@ -140,6 +150,8 @@ class EndpointTiming:
         self.max_queries = max(self.max_queries, sample.queries)
         self.cache_hits += sample.cache_hits
         self.cache_misses += sample.cache_misses
+        self.reads += sample.reads
+        self.replica_reads += sample.replica_reads
         if sample.strategy:
             self.strategies[sample.strategy] = self.strategies.get(sample.strategy, 0) + 1
         if sample.cpu_ms is not None:
@@ -162,6 +174,8 @@ class EndpointTiming:
         self.max_queries = max(self.max_queries, other.max_queries)
         self.cache_hits += other.cache_hits
         self.cache_misses += other.cache_misses
+        self.reads += other.reads
+        self.replica_reads += other.replica_reads
         for name, seen in other.strategies.items():
             self.strategies[name] = self.strategies.get(name, 0) + seen
         self.cpu_count += other.cpu_count
@@ -186,6 +200,11 @@ class EndpointTiming:
             "cpu_samples": self.cpu_count,
             "mean_cpu_ms": round(self.cpu_ms / self.cpu_count, 3) if self.cpu_count else None,
             "median_cpu_ms": histogram_median(self.cpu_histogram),
+            # Of the SQL reads, the share the primary answered (None without replicas).
+            "reads": self.reads,
+            "primary_read_share": (
+                round(1 - self.replica_reads / self.reads, 4) if self.reads else None
+            ),
         }
 
 

@@ -140,3 +140,18 @@ def test_it_merges_dumps_written_before_cpu_was_tallied():
     merged.merge(old)
     assert merged.figures()["GET /x"]["median_cpu_ms"] is None
     assert merged.figures()["GET /x"]["samples"] == 2
+
+
+def test_with_replicas_it_counts_the_reads_the_primary_answered():
+    agg = TimingAggregator()
+    base = 'app;dur=1, db;dur=1;desc="4 queries", cache;desc="0 hit 0 miss"'
+    agg.add(key="GET /x", header=f'{base}, replica;desc="3 of 4 reads"')
+    agg.add(key="GET /x", header=f'{base}, replica;desc="0 of 4 reads"')
+    agg.add(key="POST /y", header=f'{base}, replica;desc="0 of 2 reads"')
+    agg.add(key="GET /z", header=base)  # a server without replicas says nothing
+    figures = agg.figures()
+    assert figures["GET /x"]["reads"] == 8
+    assert figures["GET /x"]["primary_read_share"] == 0.625
+    assert figures["POST /y"]["primary_read_share"] == 1.0
+    assert figures["GET /z"]["primary_read_share"] is None
+    assert figures["Aggregated"]["primary_read_share"] == 0.7
