@@ -43,11 +43,11 @@ status: $(STAMP)  ## show the embedded servers' state
 migrate: services  ## apply migrations
 	@$(BIN)/python manage.py migrate --no-input -v 0
 
-run: migrate  ## seed `small` if the database is empty (a demo login with a world), then serve http://127.0.0.1:8000 and /ws/ [HOST= PORT= WS_PORT= REPLICAS=]
+run: migrate  ## seed `small` if the database is empty (a demo login with a world), then serve http://127.0.0.1:8000 and /ws/ [HOST= PORT= WS_PORT= REPLICAS=; NODES=2: app nodes behind HAProxy]
 	@$(BIN)/python -m seed --scale $(SCALE) --seed $(SEED) --if-empty
 	@$(BIN)/python -m seed.demo_user
 	@$(BIN)/python manage.py recs_train --if-stale
-	@$(if $(REPLICAS),DATABASE_REPLICA_URLS="$$($(BIN)/python -m ops.services replica-urls)" )$(BIN)/python -m ops.serve
+	@$(if $(REPLICAS),DATABASE_REPLICA_URLS="$$($(BIN)/python -m ops.services replica-urls)" )$(if $(filter-out 0 1,$(NODES)),NODES=$(NODES) $(BIN)/python -m ops.nodes,$(BIN)/python -m ops.serve)
 
 test: $(DEV_STAMP) services  ## the whole suite on real servers, plus lint and migration checks
 	$(BIN)/python manage.py makemigrations --check --dry-run -v 1

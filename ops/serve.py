@@ -260,8 +260,9 @@ def child_environment(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     # Pages learn where the socket lives; with `split` it is another port of the same host, so
-    # the browser still sends the session cookie (cookies are not port-scoped).
-    env["LAB_WS_URL"] = ws_url
+    # the browser still sends the session cookie (cookies are not port-scoped). A load
+    # balancer in front (ops/nodes.py) names its own.
+    env["LAB_WS_URL"] = environ.get("LAB_WS_URL") or ws_url
     env.setdefault(
         "CSRF_TRUSTED_ORIGINS",
         f"{http_url},http://localhost:{config.port},http://127.0.0.1:{config.port}",
