@@ -28,10 +28,16 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	@touch $(DEV_STAMP)
 
-install: $(STAMP)  ## create .venv and install what the app needs to run
+# MEDIA_STORAGE=s3 (media in a bucket, docs/scaling.md) adds django-storages and boto3.
+S3_STAMP := $(VENV)/.installed-s3
+$(S3_STAMP): $(STAMP) requirements-s3.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-s3.lock
+	@touch $(S3_STAMP)
+
+install: $(STAMP) $(if $(filter s3,$(MEDIA_STORAGE)),$(S3_STAMP))  ## create .venv and install what the app needs to run
 install-dev: $(DEV_STAMP)  ## add the test, lint and load-test tooling
 
-services: $(STAMP)  ## start embedded PostgreSQL and Redis under var/ (no-op when URLs are set) [REPLICAS=1: and a hot standby, docs/scaling.md]
+services: $(STAMP) $(if $(filter s3,$(MEDIA_STORAGE)),$(S3_STAMP))  ## start embedded PostgreSQL and Redis under var/ (no-op when URLs are set) [REPLICAS=1: and a hot standby, docs/scaling.md]
 	@$(BIN)/python -m ops.services start$(if $(REPLICAS), --replicas $(REPLICAS))
 
 stop: $(STAMP)  ## stop the embedded servers

@@ -337,10 +337,34 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Media on the local disk (MEDIA_ROOT), or with MEDIA_STORAGE=s3 in an S3-compatible bucket
+# (MinIO, AWS...) that every app node shares: AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL,
+# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME. URLs stay /media/..., checked
+# per viewer and streamed from the bucket (app/core/storage.py, docs/scaling.md). It needs
+# django-storages and boto3: requirements-s3.lock, which `make` installs when it is set.
+MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local").strip() or "local"
+if MEDIA_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "app.core.storage.MediaS3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", "instalab-media"),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            # MinIO and other self-hosted servers address buckets by path, not by host name.
+            "addressing_style": "path",
+            # Names are unique (uuid4) already; never overwrite, never make objects public.
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+elif MEDIA_STORAGE != "local":
+    raise RuntimeError(f"MEDIA_STORAGE={MEDIA_STORAGE!r} is unknown: local or s3")
 # Uploads: the API enforces its own per-file caps; these bound the raw request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

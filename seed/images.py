@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from seed.vocab import COMMUNITIES
@@ -97,3 +99,20 @@ def pool_ensure(media_root: Path) -> list[PoolImage]:
     tmp.write_text(json.dumps({"version": POOL_VERSION, "images": [asdict(p) for p in pool]}))
     tmp.replace(index_file)
     return pool
+
+
+def pool_store(pool: list[PoolImage], media_root: Path) -> int:
+    """Copy the pool's files from ``media_root`` into the media storage when that is not the
+    disk (MEDIA_STORAGE=s3: a bucket every app node reads). Files already there are kept;
+    returns how many were copied."""
+    storage = default_storage
+    if isinstance(storage, FileSystemStorage):
+        return 0  # the posts' files are read from MEDIA_ROOT, where the pool is drawn
+    copied = 0
+    for image in pool:
+        for name in (image.original, image.feed, image.thumb):
+            if not storage.exists(name):
+                with (media_root / name).open("rb") as file:
+                    storage.save(name, File(file))
+                copied += 1
+    return copied

@@ -25,7 +25,7 @@ from seed.copy import (
     tables_with_rows,
 )
 from seed.generate import phases_load
-from seed.images import pool_ensure
+from seed.images import pool_ensure, pool_store
 from seed.loader import Loader, PhaseStat
 from seed.manifest import (
     manifest_complete,
@@ -205,6 +205,7 @@ def seed_run(
         out = Loader(pg=pg, progress=progress, chunk_rows=preset.chunk)
         with out.phase("images", 0):
             pool = pool_ensure(Path(media_root or settings.MEDIA_ROOT))
+            pool_store(pool, Path(media_root or settings.MEDIA_ROOT))
         with out.phase("plan", 0):
             plan = plan_build(preset, seed, pool, end_us=end_us)
             # Hashed once: a million users share one hash instead of a million slow hashes. The

@@ -1,5 +1,8 @@
 """Media files, served only to viewers who may see a post that shows them.
 
+Files are read through Django's storage API: the local disk by default, an S3-compatible
+bucket with MEDIA_STORAGE=s3 (app/core/storage.py), whose objects are streamed from here.
+
 A post image's file (``posts/<kind>/...`` as uploaded, ``seed-pool/<kind>/...`` as seeded) is
 served when one of the posts that use it is visible to the viewer: a public author's to
 everyone, a private author's to that author and their followers. Anything else, a file no
@@ -15,12 +18,12 @@ file costs one Redis round trip and no SQL; a private one adds the viewer's foll
 
 from __future__ import annotations
 
+import mimetypes
 import posixpath
-from pathlib import Path
 
-from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase
 from django.views.static import serve
 
 from app.accounts.models import Follow, User
@@ -131,7 +134,7 @@ def media_visible(*, viewer: User | None, name: str) -> Audience | None:
         return PUBLIC
     if parts[0] not in POST_FOLDERS or len(parts) < 3 or parts[1] not in KINDS:
         return None
-    if not (Path(settings.MEDIA_ROOT) / name).is_file():
+    if not default_storage.exists(name):
         return None  # nothing to serve: no need to ask who could see it
     audience = media_audience(name=name, kind=parts[1])
     if isinstance(audience, bytes):
@@ -143,6 +146,19 @@ def media_visible(*, viewer: User | None, name: str) -> Audience | None:
     return None
 
 
+def _file_response(request: HttpRequest, name: str) -> HttpResponseBase:
+    """The file's bytes: from the disk by Django's static view (If-Modified-Since included),
+    or streamed from any other storage (an S3 bucket, app/core/storage.py)."""
+    if isinstance(default_storage, FileSystemStorage):
+        return serve(request, name, document_root=str(default_storage.location))
+    try:
+        file = default_storage.open(name, "rb")
+    except (FileNotFoundError, OSError):
+        raise Http404("no such file") from None
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(file, content_type=content_type)
+
+
 def media_serve(request: HttpRequest, path: str) -> HttpResponseBase:
     """GET /media/<path>: the file for a viewer allowed to see it, else 404."""
     name = posixpath.normpath(path).lstrip("/")
@@ -152,7 +168,7 @@ def media_serve(request: HttpRequest, path: str) -> HttpResponseBase:
     audience = media_visible(viewer=viewer, name=name)
     if audience is None:
         raise Http404("no such file")
-    response = serve(request, name, document_root=str(settings.MEDIA_ROOT))
+    response = _file_response(request, name)
     if audience != PUBLIC:
         # A shared cache must not hand one viewer's private photo to another.
         response["Cache-Control"] = "private"
