@@ -97,6 +97,12 @@ bench-web: $(DEV_STAMP) services  ## the browser app's budgets in chromium on a 
 bench-login-flood: $(DEV_STAMP) services  ## other endpoints' p95 under 32 wrong-password clients vs unloaded (issue 13: within 2x) [SECONDS=12]
 	$(BIN)/python -m benchmarks.login_flood $(if $(SECONDS),--seconds $(SECONDS))
 
+.PHONY: bench-commits
+bench-commits: $(DEV_STAMP) services  ## two revisions side by side in one run: BEFORE=d6c07f2 [AFTER=HEAD GATE=1 ROUNDS= SECONDS=]; worktrees, own databases, perf-check's probes interleaved (needs wrk)
+	@test -n "$(BEFORE)" || { echo 'usage: make bench-commits BEFORE=<rev> [AFTER=HEAD] [GATE=1]' >&2; exit 2; }
+	$(BIN)/python -m benchmarks.commits --before "$(BEFORE)" --after "$(or $(AFTER),HEAD)" \
+		$(if $(GATE),--gate) $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(SECONDS),--seconds $(SECONDS))
+
 profile: $(DEV_STAMP) services  ## py-spy flame graph of one endpoint under wrk: ENDPOINT=/api/feed [STRATEGY= SECONDS=20 BASE_URL=]
 	@test -n "$(ENDPOINT)" || { echo 'usage: make profile ENDPOINT=/api/feed [STRATEGY=feed=optimized] [SECONDS=20]' >&2; exit 2; }
 	$(BIN)/python -m benchmarks.profile --endpoint "$(ENDPOINT)" $(if $(STRATEGY),--strategy "$(STRATEGY)") \

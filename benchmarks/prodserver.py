@@ -161,8 +161,13 @@ def server_start(
     ws_port: int | None,
     workers: int = 2,
     environ: dict[str, str] | None = None,
+    root: Path = ROOT,
+    module: str = "ops.serve",
 ) -> Server:
-    """Start the production-mode server; None ports: 8110/8111, or free ones when those are busy."""
+    """Start the production-mode server; None ports: 8110/8111, or free ones when those are busy.
+
+    ``root`` and ``module``: another checkout's runner (benchmarks/commits.py serves two
+    revisions side by side, the older one's runner being ``app.lab.serve``)."""
     if port is None:
         port = DEFAULT_PORT if not port_busy(DEFAULT_PORT) else free_port()
     if ws_port is None:
@@ -194,8 +199,8 @@ def server_start(
     say(f"starting the production-mode server (split, {workers} workers) on {base_url}")
     with log_path.open("ab") as log:
         runner = subprocess.Popen(
-            [PYTHON, "-m", "ops.serve"],
-            cwd=ROOT,
+            [PYTHON, "-m", module],
+            cwd=root,
             env=env,
             start_new_session=True,
             stdout=log,
@@ -207,7 +212,7 @@ def server_start(
         runner=runner,
         log_path=log_path,
         metrics_dir=metrics_dir,
-        argv=[PYTHON, "-m", "ops.serve"],
+        argv=[PYTHON, "-m", module],
     )
     try:
         _ready_wait(server=server, ws_port=ws_port)
