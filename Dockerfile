@@ -10,8 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /srv/instalab
 
 # The lock alone first, so a code change does not reinstall every dependency.
-COPY requirements.lock ./
+COPY requirements.lock requirements-s3.lock ./
 RUN pip install -r requirements.lock
+# Media in an S3-compatible bucket (MEDIA_STORAGE=s3, compose's `scale` profile) adds
+# django-storages and boto3; the default image keeps media on a volume and goes without.
+ARG WITH_S3=0
+RUN if [ "$WITH_S3" = "1" ]; then pip install -r requirements-s3.lock; fi
 
 # Only what runs: no .venv, no var/ (the embedded servers' data), no reports.
 COPY manage.py pyproject.toml ./

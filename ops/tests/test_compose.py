@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+import shutil
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -174,3 +176,115 @@ def test_it_migrates_on_start_in_the_image_default_command() -> None:
     assert match
     command = yaml.safe_load(match.group(1))  # a JSON array is YAML too
     assert command == services()["app"]["command"]
+
+
+# --- the `scale` profile: app nodes behind HAProxy, MinIO, a replica, Redis by role ------
+
+HAPROXY_CFG = ROOT / "ops" / "haproxy" / "haproxy.cfg"
+SCALE = {
+    "lb", "node1", "node2", "scale-worker", "pg-primary", "pg-replica", "minio", "minio-bucket",
+    "redis-cache", "redis-channels-1", "redis-channels-2", "redis-queues", "redis-limits",
+}  # fmt: skip
+NODES = ("node1", "node2")
+
+
+def test_the_scale_profile_defines_its_services_and_only_under_scale() -> None:
+    scaled = {name for name, s in services().items() if s.get("profiles") == ["scale"]}
+    assert scaled == SCALE
+    assert {name for name, s in services().items() if "profiles" not in s}.isdisjoint(SCALE)
+
+
+@pytest.mark.parametrize("name", sorted(SCALE - {"minio-bucket"}))
+def test_every_scale_service_has_a_healthcheck(name: str) -> None:
+    check = services()[name]["healthcheck"]["test"]
+    assert check[0] in {"CMD", "CMD-SHELL"}
+    if check[:3] == ["CMD", "python", "-c"]:
+        compile(check[3], f"{name} healthcheck", "exec")
+
+
+@pytest.mark.parametrize("name", [*NODES, "scale-worker"])
+def test_the_nodes_name_every_server_by_role(name: str) -> None:
+    env = services()[name]["environment"]
+    read = variables_read_by(ROOT / "app" / "settings.py") | variables_read_by(
+        ROOT / "ops" / "serve.py"
+    )
+    unknown = set(env) - read - LIBRARY_VARIABLES
+    assert not unknown, f"{name} sets variables nothing reads: {sorted(unknown)}"
+    assert urlsplit(env["DATABASE_URL"]).hostname == "pg-primary"
+    assert [urlsplit(u).hostname for u in env["DATABASE_REPLICA_URLS"].split(",")] == ["pg-replica"]
+    assert urlsplit(env["REDIS_CACHE_URL"]).hostname == "redis-cache"
+    channels = [urlsplit(u).hostname for u in env["REDIS_CHANNELS_URLS"].split(",")]
+    assert channels == ["redis-channels-1", "redis-channels-2"]
+    assert urlsplit(env["REDIS_QUEUES_URL"]).hostname == "redis-queues"
+    assert urlsplit(env["REDIS_LIMITS_URL"]).hostname == "redis-limits"
+    # Media in MinIO, in the bucket minio-bucket makes, with MinIO's own credentials.
+    minio = services()["minio"]["environment"]
+    assert env["MEDIA_STORAGE"] == "s3"
+    assert urlsplit(env["AWS_S3_ENDPOINT_URL"]).hostname == "minio"
+    assert env["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+    assert f"lab/{env['AWS_STORAGE_BUCKET_NAME']}" in services()["minio-bucket"]["entrypoint"][-1]
+    # Every host named is a service of the profile.
+    for key in ("DATABASE_URL", "REDIS_CACHE_URL", "REDIS_QUEUES_URL", "REDIS_LIMITS_URL"):
+        assert urlsplit(env[key]).hostname in SCALE, key
+    assert services()[name]["build"]["args"]["WITH_S3"] == "1"
+
+
+def test_the_replica_streams_from_the_primary() -> None:
+    primary = services()["pg-primary"]["environment"]
+    replica = services()["pg-replica"]["environment"]
+    assert primary["POSTGRESQL_REPLICATION_MODE"] == "master"
+    assert replica["POSTGRESQL_REPLICATION_MODE"] == "slave"
+    assert replica["POSTGRESQL_MASTER_HOST"] == "pg-primary"
+    for key in ("POSTGRESQL_REPLICATION_USER", "POSTGRESQL_REPLICATION_PASSWORD"):
+        assert replica[key] == primary[key]
+    assert "pg-primary" in services()["pg-replica"]["depends_on"]
+
+
+def test_only_the_first_node_migrates_and_the_second_waits_for_it() -> None:
+    assert shell_steps(services()["node1"]["command"]) == [
+        ["python", "manage.py", "migrate", "--no-input"],
+        ["exec", "python", "-m", "ops.serve"],
+    ]
+    assert shell_steps(services()["node2"]["command"]) == [["python", "-m", "ops.serve"]]
+    assert services()["node2"]["depends_on"]["node1"]["condition"] == "service_healthy"
+    for name in NODES:
+        for argv in shell_steps(services()[name]["command"]):
+            check_step(argv)
+        env = services()[name]["environment"]
+        assert env["HOST"] == "0.0.0.0"
+        assert "/readyz" in services()[name]["healthcheck"]["test"][-1]
+
+
+def test_the_balancer_routes_pages_and_sockets_to_both_nodes() -> None:
+    lb = services()["lb"]
+    assert lb["image"].startswith("haproxy:")
+    assert "./ops/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in lb["volumes"]
+    assert set(lb["depends_on"]) == set(NODES)
+    text = HAPROXY_CFG.read_text()
+    assert "acl socket path_beg /ws/" in text and "use_backend sockets if socket" in text
+    assert "timeout tunnel 1h" in text
+    assert text.count("uri /readyz") == 2
+    published = {port.split(":")[-1] for port in lb["ports"]}
+    bind = re.search(r"^\s+bind :(\d+)$", text, re.M)
+    assert bind and bind.group(1) in published
+    for name in NODES:
+        env = services()[name]["environment"]
+        assert f"server {name} {name}:{env['PORT']} check" in text
+        assert f"server {name} {name}:{env['WS_PORT']} check port {env['PORT']}" in text
+        # Pages open /ws/ on the balancer's published port.
+        assert urlsplit(env["LAB_WS_URL"]).port in {int(port) for port in published}
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs Debian's haproxy")
+def test_haproxy_accepts_the_config() -> None:
+    done = subprocess.run(
+        ["haproxy", "-c", "-f", str(HAPROXY_CFG)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_image_installs_the_s3_lock_when_asked() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^ARG WITH_S3=0$", text, re.M)
+    assert 'if [ "$WITH_S3" = "1" ]; then pip install -r requirements-s3.lock; fi' in text
