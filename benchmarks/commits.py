@@ -173,6 +173,10 @@ def gate_table(gates: Mapping[str, Mapping[str, Any]]) -> str:
     line("aggregate p95 ms", [_num(gates[s].get("p95_ms"), ".0f") for s in sides])
     for name in names:
         line(f"{name} p95 ms", [_num(gates[s]["endpoints_p95_ms"].get(name), ".0f") for s in sides])
+    for name in names:
+        most = [gates[s].get("endpoints_max_queries", {}).get(name) for s in sides]
+        if any(value is not None for value in most):
+            line(f"{name} max queries", [_num(value, "d") for value in most])
     return "\n".join(lines)
 
 

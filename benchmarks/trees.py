@@ -365,6 +365,11 @@ class GateResult:
             "endpoints_p95_ms": {
                 row["name"]: row.get("p95_ms") for row in self.summary.get("endpoints", [])
             },
+            # The most queries one request of the endpoint ran (a cold cache's path too).
+            "endpoints_max_queries": {
+                row["name"]: row.get("server", {}).get("max_queries")
+                for row in self.summary.get("endpoints", [])
+            },
             "failed_checks": failed,
             "cpu_ms_per_request": self.summary.get("server_cpu_ms_per_request", {}),
         }

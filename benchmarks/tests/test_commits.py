@@ -161,6 +161,7 @@ def test_gate_table_lists_both_sides_and_every_endpoint() -> None:
             "rps": 24.0,
             "p95_ms": 280.0,
             "endpoints_p95_ms": {"GET /api/feed": 430.0, "GET /api/me": 40.0},
+            "endpoints_max_queries": {"GET /api/feed": 11},
         },
     }
     lines = commits.gate_table(gates).splitlines()
@@ -168,6 +169,8 @@ def test_gate_table_lists_both_sides_and_every_endpoint() -> None:
     assert "| verdict | pass | **FAIL** |" in lines
     assert "| aggregate p95 ms | 250 | 280 |" in lines
     assert "| GET /api/me p95 ms | ? | 40 |" in lines
+    assert "| GET /api/feed max queries | ? | 11 |" in lines
+    assert not any(line.startswith("| GET /api/me max queries") for line in lines)
 
 
 def test_markdown_and_files(tmp_path: Path) -> None:
