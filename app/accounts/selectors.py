@@ -12,6 +12,7 @@ from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 
 from app.accounts.models import Follow, FollowRequest, User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
+from app.core import replicas
 from app.core.keyset import keyset_past
 from app.lab.api import not_found
 
@@ -77,7 +78,7 @@ def user_for_viewer(*, viewer: Viewer, username: str) -> User:
         "viewer": viewer.pk if viewer.is_authenticated else None,
         "username": User.normalize_username(username),
     }
-    with connection.cursor() as cursor:
+    with replicas.reading().cursor() as cursor:
         cursor.execute(_user_for_viewer_sql(), params)
         row = cursor.fetchone()
     if row is None:

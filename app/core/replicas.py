@@ -2,15 +2,17 @@
 
 The rules (docs/scaling.md):
 
-- **Which reads.** Only a GET or HEAD request reads from a replica, and only outside a
-  transaction on the primary: a service's read-modify-write must see the primary. Everything
-  outside a request (sockets, jobs, commands) reads the primary.
-- **Read-your-writes.** A write request's response carries the primary's WAL position after
-  the write in the ``lab_lsn`` cookie. The client's later reads use a replica only once that
-  replica has replayed past it (``pg_last_wal_replay_lsn()``); until then they read the
-  primary. The position is ``pg_current_wal_insert_lsn()``, not ``pg_current_wal_lsn()``:
-  with ``synchronous_commit = off`` a commit record can still sit in the WAL buffers, past
-  the written position, and a replica at that position would not hold the write yet.
+- **Which reads.** A request's reads go to a replica until the request first writes; from
+  its first write on, and inside any transaction on the primary, they go to the primary (a
+  service's read-modify-write must see its own write). Everything outside an HTTP request
+  (sockets, jobs, commands) reads the primary.
+- **Read-your-writes.** The response of a request that wrote carries the primary's WAL
+  position after the write in the ``lab_lsn`` cookie. The client's later reads use a
+  replica only once that replica has replayed past it (``pg_last_wal_replay_lsn()``); until
+  then they read the primary. The position is ``pg_current_wal_insert_lsn()``, not
+  ``pg_current_wal_lsn()``: with ``synchronous_commit = off`` a commit record can still sit
+  in the WAL buffers, past the written position, and a replica at that position would not
+  hold the write yet.
 - **No round trip on the hot path.** Each process keeps every replica's replay position in
   memory, refreshed by one daemon thread every ``REPLICA_REFRESH_SECONDS`` on its own
   connections. A request compares two integers.
@@ -29,6 +31,7 @@ import dataclasses
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,9 +46,18 @@ from django.http import HttpRequest, HttpResponse
 log = logging.getLogger(__name__)
 
 COOKIE = "lab_lsn"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A WITH statement writes when one of its parts does.
+_WRITING = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 # How long a replica that failed stays skipped before the monitor's next look decides.
 DOWN_SECONDS = 1.0
+
+
+def is_read(sql: str) -> bool:
+    """Whether a statement only reads: a SELECT, or a WITH none of whose parts writes."""
+    head = sql.lstrip()[:4].upper()
+    if head == "SELE":
+        return True
+    return head == "WITH" and _WRITING.search(sql) is None
 
 
 def lsn_parse(text: str) -> int:
@@ -136,7 +148,9 @@ class Monitor:
         return lsn_parse(row[0]) if row and row[0] else None
 
     def refresh(self) -> None:
-        primary = self._position(DEFAULT_DB_ALIAS, self.primary_dsn, "SELECT pg_current_wal_insert_lsn()")
+        primary = self._position(
+            DEFAULT_DB_ALIAS, self.primary_dsn, "SELECT pg_current_wal_insert_lsn()"
+        )
         now = time.monotonic()
         for alias, dsn in self.replica_dsns.items():
             replayed = self._position(alias, dsn, "SELECT pg_last_wal_replay_lsn()")
@@ -202,16 +216,17 @@ def replica_failed(alias: str) -> None:
 
 @dataclasses.dataclass
 class Scope:
-    """One request's routing: whether it may read a replica, from which position on, and the
-    replica it settled on (one per request, so its reads see one snapshot's timeline)."""
+    """One request's routing: the position its replica must have replayed, whether it has
+    written yet, and the replica it settled on (one per request, so its reads see one
+    snapshot's timeline)."""
 
-    readable: bool
     since: int = 0
+    wrote: bool = False
     chosen: str | None = None
     decided: bool = False
 
     def alias(self, states: dict[str, ReplicaState], *, max_lag: int) -> str | None:
-        if not self.readable:
+        if self.wrote:
             return None
         if not self.decided:
             now = time.monotonic()
@@ -264,6 +279,11 @@ def client_position(request: HttpRequest) -> int:
         return 0
 
 
+def reading() -> Any:
+    """The connection a raw SQL read goes to: this request's replica, or the primary."""
+    return connections[read_alias() or DEFAULT_DB_ALIAS]
+
+
 def primary_position() -> int:
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_insert_lsn()")
@@ -281,13 +301,23 @@ class ReplicaMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         monitor()
-        safe = request.method in SAFE_METHODS
-        token = _scope.set(Scope(readable=safe, since=client_position(request)))
+        scope = Scope(since=client_position(request))
+        token = _scope.set(scope)
+
+        def watch(
+            execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+        ) -> Any:
+            # Flagged before it runs: the statement's own reads are the primary's anyway.
+            if not scope.wrote and not is_read(sql):
+                scope.wrote = True
+            return execute(sql, params, many, context)
+
         try:
-            response = self.get_response(request)
+            with connections[DEFAULT_DB_ALIAS].execute_wrapper(watch):
+                response = self.get_response(request)
         finally:
             _scope.reset(token)
-        if not safe and response.status_code < 400:
+        if scope.wrote:
             self._remember(request, response)
         return response
 

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from app.accounts.models import Follow, User
+from app.core import replicas
 from app.posts.models import Post
 from app.posts.selectors import post_queryset
 
@@ -68,7 +69,7 @@ def feed_posts(*, viewer: User, after: After, limit: int) -> list[Post]:
 def feed_keys(*, viewer_id: int, after: After, limit: int) -> list[tuple[int, datetime]]:
     """Just the (id, created_at) of a feed page: the SQL truth behind the cached strategy."""
     sql, params = feed_keys_sql(viewer_id=viewer_id, after=after, limit=limit)
-    with connection.cursor() as cursor:
+    with replicas.reading().cursor() as cursor:
         cursor.execute(sql, params)
         return [(row[0], row[1]) for row in cursor.fetchall()]
 
@@ -78,7 +79,7 @@ def author_keys(*, author_ids: Sequence[int], limit: int) -> list[tuple[int, dat
     if not author_ids:
         return []
     sql, params = _keys_sql(authors_sql="SELECT unnest(%s::bigint[])", after=None, limit=limit)
-    with connection.cursor() as cursor:
+    with replicas.reading().cursor() as cursor:
         cursor.execute(sql, [list(author_ids), *params])
         return [(row[0], row[1]) for row in cursor.fetchall()]
 

@@ -14,10 +14,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
+from app.core.replicas import is_read
 from app.lab import stats, strategies
-
-# How a read statement starts (SELECT, or WITH for a CTE), upper-cased, four characters.
-READS = frozenset({"SELE", "WITH"})
 
 
 def server_timing_visible(request: HttpRequest) -> bool:
@@ -52,7 +50,7 @@ class ServerTimingMiddleware:
             finally:
                 request_stats.db_queries += 1
                 request_stats.db_seconds += time.perf_counter() - started
-                if sql.lstrip()[:4].upper() in READS:
+                if is_read(sql):
                     request_stats.db_reads += 1
                 if context["connection"].alias != DEFAULT_DB_ALIAS:
                     request_stats.replica_queries += 1

@@ -15,6 +15,7 @@ from django.db.models.query import prefetch_related_objects
 from app.accounts.models import USERNAME_RE, Follow, User
 from app.accounts.schemas import USER_SUMMARY_FIELDS
 from app.accounts.selectors import user_can_view_content
+from app.core import replicas
 from app.core.keyset import keyset_past
 from app.lab.api import decode_cursor, not_found, page, parse_limit
 from app.posts.models import Comment, Like, Post, PostImage, Save
@@ -170,7 +171,7 @@ def user_post_keys(
     params: dict[str, Any] = {"viewer": viewer_id(viewer), "username": username, "limit": limit}
     if after is not None:
         params |= {"at": after[0], "id": after[1]}
-    with connection.cursor() as db:
+    with replicas.reading().cursor() as db:
         db.execute(sql, params)
         rows = db.fetchall()
     if not rows or not rows[0][0]:
@@ -200,7 +201,7 @@ def saved_post_keys(
     params: dict[str, Any] = {"viewer": viewer.pk, "limit": limit}
     if after is not None:
         params |= {"at": after[0], "id": after[1]}
-    with connection.cursor() as db:
+    with replicas.reading().cursor() as db:
         db.execute(sql, params)
         return [(post_id, saved_at, save_id) for post_id, saved_at, save_id in db.fetchall()]
 

@@ -17,7 +17,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from app.accounts.models import Follow, User
-from app.core import degrade
+from app.core import degrade, replicas
 from app.core.keyset import keyset_past
 from app.feed import store
 from app.lab import stats
@@ -257,7 +257,7 @@ def _header_and_keys(
     params: dict[str, Any] = {"target": target, "viewer": viewer_id(viewer), "limit": size + 1}
     if after is not None:
         params |= {"key": after[0], "id": after[1]}
-    with connection.cursor() as db:
+    with replicas.reading().cursor() as db:
         db.execute(sql, params)
         rows = db.fetchall()
     if not rows:

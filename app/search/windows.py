@@ -25,6 +25,7 @@ import orjson
 from django.db import connection
 
 from app.accounts.models import Follow, User
+from app.core import replicas
 from app.feed import store
 from app.lab import stats
 from app.lab.cache import raw_key
@@ -130,7 +131,7 @@ def _hashtag_build(name: str) -> tuple[list[Any], list[tuple[Any, ...]]] | None:
         "ORDER BY s.created_at DESC, s.post_id DESC LIMIT %(limit)s) k ON true "
         "ORDER BY k.created_at DESC, k.id DESC"
     )
-    with connection.cursor() as db:
+    with replicas.reading().cursor() as db:
         db.execute(sql, {"name": name, "limit": SIZE + 1})
         rows = db.fetchall()
     if not rows:
@@ -152,7 +153,7 @@ def _place_build(place_id: int) -> tuple[list[Any], list[tuple[Any, ...]]] | Non
         "ORDER BY p.created_at DESC, p.id DESC LIMIT %(limit)s) k ON true "
         "ORDER BY k.created_at DESC, k.id DESC"
     )
-    with connection.cursor() as db:
+    with replicas.reading().cursor() as db:
         db.execute(sql, {"place": place_id, "limit": SIZE + 1})
         rows = db.fetchall()
     if not rows:

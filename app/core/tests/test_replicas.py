@@ -39,17 +39,41 @@ def test_a_replica_serves_only_when_up_close_and_past_the_clients_write(state, s
 
 def test_a_request_settles_on_one_replica_and_leaves_it_when_it_fails():
     states = {"replica1": ReplicaState(replayed=10, up=True)}
-    scope = Scope(readable=True)
+    scope = Scope()
     assert scope.alias(states, max_lag=MAX_LAG) == "replica1"
     states["replica1"].down_until = 2e9  # a query failed on it
     assert scope.alias(states, max_lag=MAX_LAG) is None
-    assert Scope(readable=False).alias(states, max_lag=MAX_LAG) is None
 
 
-def test_a_write_request_reads_the_primary_and_only_a_caught_up_replica_serves_a_writer():
+def test_from_its_first_write_a_request_reads_the_primary():
     states = {"replica1": ReplicaState(replayed=10, up=True)}
-    assert Scope(readable=True, since=11).alias(states, max_lag=MAX_LAG) is None
-    assert Scope(readable=True, since=10).alias(states, max_lag=MAX_LAG) == "replica1"
+    scope = Scope()
+    assert scope.alias(states, max_lag=MAX_LAG) == "replica1"
+    scope.wrote = True
+    assert scope.alias(states, max_lag=MAX_LAG) is None
+
+
+def test_only_a_replica_past_the_clients_last_write_serves_it():
+    states = {"replica1": ReplicaState(replayed=10, up=True)}
+    assert Scope(since=11).alias(states, max_lag=MAX_LAG) is None
+    assert Scope(since=10).alias(states, max_lag=MAX_LAG) == "replica1"
+
+
+@pytest.mark.parametrize(
+    ("sql", "read"),
+    [
+        ("SELECT 1", True),
+        ("  select * from posts_post", True),
+        ("WITH t AS (SELECT 1) SELECT * FROM t", True),
+        ("WITH m AS (INSERT INTO chat_message VALUES (1) RETURNING id) SELECT id FROM m", False),
+        ("with d as (delete from x returning 1) select 1", False),
+        ("INSERT INTO x VALUES (1)", False),
+        ("UPDATE x SET a = 1", False),
+        ("SAVEPOINT s1", False),
+    ],
+)
+def test_a_statement_is_a_read_only_when_nothing_in_it_writes(sql, read):
+    assert replicas.is_read(sql) is read
 
 
 def test_the_clients_position_comes_from_its_cookie_and_nonsense_counts_as_none():
