@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from django.core.cache import cache
-from django.db import connection
 from django_redis import get_redis_connection
 
+from app.core import replicas
 from app.lab import stats
 from app.lab.api import json_bytes
 from app.lab.cache import raw_key
@@ -273,7 +273,7 @@ def _visible(viewer_id: int | None) -> str:
 
 
 def _fetch(sql: str, params: Mapping[str, Any]) -> list[Row]:
-    with connection.cursor() as cursor:
+    with replicas.reading().cursor() as cursor:
         cursor.execute(sql, params)
         # A statement may lead with a set_config() (the users' fuzzy threshold); the rows
         # are the last result.
