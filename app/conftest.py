@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django_redis import get_redis_connection
 
 from app.accounts.models import Follow, User
-from app.core import ratelimit, redisops
+from app.core import ratelimit, redisops, redisroles
 from app.testing.client import ApiClient, login_client
 from app.testing.factories import UserFactory
 
@@ -19,7 +18,8 @@ from app.testing.factories import UserFactory
 def _clean_redis() -> Iterator[None]:
     """Each test starts with none of this run's keys in Redis (timelines, caches, sessions)."""
     yield
-    redisops.delete_matching(get_redis_connection("default"), f"{settings.REDIS_KEY_PREFIX}*")
+    for server in redisroles.servers():
+        redisops.delete_matching(redisroles.connection_at(server), f"{settings.REDIS_KEY_PREFIX}*")
     # The limiter's in-process copies of what Redis refused, or counted while it was away.
     ratelimit.forget_refusals()
 

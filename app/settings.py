@@ -116,6 +116,21 @@ TEMPLATES = [
 EMBEDDED_SERVICES = embedded.embedded_enabled()
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.database_url()
 REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
+# Redis by role (app/core/redisroles.py, docs/scaling.md): each role reads its own URL and
+# falls back to REDIS_URL, so one server serves all four unless told otherwise.
+# - the cache (CACHES "default" and the sessions): page, feed, inbox and user caches;
+REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL") or REDIS_URL
+# - the channel layer: comma-separated URLs, each group on one of them (channels_redis's
+#   consistent hash of the group name), so realtime traffic spreads over several servers;
+REDIS_CHANNELS_URLS = [
+    url.strip()
+    for url in (os.environ.get("REDIS_CHANNELS_URLS") or REDIS_URL).split(",")
+    if url.strip()
+]
+# - the job queues (RQ: fan-out, training);
+REDIS_QUEUES_URL = os.environ.get("REDIS_QUEUES_URL") or REDIS_URL
+# - rate limits, chat's room locks and throttles, and presence (CACHES "limits").
+REDIS_LIMITS_URL = os.environ.get("REDIS_LIMITS_URL") or REDIS_URL
 
 _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
 # Query-string parameters of the URL (a unix socket's ?host=&port=): a replica has its own.
@@ -200,7 +215,7 @@ REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "il")
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": REDIS_CACHE_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {
             "CLIENT_CLASS": "app.lab.cache.CountingClient",
@@ -214,7 +229,7 @@ CACHES = {
     # with the user's cached row, in one round trip (app/accounts/usercache.py).
     "sessions": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": REDIS_CACHE_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {
             "CLIENT_CLASS": "app.lab.cache.CountingClient",
@@ -226,6 +241,11 @@ CACHES = {
         },
     },
 }
+
+# The limits role's own alias only when it has a server of its own: on the cache's server it
+# is the "default" alias, so the two share connections and pipelines (app/core/redisroles.py).
+if REDIS_LIMITS_URL != REDIS_CACHE_URL:
+    CACHES["limits"] = {**CACHES["default"], "LOCATION": REDIS_LIMITS_URL}
 
 SESSION_ENGINE = "app.accounts.sessions"
 SESSION_CACHE_ALIAS = "sessions"
@@ -279,7 +299,8 @@ CHANNEL_LAYERS = {
         # connection came back, so they resend what an outage kept from them (app/chat/layer.py).
         "BACKEND": "app.chat.layer.ResyncingPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL}],
+            # Several hosts shard the groups (app/core/realtime.py publishes to the same one).
+            "hosts": [{"address": url} for url in REDIS_CHANNELS_URLS],
             "prefix": f"{REDIS_KEY_PREFIX}:asgi",
         },
     }
@@ -328,7 +349,7 @@ SEARCH_TRENDING_MIN_USERS = max(1, int(os.environ.get("SEARCH_TRENDING_MIN_USERS
 
 # Background work (fan-out, training). Tests run jobs eagerly in-process.
 RQ_QUEUES = {
-    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600, "ASYNC": not TESTING}
+    name: {"URL": REDIS_QUEUES_URL, "DEFAULT_TIMEOUT": 3600, "ASYNC": not TESTING}
     for name in ("default", "fanout", "training")
 }
 

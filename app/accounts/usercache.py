@@ -23,10 +23,9 @@ from typing import Any
 
 import orjson
 from django.db.models.fields.files import FieldFile
-from django_redis import get_redis_connection
 
 from app.accounts.models import User
-from app.core import degrade, outbox
+from app.core import degrade, outbox, redisroles
 from app.lab import stats
 from app.lab.cache import raw_key
 
@@ -59,7 +58,7 @@ def _gen_key(user_id: int) -> str:
 
 
 def _connection() -> Any:
-    return get_redis_connection("default")
+    return redisroles.connection("cache")
 
 
 def _decode(raw: bytes) -> User:

@@ -31,12 +31,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.files.storage import default_storage
-from django_redis import get_redis_connection
 
 from app.accounts import usercache
 from app.accounts.schemas import USER_SUMMARY_FIELDS
 from app.chat.presence import Presence, presence_parse, presence_queue
-from app.core import outbox
+from app.core import outbox, redisroles
 from app.lab import stats
 from app.lab.cache import raw_key
 
@@ -95,7 +94,7 @@ def micros_at(micros: int | None) -> datetime | None:
 def page_get(*, user_id: int, field: str) -> tuple[bytes | None, bytes]:
     """The stored page (None on a miss) and the generation a fill must present: one round
     trip."""
-    pipe = get_redis_connection("default").pipeline(transaction=False)
+    pipe = redisroles.connection("cache").pipeline(transaction=False)
     pipe.hget(_page_key(user_id), field)
     pipe.get(_gen_key(user_id))
     raw, generation = pipe.execute()
@@ -104,7 +103,7 @@ def page_get(*, user_id: int, field: str) -> tuple[bytes | None, bytes]:
 
 
 def page_fill(*, user_id: int, field: str, generation: bytes, body: bytes) -> None:
-    get_redis_connection("default").eval(
+    redisroles.connection("cache").eval(
         _FILL, 2, _page_key(user_id), _gen_key(user_id), generation, field, body, TTL
     )
 
@@ -119,7 +118,7 @@ def inbox_forget_queue(pipe: Any, *, user_ids: Iterable[int]) -> None:
 
 @outbox.effect("chat.inbox_forget")
 def inbox_forget(*, user_ids: Sequence[int]) -> None:
-    pipe = get_redis_connection("default").pipeline(transaction=False)
+    pipe = redisroles.connection("cache").pipeline(transaction=False)
     inbox_forget_queue(pipe, user_ids=user_ids)
     pipe.execute()
 
@@ -155,8 +154,9 @@ def members_get(
     each then cached generation-checked."""
     if not user_ids:
         return {}, {}, set()
-    conn = get_redis_connection("default")
-    pipe = conn.pipeline(transaction=False)
+    conn = redisroles.connection("cache")
+    batch = redisroles.Batch()
+    pipe = batch.pipe("cache")
     # The accepted peers live in the inbox hash: what accepts a room (a message sent in it,
     # its creation) drops every member's pages, and these with them.
     pipe.hget(_page_key(viewer_id), _PEERS)
@@ -164,15 +164,18 @@ def members_get(
     # The accounts user-row cache: dropped by every write to a user row, which is exactly
     # the freshness a member list needs.
     usercache.rows_queue(pipe, user_ids)
-    presence_queue(pipe, user_ids=user_ids)
-    stored, generation, *replies = pipe.execute()
+    # Presence is the limits role's: the same pipeline when it shares the cache's server.
+    presence_start = len(batch.pipe("limits"))
+    presence_queue(batch.pipe("limits"), user_ids=user_ids)
+    batch.execute()
+    stored, generation, rows, generations = batch.replies("cache")[:4]
+    presence_replies = batch.replies("limits", presence_start)
     if stored is None:
         accepted = accepted_read()
         body = b",".join(str(peer).encode() for peer in sorted(accepted))
         page_fill(user_id=viewer_id, field=_PEERS, generation=generation or b"0", body=body)
     else:
         accepted = {int(peer) for peer in stored.split(b",") if peer}
-    rows, generations, *presence_replies = replies
     found, missing = usercache.rows_parse(user_ids, rows, generations)
     found |= usercache.rows_fill(conn, missing)
     summaries = {user_id: _summary(row) for user_id, row in found.items()}

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
-from django_redis import get_redis_connection
 from redis.commands.core import Script
 
-from app.core import degrade
+from app.core import degrade, redisroles
 from app.lab.api import ApiError
 from app.lab.cache import raw_key
 
@@ -205,7 +204,7 @@ def sync_admit(*, user_id: int) -> None:
             allowed, tokens = script(_TAKE)(
                 keys=[raw_key("chat", "sync-rate", user_id)],
                 args=[rate, burst, f"{now:.6f}"],
-                client=get_redis_connection("default"),
+                client=redisroles.connection("limits"),
             )
             wait = 0.0 if allowed else (1 - float(tokens)) / rate
         except degrade.REDIS_ERRORS as exc:
@@ -233,7 +232,7 @@ def socket_admit(*, user_id: int, socket: str) -> bool:
             admitted = script(_SOCKET_ADMIT)(
                 keys=[_sockets_key(user_id)],
                 args=[f"{now:.6f}", socket, SOCKET_LEASE_SECONDS, cap],
-                client=get_redis_connection("default"),
+                client=redisroles.connection("limits"),
             )
             return bool(admitted)
         except degrade.REDIS_ERRORS as exc:
@@ -246,7 +245,7 @@ def socket_renew(*, user_id: int, socket: str) -> None:
     now = time.time()
     if degrade.redis_up():
         try:
-            pipe = get_redis_connection("default").pipeline(transaction=False)
+            pipe = redisroles.connection("limits").pipeline(transaction=False)
             pipe.zadd(_sockets_key(user_id), {socket: now + SOCKET_LEASE_SECONDS})
             pipe.pexpire(_sockets_key(user_id), math.ceil(SOCKET_LEASE_SECONDS * 1000))
             pipe.execute()
@@ -263,6 +262,6 @@ def socket_release(*, user_id: int, socket: str) -> None:
     if not degrade.redis_up():
         return  # its Redis lease, if it has one, expires on its own
     try:
-        get_redis_connection("default").zrem(_sockets_key(user_id), socket)
+        redisroles.connection("limits").zrem(_sockets_key(user_id), socket)
     except degrade.REDIS_ERRORS as exc:
         degrade.redis_failed(exc)

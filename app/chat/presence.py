@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django_redis import get_redis_connection
 
-from app.core import degrade
+from app.core import degrade, redisroles
 from app.lab.cache import raw_key
 
 # A socket counts as online CHAT_PRESENCE_TTL seconds (60) after its last heartbeat. Browsers
@@ -61,7 +60,7 @@ def presence_online(*, user_id: int, socket: str) -> None:
     now = time.time()
     ttl = ttl_seconds()
     key = _key("presence", user_id)
-    pipe = get_redis_connection("default").pipeline()
+    pipe = redisroles.connection("limits").pipeline()
     # Sockets that died without a disconnect are dropped here, so the set stays small.
     pipe.zremrangebyscore(key, "-inf", now)
     pipe.zadd(key, {socket: now + ttl})
@@ -72,7 +71,7 @@ def presence_online(*, user_id: int, socket: str) -> None:
 
 def presence_offline(*, user_id: int, socket: str) -> None:
     """Disconnect: forget this socket and record the time; other sockets keep the user online."""
-    pipe = get_redis_connection("default").pipeline()
+    pipe = redisroles.connection("limits").pipeline()
     pipe.zrem(_key("presence", user_id), socket)
     pipe.hset(_key("last_seen"), str(user_id), f"{time.time():.3f}")
     pipe.execute()
@@ -109,7 +108,7 @@ def presence_get(*, user_ids: Iterable[int]) -> dict[int, Presence]:
     unknown = {user_id: Presence(online=False, last_seen=None) for user_id in ids}
     if not degrade.redis_up():
         return unknown
-    pipe = get_redis_connection("default").pipeline(transaction=False)
+    pipe = redisroles.connection("limits").pipeline(transaction=False)
     presence_queue(pipe, user_ids=ids)
     try:
         replies = pipe.execute()

@@ -14,13 +14,12 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django_redis import get_redis_connection
 
 from app.accounts.models import User
 from app.chat import events, limits, selectors
 from app.chat.inboxcache import inbox_forget_on_commit, inbox_forget_queue
 from app.chat.models import MAX_GROUP_MEMBERS, Membership, Message, Room
-from app.core import degrade, realtime, redisops
+from app.core import degrade, realtime, redisops, redisroles
 from app.core import events as domain_events
 from app.lab.api import ApiError, bad_request, not_found
 from app.lab.cache import raw_key
@@ -76,18 +75,19 @@ def _broadcast(
     ``unlock`` and drop the cached inbox pages of the users in ``forget``. Call it once the
     write behind the payloads has committed.
 
-    With the pub/sub layer on the cache's Redis, this thread PUBLISHes directly, in one
-    pipeline with the lock release and the inbox drops: one round trip, and no hop onto the
-    event loop through ``async_to_sync`` (a worker thread's ``group_send`` costs both). Any
-    other layer gets ``group_send``.
+    With the pub/sub layer, this thread PUBLISHes directly, in one pipeline per server with
+    the lock release and the inbox drops: with one Redis, one round trip, and no hop onto
+    the event loop through ``async_to_sync`` (a worker thread's ``group_send`` costs both).
+    Any other layer gets ``group_send``. The publishes are queued first, so they reach their
+    servers before the lock that orders them is released.
     """
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    if not realtime.queue(pipe, deliveries):
+    batch = redisroles.Batch()
+    if not realtime.queue(batch, deliveries):
         realtime.send(deliveries)
     if unlock is not None:
-        pipe.eval(redisops.RELEASE_IF_HOLDER, 1, unlock.key, unlock.token)
-    inbox_forget_queue(pipe, user_ids=forget)
-    pipe.execute()
+        batch.pipe("limits").eval(redisops.RELEASE_IF_HOLDER, 1, unlock.key, unlock.token)
+    inbox_forget_queue(batch.pipe("cache"), user_ids=forget)
+    batch.execute()
 
 
 # --- Rooms ------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def _admit(*, user_id: int, room_id: int) -> tuple[float, RoomLock | None]:
     """
     if not degrade.redis_up():
         raise limits.Unavailable()
-    conn = get_redis_connection("default")
+    conn = redisroles.connection("limits")
     lock = RoomLock(key=_key("room-order", room_id), token=secrets.token_hex(8))
     ttl_ms = ROOM_ORDER_LOCK_SECONDS * 1000
     rate, burst = _rate_settings()
@@ -250,7 +250,7 @@ def _release(lock: RoomLock | None, *, refund_user_id: int | None = None) -> Non
 
     Best effort: should Redis be gone, the lock expires on its own and the token is lost.
     """
-    pipe = get_redis_connection("default").pipeline(transaction=False)
+    pipe = redisroles.connection("limits").pipeline(transaction=False)
     if lock is not None:
         pipe.eval(redisops.RELEASE_IF_HOLDER, 1, lock.key, lock.token)
     if refund_user_id is not None:
@@ -466,7 +466,7 @@ def typing_send(*, user: User, room_id: int) -> bool:
     member_ids = selectors.room_member_ids(room_id=room_id)
     if user.pk not in member_ids:
         raise selectors.not_member()
-    conn = get_redis_connection("default")
+    conn = redisroles.connection("limits")
     if not conn.set(_key("typing", room_id, user.pk), 1, nx=True, px=TYPING_THROTTLE_MS):
         return False
     frame = events.typing_event(room_id=room_id, user=user)

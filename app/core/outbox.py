@@ -18,9 +18,8 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
-from django_redis import get_redis_connection
 
-from app.core import degrade
+from app.core import degrade, redisroles
 from app.core.keys import raw_key
 from app.core.models import DeferredEffect
 
@@ -103,7 +102,9 @@ def drain(*, batch: int = DRAIN_BATCH) -> int:
 
 
 def recover() -> None:
-    """The breaker's half-open step: a write proves Redis is back (a read-only replica fails
-    it too), then the outbox is replayed. Either raising keeps the breaker open."""
-    get_redis_connection("default").set(raw_key("core", "probe"), 1, px=1000)
+    """The breaker's half-open step: a write to each role's server proves Redis is back (a
+    read-only replica fails it too), then the outbox is replayed. Either raising keeps the
+    breaker open."""
+    for server in redisroles.servers():
+        redisroles.connection_at(server).set(raw_key("core", "probe"), 1, px=1000)
     drain()

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django_redis import get_redis_connection
 
-from app.core import degrade
+from app.core import degrade, redisroles
 from app.core.errors import ApiError
 from app.core.keys import raw_key
 
@@ -48,9 +48,9 @@ REDIS_ERRORS = degrade.REDIS_ERRORS
 # they are all live (a flood of distinct identities must not grow a worker without bound).
 MEMORY_MAX_KEYS = 50_000
 WARN_EVERY = 60.0
-# The cache alias whose Redis holds the counters. A module constant, so a test can aim the
-# limiter at a server that is not there.
-REDIS_ALIAS = "default"
+# The cache alias whose Redis holds the counters; None: the limits role's (app/core/redisroles.py).
+# A module constant, so a test can aim the limiter at a server that is not there.
+REDIS_ALIAS: str | None = None
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -188,7 +188,7 @@ _last_warning = 0.0
 
 
 def _script(name: str, source: str) -> Any:
-    conn = get_redis_connection(REDIS_ALIAS)
+    conn = get_redis_connection(REDIS_ALIAS or redisroles.alias("limits"))
     script = _scripts.get(name)
     if script is None:
         script = _scripts[name] = conn.register_script(source)

@@ -6,10 +6,12 @@ channel-layer group. A frame published here reaches all of that user's sockets a
 an app declares its own frame types (``message.new``, ``notification.new``, ``feed.post``)
 and publishes them; the socket relays them without knowing what they mean.
 
-With the pub/sub layer on the cache's Redis, the frames are PUBLISHed directly from this
-thread in one pipeline (one round trip, no hop onto an event loop); any other layer gets
-``group_send``. Callers with more to do in the same round trip (chat releases its room lock
-there) add the frames to their own pipeline with :func:`queue`.
+With the pub/sub layer, the frames are PUBLISHed directly from this thread, each to the
+server its group hashes to (the layer may run on several: app/core/redisroles.py), in one
+pipeline per server: with the layer on the cache's Redis, one round trip and no hop onto an
+event loop. Any other layer gets ``group_send``. Callers with more to do in the same round
+trip (chat releases its room lock there) add the frames to their own batch with
+:func:`queue`.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.utils import _consistent_hash
 from django.conf import settings
 from django.db import transaction
-from django_redis import get_redis_connection
 
-from app.core import degrade
+from app.core import degrade, redisroles
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +44,34 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def pubsub_prefix() -> str | None:
-    """The pub/sub layer's channel prefix when its one Redis is the cache's; else None."""
+def pubsub_shards() -> tuple[str, list[str]] | None:
+    """The pub/sub layer's channel prefix and its servers' URLs, in the layer's order; None
+    for any other layer, or hosts given other than as URLs."""
     layer: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
     if layer.get("BACKEND") not in PUBSUB_LAYERS:
         return None
     config: dict[str, Any] = layer.get("CONFIG", {})
-    hosts = config.get("hosts") or []
-    address = hosts[0].get("address") if len(hosts) == 1 and isinstance(hosts[0], dict) else None
-    if address != settings.CACHES["default"]["LOCATION"]:
+    servers = []
+    for host in config.get("hosts") or []:
+        address = host.get("address") if isinstance(host, dict) else host
+        if not isinstance(address, str):
+            return None
+        servers.append(address)
+    if not servers:
         return None
-    return str(config.get("prefix", "asgi"))
+    return str(config.get("prefix", "asgi")), servers
+
+
+def pubsub_prefix() -> str | None:
+    """The pub/sub layer's channel prefix; None for any other layer."""
+    shards = pubsub_shards()
+    return shards[0] if shards else None
+
+
+def shard_of(channel: str, servers: Sequence[str]) -> str:
+    """The server the layer subscribes and publishes ``channel`` on (``_get_shard`` in
+    channels_redis; a test pins the two together)."""
+    return servers[_consistent_hash(channel, len(servers))]
 
 
 def group_channel(prefix: str, group: str) -> str:
@@ -61,17 +80,19 @@ def group_channel(prefix: str, group: str) -> str:
     return f"{prefix}__group__{group}"
 
 
-def queue(pipe: Any, deliveries: Sequence[Delivery]) -> bool:
-    """Add a PUBLISH per delivery to ``pipe`` (a Redis pipeline on the cache's connection).
-    False when the layer is not the pub/sub one on that Redis: then call :func:`send`."""
-    prefix = pubsub_prefix()
-    if prefix is None:
+def queue(batch: redisroles.Batch, deliveries: Sequence[Delivery]) -> bool:
+    """Add a PUBLISH per delivery to ``batch``, on the server of its group. False when the
+    layer is not the pub/sub one: then call :func:`send`."""
+    shards = pubsub_shards()
+    if shards is None:
         return False
+    prefix, servers = shards
     layer = get_channel_layer()
     assert layer is not None
     for user_id, payload in deliveries:
         event = {"type": "event.forward", "payload": payload}
-        pipe.publish(group_channel(prefix, user_group(user_id)), layer.serialize(event))
+        channel = group_channel(prefix, user_group(user_id))
+        batch.pipe_at(shard_of(channel, servers)).publish(channel, layer.serialize(event))
     return True
 
 
@@ -96,9 +117,9 @@ def publish(deliveries: Sequence[Delivery]) -> None:
     """Deliver each frame to its user's sockets now, in one round trip where it can."""
     if not deliveries:
         return
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    if queue(pipe, deliveries):
-        pipe.execute()
+    batch = redisroles.Batch()
+    if queue(batch, deliveries):
+        batch.execute()
     else:
         send(deliveries)
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django_redis import get_redis_connection
 
 from app.accounts import selectors as account_selectors
+from app.core import redisroles
 from app.core.keys import raw_key
 from app.lab import stats
 from app.posts.fragments import PostJSON, fragment_decode, fragment_valid
@@ -43,7 +43,7 @@ def fragment_ttl() -> int:
 
 
 def connection() -> Any:
-    return get_redis_connection("default")
+    return redisroles.connection("cache")
 
 
 def key(*parts: object) -> str:

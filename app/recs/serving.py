@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django_redis import get_redis_connection
 
-from app.core import degrade, redisops
+from app.core import degrade, redisops, redisroles
 from app.lab.cache import raw_key
 from app.recs import data, rank
 from app.recs.models import ModelVersion
@@ -41,7 +40,7 @@ LATEST_RECHECK = 30.0
 
 
 def connection() -> Any:
-    return get_redis_connection("default")
+    return redisroles.connection("cache")
 
 
 def _key(*parts: object) -> str:
