@@ -1,6 +1,6 @@
 """MEDIA_STORAGE=s3: a post's images are written to an S3-compatible bucket through the real
-API and read back through their /media/ URLs, with the viewer check still in front
-(app/testing/s3.py: moto's standalone server stands in for MinIO or a cloud bucket)."""
+API and read back through their /media/ URLs, with the viewer check still in front, and the
+seeder's image pool is copied there (app/testing/s3.py: moto's standalone server stands in for MinIO or a cloud bucket)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 
 from app.testing import imagedata
 from app.testing.s3 import S3Server, s3_server
+from seed.images import PoolImage, pool_store
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,24 @@ def test_a_deleted_posts_files_leave_the_bucket(
         )
     assert deleted.status_code in (200, 204), deleted.content
     assert server.client().list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_the_seeders_pool_is_copied_into_the_bucket_once(server, bucket, tmp_path):
+    names = {kind: f"seed-pool/{kind}/0000.jpg" for kind in ("original", "feed", "thumb")}
+    for name in names.values():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(imagedata.jpeg())
+    pool = [PoolImage(**names, width=64, height=48, community=0)]
+
+    assert pool_store(pool, tmp_path) == 3
+    client = server.client()
+    for name in names.values():
+        stored = client.get_object(Bucket=bucket, Key=name)["Body"].read()
+        assert stored == (tmp_path / name).read_bytes()
+    assert pool_store(pool, tmp_path) == 0  # already there
+    assert client.list_objects_v2(Bucket=bucket)["KeyCount"] == 3
+
+
+def test_on_the_local_disk_the_pool_is_left_where_it_was_drawn(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    assert pool_store([PoolImage("a", "b", "c", 1, 1, 0)], tmp_path) == 0
