@@ -14,6 +14,7 @@ from django.db import OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_redis import get_redis_connection
 
+from app.core import redisroles
 from app.core.auth import bearer_token
 from app.core.postgres.base import gate_for
 from app.core.ratelimit import client_ip
@@ -76,7 +77,10 @@ def _ping_postgres(alias: str) -> None:
 
 
 def _ping_redis(alias: str) -> None:
+    """The cache's Redis, then each other server a Redis role lives on (app/core/redisroles.py)."""
     get_redis_connection(alias).ping()
+    for server in redisroles.servers()[1:]:
+        redisroles.connection_at(server).ping()
 
 
 def metrics_allowed(request: HttpRequest) -> bool:

@@ -147,3 +147,13 @@ def test_a_batch_writes_each_role_on_its_own_server(two_servers):
     assert batch.replies("limits", start) == [True, b"1"]
     assert first.client().get("roles:cache") == b"1" and not first.client().get("roles:limits")
     assert second.client().get("roles:limits") == b"1" and not second.client().get("roles:cache")
+
+
+def test_readyz_is_degraded_while_the_limits_server_is_down(two_servers, client):
+    second = two_servers[1]
+    assert client.get("/readyz").json()["status"] == "ok"
+    second.stop()
+    answer = client.get("/readyz")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "degraded"
+    assert answer.json()["components"]["redis"]["status"] != "ok"
