@@ -138,9 +138,13 @@ def chat_read(raw_dir: Path, endpoints: list[dict[str, Any]]) -> dict[str, Any] 
     return chat
 
 
-def generators_of(raw_dir: Path, aggregate: dict[str, Any] | None) -> dict[str, Any] | None:
+def generators_of(
+    raw_dir: Path, aggregate: dict[str, Any] | None, *, in_flight: int = 0
+) -> dict[str, Any] | None:
     """Each Locust process's own count of the requests it made (a worker's, as it last reported
-    it to the master), and whether they add up to the master's merged total."""
+    it to the master), and whether they add up to the master's merged total. They may differ
+    by the requests in flight when the run stopped, at most one a user (``in_flight``): a
+    process counts a request the final stats snapshot can just miss."""
     parts = sorted(
         process_files_read(raw_dir, "generator"),
         key=lambda p: (str(p.get("worker", "")), p.get("pid", 0)),
@@ -152,7 +156,7 @@ def generators_of(raw_dir: Path, aggregate: dict[str, Any] | None) -> dict[str, 
         "processes": parts,
         "requests": requests,
         "failures": sum(int(p.get("failures", 0)) for p in parts),
-        "adds_up": aggregate is not None and requests == aggregate["requests"],
+        "adds_up": aggregate is not None and abs(requests - aggregate["requests"]) <= in_flight,
     }
 
 
@@ -297,7 +301,9 @@ def summary_build(
     if missing:
         warnings.append(f"server CPU: no process found for {', '.join(missing)}; counted as 0")
     aggregate = next((r for r in endpoints if r["name"] == AGGREGATED), None)
-    generators = generators_of(run_dir / "raw", aggregate)
+    generators = generators_of(
+        run_dir / "raw", aggregate, in_flight=int(description.get("users", 0))
+    )
     warnings += generator_warnings(generators, workers=int(description.get("locust_workers", 0)))
     if aggregate and aggregate["failures"]:
         warnings.append(f"{aggregate['failures']} requests failed; see the errors table")

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from loadtests.generator import locust_argv, worker_argv
+from loadtests.summary import generators_of
 from loadtests.testing import free_port, loadtest_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,3 +131,14 @@ def test_a_worker_is_told_only_the_scenario_and_its_master():
     assert argv[argv.index("-f") + 1].endswith("loadtests/scenarios/mixed.py")
     assert argv[-5:] == ["--worker", "--master-host", "10.0.0.5", "--master-port", "5557"]
     assert "-u" not in argv and "-t" not in argv  # users, time and host come from the master
+
+
+def test_the_parts_may_miss_only_the_requests_in_flight_when_the_run_stopped(tmp_path):
+    (tmp_path / "generator.1.json").write_text(json.dumps({"pid": 1, "requests": 2002}))
+    aggregate = {"requests": 2001, "failures": 0}
+    # 50 users: at most 50 requests were in flight when the final snapshot was taken.
+    assert generators_of(tmp_path, aggregate, in_flight=50)["adds_up"] is True
+    assert generators_of(tmp_path, aggregate, in_flight=0)["adds_up"] is False
+    assert (
+        generators_of(tmp_path, {"requests": 1900, "failures": 0}, in_flight=50)["adds_up"] is False
+    )
