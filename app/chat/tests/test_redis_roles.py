@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from channels_redis.utils import _consistent_hash
 
 from app.accounts.models import User
 from app.chat import limits, services
@@ -59,12 +60,14 @@ def members_on_both(servers: list[str]) -> list[User]:
     """Users until at least two of them have their group on each server."""
     users: list[User] = []
     while min(sum(1 for u in users if shard(u, servers) == s) for s in servers) < 2:
+        assert len(users) < 30, "30 users' groups all hashed to one server"
         users.append(UserFactory.create(username=f"u{len(users)}"))
     return users
 
 
 def shard(user: User, servers: list[str]) -> str:
-    return realtime.shard_of(user_channel(user), servers)
+    """Where channels_redis keeps the user's group (its own hash, not realtime's copy)."""
+    return servers[_consistent_hash(user_channel(user), len(servers))]
 
 
 def publishes(server: PrivateRedis) -> int:
