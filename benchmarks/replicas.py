@@ -47,7 +47,7 @@ from ops.services import ServiceError
 RESULTS = ROOT / "benchmarks" / "results" / "replicas.json"
 REPORT = ROOT / "reports" / "replicas" / "report.md"
 PASSWORD = "replica-bench-1234"
-REPLICA_ENTRY = re.compile(r'replica;desc="(\d+) of (\d+) reads"')
+REPLICA_ENTRY = re.compile(r'replica;desc="(\d+) of (\d+) reads')
 
 
 class Client:

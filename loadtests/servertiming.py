@@ -13,7 +13,7 @@ from typing import Any
 # `db;dur=3.1;desc="4 queries"` -> the query count; `cache;desc="2 hit 0 miss"` -> both.
 QUERIES_RE = re.compile(r"(\d+)\s+quer")
 CACHE_RE = re.compile(r"(\d+)\s+hit\s+(\d+)\s+miss")
-REPLICA_RE = re.compile(r"(\d+)\s+of\s+(\d+)\s+reads")
+REPLICA_RE = re.compile(r"(\d+)\s+of\s+(\d+)\s+reads(?:,\s+(\d+)\s+position)?")
 
 
 def header_parse(value: str) -> dict[str, dict[str, str]]:
@@ -63,9 +63,10 @@ class ServerSample:
     strategy: str
     # `cpu;dur`: the serving thread's CPU for this request; None from a server that predates it.
     cpu_ms: float | None = None
-    # `replica;desc="S of R reads"`, sent when read replicas are configured (docs/scaling.md).
+    # `replica;desc="S of R reads, P position"`, sent when read replicas are configured (docs/scaling.md).
     reads: int = 0
     replica_reads: int = 0
+    positions: int = 0
 
 
 def sample_of(value: str | None) -> ServerSample | None:
@@ -89,6 +90,7 @@ def sample_of(value: str | None) -> ServerSample | None:
         cpu_ms=_float(metrics["cpu"].get("dur")) if "cpu" in metrics else None,
         reads=int(replica.group(2)) if replica else 0,
         replica_reads=int(replica.group(1)) if replica else 0,
+        positions=int(replica.group(3)) if replica and replica.group(3) else 0,
     )
 
 
@@ -138,6 +140,7 @@ class EndpointTiming:
     # With read replicas: the SQL reads, and those a replica answered.
     reads: int = 0
     replica_reads: int = 0
+    positions: int = 0
 
     def add(self, sample: ServerSample) -> None:
         self.count += 1
@@ -152,6 +155,7 @@ class EndpointTiming:
         self.cache_misses += sample.cache_misses
         self.reads += sample.reads
         self.replica_reads += sample.replica_reads
+        self.positions += sample.positions
         if sample.strategy:
             self.strategies[sample.strategy] = self.strategies.get(sample.strategy, 0) + 1
         if sample.cpu_ms is not None:
@@ -176,6 +180,7 @@ class EndpointTiming:
         self.cache_misses += other.cache_misses
         self.reads += other.reads
         self.replica_reads += other.replica_reads
+        self.positions += other.positions
         for name, seen in other.strategies.items():
             self.strategies[name] = self.strategies.get(name, 0) + seen
         self.cpu_count += other.cpu_count
@@ -202,6 +207,8 @@ class EndpointTiming:
             "median_cpu_ms": histogram_median(self.cpu_histogram),
             # Of the SQL reads, the share the primary answered (None without replicas).
             "reads": self.reads,
+            # The write-position statements the routing sent after writes (not reads).
+            "replica_positions": self.positions,
             "primary_read_share": (
                 round(1 - self.replica_reads / self.reads, 4) if self.reads else None
             ),

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
-from app.core.replicas import is_read
+from app.core.replicas import POSITION_SQL, is_read
 from app.lab import stats, strategies
 
 
@@ -50,7 +50,9 @@ class ServerTimingMiddleware:
             finally:
                 request_stats.db_queries += 1
                 request_stats.db_seconds += time.perf_counter() - started
-                if is_read(sql):
+                if sql is POSITION_SQL:
+                    request_stats.replica_positions += 1
+                elif is_read(sql):
                     request_stats.db_reads += 1
                 if context["connection"].alias != DEFAULT_DB_ALIAS:
                     request_stats.replica_queries += 1

@@ -19,6 +19,8 @@ class RequestStats:
     # (app/core/replicas.py): the primary's share of reads is what replicas are judged by.
     db_reads: int = 0
     replica_queries: int = 0
+    # The write position read for the client's cookie after a write: not one of db_reads.
+    replica_positions: int = 0
     # Whether replicas are configured: then every response says how many reads they took.
     replicas: bool = False
     cache_hits: int = 0
@@ -37,7 +39,10 @@ class RequestStats:
             f'cache;desc="{self.cache_hits} hit {self.cache_misses} miss"',
         ]
         if self.replicas:
-            parts.append(f'replica;desc="{self.replica_queries} of {self.db_reads} reads"')
+            parts.append(
+                f'replica;desc="{self.replica_queries} of {self.db_reads} reads, '
+                f'{self.replica_positions} position"'
+            )
         if self.used:
             chosen = ",".join(f"{path}={name}" for path, name in sorted(self.used.items()))
             parts.append(f'strategy;desc="{chosen}"')

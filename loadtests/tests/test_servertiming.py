@@ -147,11 +147,12 @@ def test_with_replicas_it_counts_the_reads_the_primary_answered():
     base = 'app;dur=1, db;dur=1;desc="4 queries", cache;desc="0 hit 0 miss"'
     agg.add(key="GET /x", header=f'{base}, replica;desc="3 of 4 reads"')
     agg.add(key="GET /x", header=f'{base}, replica;desc="0 of 4 reads"')
-    agg.add(key="POST /y", header=f'{base}, replica;desc="0 of 2 reads"')
+    agg.add(key="POST /y", header=f'{base}, replica;desc="0 of 2 reads, 1 position"')
     agg.add(key="GET /z", header=base)  # a server without replicas says nothing
     figures = agg.figures()
     assert figures["GET /x"]["reads"] == 8
     assert figures["GET /x"]["primary_read_share"] == 0.625
     assert figures["POST /y"]["primary_read_share"] == 1.0
+    assert figures["POST /y"]["replica_positions"] == 1
     assert figures["GET /z"]["primary_read_share"] is None
     assert figures["Aggregated"]["primary_read_share"] == 0.7

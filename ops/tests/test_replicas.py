@@ -88,7 +88,7 @@ class Client:
 
 def on_replica(timing: str) -> bool:
     """Whether a replica answered some of the response's reads (``replica;desc="2 of 3 reads"``)."""
-    found = re.search(r'replica;desc="(\d+) of \d+ reads"', timing)
+    found = re.search(r'replica;desc="(\d+) of \d+ reads', timing)
     assert found, f"no replica entry in Server-Timing: {timing}"
     return int(found.group(1)) > 0
 
