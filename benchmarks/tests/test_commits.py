@@ -7,6 +7,7 @@ Nothing here starts a server or times anything: the comparison itself is exercis
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,49 @@ def test_lab_password_is_read_from_the_tree() -> None:
 
     assert trees.lab_password(tree) == LAB_PASSWORD
     assert tree.runner() == "ops.serve"
+
+
+def test_usual_count_is_what_most_samples_ran() -> None:
+    assert commits.usual_count([140, 140, 141, 140]) == 140
+    assert commits.usual_count([0, 1]) == 0  # a tie: the smaller
+    assert commits.usual_count([None, None]) is None
+
+
+def test_a_sample_off_by_a_refresh_is_no_change_but_is_marked() -> None:
+    row: dict[str, Any] = {
+        "probe": "feed.cached",
+        "query_samples_before": [0, 0, 0, 0, 0, 0],
+        "query_samples_after": [0, 0, 0, 0, 1, 0],
+    }
+    commits.queries_of(row)
+    assert row["queries_before"] == row["queries_after"] == 0
+    assert row["queries_changed"] is False
+    assert row["queries_exact_before"] is True and row["queries_exact_after"] is False
+    row["query_samples_after"] = [1, 1, 1, 0]
+    commits.queries_of(row)
+    assert row["queries_after"] == 1 and row["queries_changed"] is True
+
+
+def test_render_rewrites_the_report_from_the_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(
+        settings=commits.Settings(rounds=3),
+        before_rev=trees.Revision("d6c07f2", "d6c07f2" + "0" * 33),
+        after_rev=trees.Revision("HEAD", "abcdef1" + "0" * 33),
+    )
+    rows = _rows()
+    rows[1]["query_samples_after"] = [2, 2, 3]
+    document = commits.document_of(args, rows=rows, gates={}, requirements=[])
+    json_path, _ = commits.write(document, results=tmp_path, reports=tmp_path)
+    assert (
+        commits.main(
+            ["--render", str(json_path), "--results", str(tmp_path), "--reports", str(tmp_path)]
+        )
+        == 0
+    )
+    again = json.loads(json_path.read_text())
+    assert again["queries_changed"] == []
+    assert "| me | 2 | 2~ |" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("{}")
+    assert commits.main(["--render", str(tmp_path / "bad.json")]) == 2
