@@ -63,7 +63,7 @@ class ServerSample:
     strategy: str
     # `cpu;dur`: the serving thread's CPU for this request; None from a server that predates it.
     cpu_ms: float | None = None
-    # `replica;desc="S of R reads, P position"`, sent when read replicas are configured (docs/scaling.md).
+    # `replica;desc="S of R reads, P position"`, sent with read replicas (docs/scaling.md).
     reads: int = 0
     replica_reads: int = 0
     positions: int = 0

@@ -1,6 +1,7 @@
 """MEDIA_STORAGE=s3: a post's images are written to an S3-compatible bucket through the real
 API and read back through their /media/ URLs, with the viewer check still in front, and the
-seeder's image pool is copied there (app/testing/s3.py: moto's standalone server stands in for MinIO or a cloud bucket)."""
+seeder's image pool is copied there (app/testing/s3.py: moto's standalone server stands in
+for MinIO or a cloud bucket)."""
 
 from __future__ import annotations
 
