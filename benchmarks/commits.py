@@ -149,6 +149,18 @@ def _num(value: Any, spec: str) -> str:
     return "?" if value is None else format(value, spec)
 
 
+def cpu_ratio(row: Mapping[str, Any]) -> float | None:
+    """The app's CPU per request after over before (None without a before figure)."""
+    before, after = row.get("cpu_ms_before"), row.get("cpu_ms_after")
+    return after / before if before and after is not None else None
+
+
+def cpu_ratio_median(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """The median over the probes (hello left out) of their CPU after/before."""
+    found = [r for r in (cpu_ratio(row) for row in rows if row["probe"] != HELLO) if r]
+    return round(drive.median(found), 3) if found else None
+
+
 def _count(row: Mapping[str, Any], side: str) -> str:
     """The usual count, with ``~`` when some sample ran another number."""
     exact = row.get(f"queries_exact_{side}", True)
@@ -159,8 +171,9 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The Markdown table of every probe's row."""
     lines = [
         "| probe | queries before | queries after | share before | share after "
-        "| after/before (median) | rounds' range | app CPU ms/req before | after | verdict |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "| after/before (median) | rounds' range | app CPU ms/req before | after "
+        "| CPU after/before | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for row in rows:
         queries = {side: _count(row, side) for side in SIDES}
@@ -175,7 +188,8 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
             f"| {row['probe']} | {queries['before']} | {queries_after} "
             f"| {row['share_before']:.3f} | {row['share_after']:.3f} "
             f"| {_num(row['ratio'], '.3f')} | {spread} "
-            f"| {row['cpu_ms_before']:.2f} | {row['cpu_ms_after']:.2f} | {mark} |"
+            f"| {row['cpu_ms_before']:.2f} | {row['cpu_ms_after']:.2f} "
+            f"| {_num(cpu_ratio(row), '.3f')} | {mark} |"
         )
     return "\n".join(lines)
 
@@ -417,7 +431,8 @@ def markdown(document: Mapping[str, Any]) -> str:
         f"at 1): {', '.join(document['regressed']) or 'none'}. "
         f"Query counts changed: {', '.join(document['queries_changed']) or 'none'} "
         "(the count most warm samples ran; `~`: some sample ran another, as the JSON's "
-        "query_samples show).",
+        "query_samples show). The probes' median CPU after/before: "
+        f"{_num(cpu_ratio_median(document['probes']), '.3f')}.",
     ]
     if document["requirements_differ"]:
         parts += ["", f"Lock files that differ: {', '.join(document['requirements_differ'])}."]

@@ -139,7 +139,8 @@ def test_table_marks_changed_counts_and_verdicts() -> None:
     assert lines[0].startswith("| probe | queries before | queries after |")
     assert len(lines) == 4
     assert lines[3] == (
-        "| me | 2 | **3** | 0.500 | 0.400 | 0.800 | 0.80-0.88 | 1.00 | 1.35 | **regressed** |"
+        "| me | 2 | **3** | 0.500 | 0.400 | 0.800 | 0.80-0.88 | 1.00 | 1.35 | 1.353 "
+        "| **regressed** |"
     )
 
 
@@ -251,3 +252,15 @@ def test_render_rewrites_the_report_from_the_samples(
     assert "| me | 2 | 2~ |" in capsys.readouterr().out
     (tmp_path / "bad.json").write_text("{}")
     assert commits.main(["--render", str(tmp_path / "bad.json")]) == 2
+
+
+def test_cpu_ratio_leaves_hello_out_of_the_median() -> None:
+    rows = [
+        {"probe": "hello", "cpu_ms_before": 0.3, "cpu_ms_after": 0.6},
+        {"probe": "me", "cpu_ms_before": 1.0, "cpu_ms_after": 1.1},
+        {"probe": "post", "cpu_ms_before": 2.0, "cpu_ms_after": 2.0},
+        {"probe": "feed", "cpu_ms_before": 0.0, "cpu_ms_after": 2.0},
+    ]
+    assert commits.cpu_ratio(rows[1]) == pytest.approx(1.1)
+    assert commits.cpu_ratio(rows[3]) is None
+    assert commits.cpu_ratio_median(rows) == 1.05
