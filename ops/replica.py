@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,25 +283,22 @@ def embedded_start(count: int) -> list[str]:
     return urls
 
 
-def embedded_running() -> list[int]:
-    """The numbers of the var/ standbys that answer."""
-    found = []
+def _embedded_made() -> Iterator[int]:
+    """The numbers of the var/ standbys that were ever made (their folders exist)."""
     number = 1
     while replica_dir(number).exists():
-        if running(embedded(number)):
-            found.append(number)
+        yield number
         number += 1
-    return found
+
+
+def embedded_running() -> list[int]:
+    """The numbers of the var/ standbys that answer."""
+    return [number for number in _embedded_made() if running(embedded(number))]
 
 
 def embedded_stop() -> list[int]:
-    stopped = []
-    number = 1
-    while replica_dir(number).exists():
-        if stop(embedded(number)):
-            stopped.append(number)
-        number += 1
-    return stopped
+    """Stop every var/ standby; the numbers of those that were running."""
+    return [number for number in _embedded_made() if stop(embedded(number))]
 
 
 @dataclass(frozen=True)
