@@ -58,10 +58,14 @@ class ServerTimingMiddleware:
                     request_stats.replica_queries += 1
 
         try:
-            with contextlib.ExitStack() as wrapped:
-                for alias in self.aliases:
-                    wrapped.enter_context(connections[alias].execute_wrapper(count))
-                response = self.get_response(request)
+            if len(self.aliases) == 1:  # the usual case: no ExitStack on the hot path
+                with connections[self.aliases[0]].execute_wrapper(count):
+                    response = self.get_response(request)
+            else:
+                with contextlib.ExitStack() as wrapped:
+                    for alias in self.aliases:
+                        wrapped.enter_context(connections[alias].execute_wrapper(count))
+                    response = self.get_response(request)
             if server_timing_visible(request):
                 response["Server-Timing"] = request_stats.server_timing()
             return response
