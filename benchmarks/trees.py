@@ -367,7 +367,7 @@ class GateResult:
             },
             # The most queries one request of the endpoint ran (a cold cache's path too).
             "endpoints_max_queries": {
-                row["name"]: row.get("server", {}).get("max_queries")
+                row["name"]: (row.get("server") or {}).get("max_queries")
                 for row in self.summary.get("endpoints", [])
             },
             "failed_checks": failed,

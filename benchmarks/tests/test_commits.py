@@ -264,3 +264,18 @@ def test_cpu_ratio_leaves_hello_out_of_the_median() -> None:
     assert commits.cpu_ratio(rows[1]) == pytest.approx(1.1)
     assert commits.cpu_ratio(rows[3]) is None
     assert commits.cpu_ratio_median(rows) == 1.05
+
+
+def test_gate_figures_read_a_summary_with_socket_rows() -> None:
+    summary = {
+        "aggregate": {"requests": 10, "failures": 0, "rps": 2.0, "p95_ms": 40.0},
+        "endpoints": [
+            {"name": "GET /api/feed", "p95_ms": 55.0, "server": {"max_queries": 6}},
+            {"name": "WS connect", "p95_ms": 60.0, "server": None},
+        ],
+        "thresholds": [{"scope": "Aggregated", "key": "p95_ms", "ok": True}],
+    }
+    figures = trees.GateResult("after", "abcdef1", 0, "ci.toml", summary).figures()
+    assert figures["passed"] is True and figures["failed_checks"] == []
+    assert figures["endpoints_max_queries"] == {"GET /api/feed": 6, "WS connect": None}
+    assert figures["endpoints_p95_ms"]["WS connect"] == 60.0
