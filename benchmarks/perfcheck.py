@@ -7,7 +7,11 @@ one run:
 - ``queries:<probe>``: the SQL queries a warm request runs (Server-Timing). Exact.
 - ``share:<probe>``: the probe's req/s over /lab/hello's in the same round (median of rounds).
 - ``ab:<pair>``: one strategy's req/s over another's, same rounds (optimized/naive and so on).
-- ``cpu:<probe>``: the app processes' CPU milliseconds per request.
+- ``cpu:<probe>``: the app processes' CPU milliseconds per request. Judged only on the machine
+  that took the baseline (the same CPU model): another processor runs the same code faster or
+  slower throughout.
+- ``cpushare:<probe>``: that CPU per request over /lab/hello's in the same run, which cancels
+  what the machine and its load do to every request alike. Judged everywhere.
 - ``delivery:<count>``: the chat probe's frames over /ws/ (benchmarks/delivery.py). Exact.
 
 ``baseline`` measures several times and writes ``benchmarks/baseline.json``: each figure's
@@ -78,11 +82,13 @@ PAIRS: dict[str, tuple[str, str]] = {
     "search.indexed/naive": ("search.indexed", "search.naive"),
     "search.cached/indexed": ("search.cached", "search.indexed"),
 }
-KINDS = ("queries", "share", "ab", "cpu", "delivery")
+KINDS = ("queries", "share", "ab", "cpu", "cpushare", "delivery")
 # Counts, not timings: noise cannot move them, so any change is a failure.
 EXACT_KINDS = ("queries", "delivery")
 # Which way is better: a ratio of throughputs should not fall, CPU per request not rise.
-HIGHER_IS_BETTER = {"share": True, "ab": True, "cpu": False}
+HIGHER_IS_BETTER = {"share": True, "ab": True, "cpu": False, "cpushare": False}
+# Absolute figures: comparable only on the machine that took the baseline.
+MACHINE_BOUND_KINDS = ("cpu",)
 
 # Tolerances (docs/regressions.md): TOLERANCE_SPREADS times the largest relative deviation
 # from the median seen across the baseline runs, never below the floor (a handful of runs
@@ -178,6 +184,10 @@ def figures_of(probes: Mapping[str, ProbeRuns]) -> dict[str, float]:
             found[f"share:{probe}"] = round(drive.median(ratios), 4)
         cpu = per_request_ms({"app": runs.cpu_seconds}, runs.requests)["app"]
         found[f"cpu:{probe}"] = round(cpu, 3)
+    hello_cpu = found.get(f"cpu:{HELLO}")
+    for probe in probes:
+        if hello_cpu and probe != HELLO:
+            found[f"cpushare:{probe}"] = round(found[f"cpu:{probe}"] / hello_cpu, 4)
     for pair, (fast, slow) in PAIRS.items():
         if fast in probes and slow in probes:
             ratios = drive.ratios_per_round(values=probes[fast].rps, baseline=probes[slow].rps)
@@ -307,12 +317,24 @@ def judge(figure: str, expected: Mapping[str, Any], now: float) -> Verdict:
 
 
 def compare(
-    baseline: Mapping[str, Mapping[str, Any]], figures: Mapping[str, float]
+    baseline: Mapping[str, Mapping[str, Any]],
+    figures: Mapping[str, float],
+    *,
+    same_machine: bool = True,
 ) -> list[Verdict]:
-    """A verdict for every measured figure the baseline knows (sorted by name)."""
+    """A verdict for every measured figure the baseline knows (sorted by name); on another
+    machine than the baseline's, none for the absolute figures (MACHINE_BOUND_KINDS)."""
     return [
-        judge(name, baseline[name], figures[name]) for name in sorted(figures) if name in baseline
+        judge(name, baseline[name], figures[name])
+        for name in sorted(figures)
+        if name in baseline and (same_machine or kind_of(name) not in MACHINE_BOUND_KINDS)
     ]
+
+
+def same_machine(document: Mapping[str, Any]) -> bool:
+    """Whether this machine's processor and core count are the baseline's."""
+    then, now = document.get("machine", {}), drive.machine()
+    return bool(then) and all(then.get(key) == now.get(key) for key in ("cpu", "nproc"))
 
 
 def confirm(
@@ -348,7 +370,7 @@ def probes_behind(figures: Iterable[str]) -> list[str]:
             wanted.add(CHAT)
         else:
             wanted.add(subject)
-        if kind == "share":
+        if kind in ("share", "cpushare"):
             wanted.add(HELLO)
     return [name for name in (*PROBES, CHAT) if name in wanted]
 
@@ -478,13 +500,23 @@ def baseline_updated(
 def check_command(args: argparse.Namespace) -> int:
     if not args.baseline.exists():
         raise DriveError(f"no baseline at {args.baseline}; run `make perf-baseline` first")
-    baseline = json.loads(args.baseline.read_text())["figures"]
+    document = json.loads(args.baseline.read_text())
+    baseline = document["figures"]
+    here = same_machine(document)
     figures = measure(args.names, args.settings)
     verdicts = confirm(
-        compare(baseline, figures), baseline, lambda names: measure(names, args.settings)
+        compare(baseline, figures, same_machine=here),
+        baseline,
+        lambda names: measure(names, args.settings),
     )
     history.append(record_of("check", figures, verdicts), args.history)
     print(table(verdicts))
+    if not here:
+        print(
+            f"not judged: the absolute CPU figures (cpu:*), since the baseline was taken on "
+            f"{document.get('machine', {}).get('cpu')} and this is {drive.machine().get('cpu')}; "
+            "cpushare:* judges the same CPU relative to /lab/hello"
+        )
     unknown = sorted(set(figures) - set(baseline))
     if unknown:
         print(f"not in the baseline (not judged): {', '.join(unknown)}")

@@ -32,7 +32,7 @@ def outside(value: float, base: Mapping[str, Any], kind: str) -> bool:
     middle, tolerance = float(base["value"]), float(base["tolerance"])
     if kind in ("queries", "delivery"):
         return value != middle
-    lower_is_better = kind == "cpu"
+    lower_is_better = kind in ("cpu", "cpushare")
     delta = (value - middle) if lower_is_better else (middle - value)
     return delta > tolerance * abs(middle)
 

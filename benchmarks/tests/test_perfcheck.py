@@ -51,6 +51,8 @@ def test_a_baseline_takes_medians_and_refuses_query_counts_that_differ_between_r
         ("queries:feed", 4, "changed"),  # exact: any change fails, fewer queries too
         ("queries:feed", 2, "changed"),
         ("queries:feed", 3, "ok"),
+        ("cpushare:feed", 1.2, "regressed"),  # CPU relative to hello rose 20 %
+        ("cpushare:feed", 0.95, "ok"),
         ("delivery:frames", 2, "changed"),  # a count too
         ("delivery:frames", 3, "ok"),
     ],
@@ -293,3 +295,38 @@ def test_an_update_needs_the_probes_it_replaces(capsys):
 )
 def test_an_update_keeps_only_the_named_probes_figures(figure, kept):
     assert perfcheck.named_by(figure, "chat,feed.cached") is kept
+
+
+def test_cpu_per_request_is_also_judged_relative_to_hello_in_the_same_run():
+    hello = perfcheck.ProbeRuns(path="/lab/hello", headers={}, rps=[100.0], cpu_seconds=0.2)
+    hello.requests = 1000  # 0.2 ms a request
+    feed = perfcheck.ProbeRuns(path="/api/feed", headers={}, rps=[10.0], cpu_seconds=1.0)
+    feed.requests = 500  # 2 ms a request
+    found = perfcheck.figures_of({"hello": hello, "feed.cached": feed})
+    assert found["cpu:hello"] == 0.2
+    assert found["cpu:feed.cached"] == 2.0
+    assert found["cpushare:feed.cached"] == 10.0
+    assert "cpushare:hello" not in found
+    assert perfcheck.probes_behind(["cpushare:feed.cached"]) == ["hello", "feed.cached"]
+
+
+def test_absolute_cpu_is_judged_only_on_the_baselines_machine():
+    baseline = {
+        "cpu:feed": {"value": 1.0, "tolerance": 0.1},
+        "cpushare:feed": {"value": 5.0, "tolerance": 0.1},
+    }
+    now = {"cpu:feed": 1.6, "cpushare:feed": 5.1}  # another processor: slower throughout
+    here = perfcheck.compare(baseline, now, same_machine=True)
+    assert [(v.figure, v.status) for v in here] == [
+        ("cpu:feed", "regressed"),
+        ("cpushare:feed", "ok"),
+    ]
+    elsewhere = perfcheck.compare(baseline, now, same_machine=False)
+    assert [(v.figure, v.status) for v in elsewhere] == [("cpushare:feed", "ok")]
+
+
+def test_the_machine_is_the_same_when_its_processor_and_cores_are(monkeypatch):
+    monkeypatch.setattr(perfcheck.drive, "machine", lambda: {"cpu": "Xeon", "nproc": 2})
+    assert perfcheck.same_machine({"machine": {"cpu": "Xeon", "nproc": 2, "kernel": "x"}})
+    assert not perfcheck.same_machine({"machine": {"cpu": "EPYC", "nproc": 2}})
+    assert not perfcheck.same_machine({})
