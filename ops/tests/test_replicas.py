@@ -114,6 +114,9 @@ class Room:
 def room(lab: Lab, pair: Pair) -> Room:
     suffix = uuid.uuid4().hex[:8]
     writer, reader = Client(lab.base, f"w{suffix}"), Client(lab.base, f"r{suffix}")
+    # The writer's request reads the replica until it writes, and the reader's signup is
+    # another client's write: the writer sees it once the standby has replayed it.
+    replica.caught_up(pair.primary, pair.standby)
     opened = writer.post("/api/chat/rooms", {"users": [reader.username]})
     made = Room(int(opened["id"]), writer, reader)
     made.send("hello")
