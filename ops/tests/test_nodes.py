@@ -83,6 +83,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> 
         eventually(lambda: ready in log_path.read_bytes(), timeout=90, what="ready.")
         # HAProxy marks a node up after its first good /readyz.
         eventually(lambda: len(nodes_answering(base, 10)) == 2, timeout=20, what="both nodes")
+        # Each node's /ws/ server (uvicorn) starts on its own; HTTP answering says nothing of it.
+        for ws_port in (first + 1, first + 3):
+            eventually(
+                lambda p=ws_port: port_open("127.0.0.1", p), timeout=30, what=f"/ws/ on {ws_port}"
+            )
         yield Cluster(
             base=base,
             ws=f"ws://127.0.0.1:{port}/ws/",
