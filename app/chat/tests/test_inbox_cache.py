@@ -308,3 +308,27 @@ def test_it_counts_unread_rooms_in_sql_while_redis_is_down(
             assert not degrade.redis_up()
     finally:
         degrade.breaker.reset()
+
+
+def test_its_cold_path_over_http_is_five_queries_at_most(alice, bob, charlie, committed):
+    """The load-test gate's limit for GET /api/chat/rooms (loadtests/thresholds/ci.toml): the
+    worst cold request, after a message dropped the viewer's pages and follows dropped both
+    the viewer's and a member's cached user rows (their counts changed)."""
+    group = committed(
+        lambda: services.room_group_create(creator=alice, others=[bob, charlie], title="t")
+    )
+    client = login_client(alice)
+    client.get_json("/api/chat/rooms")
+    committed(lambda: say(bob, group, "hi"))
+    committed(lambda: accounts.follow_create(follower=alice, followee=bob))
+    # 1. the viewer's user row (the session's copy came with it: the follow dropped it)
+    # 2. memberships JOIN room and last message, with the unread count subquery
+    # 3. the ids of the other members of the page's rooms
+    # 4. the members who accepted a room shared with alice (dropped with her pages)
+    # 5. the rows of the members the user cache lacks (bob's, dropped by the follow)
+    with assert_queries(5):
+        response = client.get_json("/api/chat/rooms")
+    assert response.status_code == 200
+    # Warm again: nothing.
+    with assert_queries(0):
+        client.get_json("/api/chat/rooms")
