@@ -14,6 +14,7 @@ the reads no error.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
@@ -92,8 +93,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         gate.succeeded()
         return connection
 
-    @property
+    @functools.cached_property
     def is_replica(self) -> bool:
+        # Once per connection object: every cursor asks, and the aliases are fixed when the
+        # settings load.
         return self.alias in replicas.replica_aliases()
 
     def _cursor(self, name: str | None = None) -> Any:
