@@ -103,6 +103,12 @@ bench-commits: $(DEV_STAMP) services  ## two revisions side by side in one run: 
 	$(BIN)/python -m benchmarks.commits --before "$(BEFORE)" --after "$(or $(AFTER),HEAD)" \
 		$(if $(GATE),--gate) $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(SECONDS),--seconds $(SECONDS))
 
+.PHONY: bench-calls
+bench-calls: $(DEV_STAMP) services  ## Python calls and SQL per warm request of perf-check's probes on two revisions, in-process: BEFORE=d6c07f2 [AFTER=HEAD ONLY= REQUESTS=30]; noise-free CPU work (docs/regressions.md)
+	@test -n "$(BEFORE)" || { echo 'usage: make bench-calls BEFORE=<rev> [AFTER=HEAD] [ONLY=feed.naive,...]' >&2; exit 2; }
+	$(BIN)/python -m benchmarks.commitcalls --before "$(BEFORE)" --after "$(or $(AFTER),HEAD)" \
+		$(if $(ONLY),--only $(ONLY)) $(if $(REQUESTS),--requests $(REQUESTS))
+
 profile: $(DEV_STAMP) services  ## py-spy flame graph of one endpoint under wrk: ENDPOINT=/api/feed [STRATEGY= SECONDS=20 BASE_URL=]
 	@test -n "$(ENDPOINT)" || { echo 'usage: make profile ENDPOINT=/api/feed [STRATEGY=feed=optimized] [SECONDS=20]' >&2; exit 2; }
 	$(BIN)/python -m benchmarks.profile --endpoint "$(ENDPOINT)" $(if $(STRATEGY),--strategy "$(STRATEGY)") \
@@ -214,10 +220,10 @@ bench-recs: $(DEV_STAMP) services  ## explore (als, popular) vs the cached home 
 
 .PHONY: perf-check perf-baseline
 RUNS ?= 5
-perf-check: $(DEV_STAMP) services  ## regression check against benchmarks/baseline.json: exact queries, same-run ratios, CPU/request (docs/regressions.md; needs wrk)
+perf-check: $(DEV_STAMP) services  ## regression check against this machine's baseline (benchmarks/baselines/<cpu>.json, else benchmarks/baseline.json): exact queries, same-run ratios, CPU/request (docs/regressions.md; needs wrk)
 	$(BIN)/python -m benchmarks.perfcheck check
 
-perf-baseline: $(DEV_STAMP) services  ## measure RUNS=5 times and rewrite benchmarks/baseline.json (a reviewed diff); ONLY=chat,feed.cached replaces just those probes' figures
+perf-baseline: $(DEV_STAMP) services  ## measure RUNS=5 times and rewrite this kind of machine's baseline (a reviewed diff; another processor than benchmarks/baseline.json's gets benchmarks/baselines/<cpu>.json); ONLY=chat,feed.cached replaces just those probes' figures
 	$(BIN)/python -m benchmarks.perfcheck baseline --runs $(RUNS)$(if $(ONLY), --only $(ONLY) --update)
 
 .PHONY: dashboard

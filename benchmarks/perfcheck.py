@@ -16,9 +16,13 @@ one run:
 
 ``baseline`` measures several times and writes ``benchmarks/baseline.json``: each figure's
 median, and a tolerance derived from the spread of those runs (see :func:`tolerance_of` and
-docs/regressions.md). ``check`` measures once and compares; a figure outside its tolerance is
-measured again, and fails only if the second measurement is outside it too, so one noisy
-moment costs a rerun, not a false alarm. Every run appends a record to
+docs/regressions.md). A machine of another kind (processor and core count) keeps a baseline
+of its own beside it, ``benchmarks/baselines/<cpu>-<n>cpu.json``: ratios between a database-
+bound probe and a Python-bound one move with the processor, beyond the noise of one box.
+``check`` reads this machine's own baseline when one is committed, else the default one. It
+measures once and compares; a figure outside its tolerance is measured again, and fails only
+if the second measurement is outside it too, so one noisy moment costs a rerun, not a false
+alarm. Every run appends a record to
 ``benchmarks/history/perf-check.jsonl`` (loadtests/history.py).
 Exit status: 0 pass, 1 regression, 2 no run.
 """
@@ -29,6 +33,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -50,6 +55,8 @@ REDIS_PREFIX = "perf"
 SCALE = "tiny"
 SEED = 42
 BASELINE_PATH = drive.ROOT / "benchmarks" / "baseline.json"
+# Where the baselines of other kinds of machine live, one file per kind (machine_slug).
+MACHINE_BASELINES = "baselines"
 
 # probe -> (endpoint label in benchmarks/drive.py, X-Lab-Strategy)
 PROBES: dict[str, tuple[str, str]] = {
@@ -331,10 +338,38 @@ def compare(
     ]
 
 
-def same_machine(document: Mapping[str, Any]) -> bool:
+def same_machine(document: Mapping[str, Any], machine: Mapping[str, Any] | None = None) -> bool:
     """Whether this machine's processor and core count are the baseline's."""
-    then, now = document.get("machine", {}), drive.machine()
+    then, now = document.get("machine", {}), machine or drive.machine()
     return bool(then) and all(then.get(key) == now.get(key) for key in ("cpu", "nproc"))
+
+
+def machine_slug(machine: Mapping[str, Any]) -> str:
+    """A kind of machine as a file name: its processor model and core count."""
+    cpu = re.sub(r"[^a-z0-9]+", "-", str(machine.get("cpu", "unknown")).lower()).strip("-")
+    return f"{cpu or 'unknown'}-{machine.get('nproc', 0)}cpu"
+
+
+def machine_baseline(default: Path, machine: Mapping[str, Any]) -> Path:
+    """Where a baseline of this kind of machine lives, beside the default one."""
+    return default.parent / MACHINE_BASELINES / f"{machine_slug(machine)}.json"
+
+
+def baseline_to_read(default: Path, machine: Mapping[str, Any]) -> Path:
+    """This machine's own baseline when there is one, else the default."""
+    own = machine_baseline(default, machine)
+    return own if own.exists() else default
+
+
+def baseline_to_write(default: Path, machine: Mapping[str, Any]) -> Path:
+    """Where ``baseline`` writes: this machine's own file when it has one or when the default
+    belongs to another kind of machine (so neither overwrites the other), else the default."""
+    own = machine_baseline(default, machine)
+    if own.exists():
+        return own
+    if not default.exists() or same_machine(json.loads(default.read_text()), machine):
+        return default
+    return own
 
 
 def confirm(
@@ -422,7 +457,12 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="baseline: replace only the figures of the --only probes, keep the others",
     )
-    parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="the baseline file (default: this machine's under benchmarks/baselines/ when "
+        "there is one, else benchmarks/baseline.json)",
+    )
     parser.add_argument("--history", type=Path, default=history.HISTORY_DIR, help="a folder")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.only.split(",") if name.strip()] or list(known)
@@ -437,6 +477,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--update goes with `baseline --only PROBES`")
     args.names = names
     args.settings = Settings(rounds=args.rounds, seconds=args.seconds)
+    if args.baseline is None:
+        pick = baseline_to_write if args.command == "baseline" else baseline_to_read
+        args.baseline = pick(BASELINE_PATH, drive.machine())
     return args
 
 
@@ -497,12 +540,17 @@ def baseline_updated(
     return document
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(drive.ROOT)) if path.is_relative_to(drive.ROOT) else str(path)
+
+
 def check_command(args: argparse.Namespace) -> int:
     if not args.baseline.exists():
         raise DriveError(f"no baseline at {args.baseline}; run `make perf-baseline` first")
     document = json.loads(args.baseline.read_text())
     baseline = document["figures"]
     here = same_machine(document)
+    say(f"baseline: {_shown(args.baseline)} ({document.get('machine', {}).get('cpu')})")
     figures = measure(args.names, args.settings)
     verdicts = confirm(
         compare(baseline, figures, same_machine=here),
@@ -515,7 +563,9 @@ def check_command(args: argparse.Namespace) -> int:
         print(
             f"not judged: the absolute CPU figures (cpu:*), since the baseline was taken on "
             f"{document.get('machine', {}).get('cpu')} and this is {drive.machine().get('cpu')}; "
-            "cpushare:* judges the same CPU relative to /lab/hello"
+            "cpushare:* judges the same CPU relative to /lab/hello. Ratios between probes "
+            "can move with the processor too: `make perf-baseline` on this machine commits a "
+            f"baseline of its own ({_shown(machine_baseline(BASELINE_PATH, drive.machine()))})"
         )
     unknown = sorted(set(figures) - set(baseline))
     if unknown:

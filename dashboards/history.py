@@ -134,8 +134,36 @@ def loadtest_section(records: Sequence[Mapping[str, Any]]) -> str:
     return f'<div class="cards">{"".join(charts)}</div>' if charts else ""
 
 
+def _kind(machine: Mapping[str, Any]) -> tuple[Any, Any]:
+    return machine.get("cpu"), machine.get("nproc")
+
+
+def baselines_of(baseline_path: Path) -> list[dict[str, Any]]:
+    """The default baseline, then those of other kinds of machine beside it (perf-check's
+    benchmarks/baselines/), each with the path it came from."""
+    paths = [baseline_path, *sorted((baseline_path.parent / "baselines").glob("*.json"))]
+    return [{**json.loads(path.read_text()), "path": path} for path in paths if path.exists()]
+
+
+def perf_sections(records: Sequence[Mapping[str, Any]], baseline_path: Path) -> str:
+    """One section per baseline, charting the runs of its kind of machine; runs of a kind with
+    no baseline of its own go with the default one, as perf-check judges them."""
+    found = baselines_of(baseline_path)
+    if len(found) < 2:
+        return perf_section(records, found[0] if found else {})
+    own = {_kind(baseline.get("machine", {})): index for index, baseline in enumerate(found)}
+    groups: list[list[Mapping[str, Any]]] = [[] for _ in found]
+    for record in records:
+        groups[own.get(_kind(record.get("machine", {})), 0)].append(record)
+    sections = []
+    for baseline, runs in zip(found, groups, strict=True):
+        cpu, cores = _kind(baseline.get("machine", {}))
+        title = f"{cpu}, {cores} cores ({baseline['path'].parent.name}/{baseline['path'].name})"
+        sections.append(f"<h4>{_e(title)}</h4>{perf_section(runs, baseline)}")
+    return "".join(sections)
+
+
 def history_html(directory: Path, baseline_path: Path) -> str:
-    baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
     perf = history.read(history.path_for("check", directory))
     loads = history.read(history.path_for("loadtest", directory))
     loads += [r for r in history.read(history.path_for("import", directory)) if r.get("scenario")]
@@ -144,6 +172,6 @@ def history_html(directory: Path, baseline_path: Path) -> str:
         "<h2>Regression history</h2>"
         '<p class="muted">Every <code>make perf-check</code> and load-test run appends a '
         "record to benchmarks/history/ (docs/regressions.md).</p>"
-        f"<h3>perf-check figures</h3>{perf_section(perf, baseline)}"
+        f"<h3>perf-check figures</h3>{perf_sections(perf, baseline_path)}"
         f"<h3>Load-test p95 by endpoint</h3>{loadtest_section(loads)}"
     )

@@ -330,3 +330,45 @@ def test_the_machine_is_the_same_when_its_processor_and_cores_are(monkeypatch):
     assert perfcheck.same_machine({"machine": {"cpu": "Xeon", "nproc": 2, "kernel": "x"}})
     assert not perfcheck.same_machine({"machine": {"cpu": "EPYC", "nproc": 2}})
     assert not perfcheck.same_machine({})
+
+
+XEON = {"cpu": "Intel(R) Xeon(R) Processor", "nproc": 2}
+EPYC = {"cpu": "AMD EPYC", "nproc": 2}
+
+
+def test_a_kind_of_machine_is_its_processor_and_cores_as_a_file_name():
+    assert perfcheck.machine_slug(EPYC) == "amd-epyc-2cpu"
+    assert perfcheck.machine_slug(XEON) == "intel-r-xeon-r-processor-2cpu"
+    assert perfcheck.machine_slug({}) == "unknown-0cpu"
+
+
+def test_each_kind_of_machine_reads_and_writes_its_own_baseline(tmp_path):
+    default = tmp_path / "baseline.json"
+    own = tmp_path / "baselines" / "amd-epyc-2cpu.json"
+    # Nothing yet: the first baseline is the default, whatever the machine.
+    assert perfcheck.baseline_to_write(default, EPYC) == default
+    assert perfcheck.baseline_to_read(default, EPYC) == default
+    default.write_text(json.dumps({"machine": XEON, "figures": {}}))
+    # The default is the Xeon's: its own machine rewrites it, another writes a file of its own.
+    assert perfcheck.baseline_to_write(default, XEON) == default
+    assert perfcheck.baseline_to_write(default, EPYC) == own
+    assert perfcheck.baseline_to_read(default, EPYC) == default  # until that file exists
+    own.parent.mkdir()
+    own.write_text(json.dumps({"machine": EPYC, "figures": {}}))
+    assert perfcheck.baseline_to_read(default, EPYC) == own
+    assert perfcheck.baseline_to_write(default, EPYC) == own
+    assert perfcheck.baseline_to_read(default, XEON) == default
+
+
+def test_the_arguments_pick_this_machines_baseline_unless_one_is_named(tmp_path, monkeypatch):
+    default = tmp_path / "baseline.json"
+    default.write_text(json.dumps({"machine": XEON, "figures": {}}))
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "amd-epyc-2cpu.json").write_text("{}")
+    monkeypatch.setattr(perfcheck, "BASELINE_PATH", default)
+    monkeypatch.setattr(perfcheck.drive, "machine", lambda: EPYC)
+    assert perfcheck.arguments(["check"]).baseline == tmp_path / "baselines" / "amd-epyc-2cpu.json"
+    monkeypatch.setattr(perfcheck.drive, "machine", lambda: XEON)
+    assert perfcheck.arguments(["check"]).baseline == default
+    named = tmp_path / "mine.json"
+    assert perfcheck.arguments(["check", "--baseline", str(named)]).baseline == named

@@ -53,3 +53,35 @@ def test_it_says_so_when_nothing_is_recorded(tmp_path):
     page = history_html(tmp_path, tmp_path / "missing.json")
     assert "No perf-check runs recorded yet" in page
     assert "No load-test runs recorded yet" in page
+
+
+def test_each_kind_of_machine_is_charted_against_its_own_baseline(tmp_path):
+    xeon, epyc, other = (
+        {"cpu": "Xeon", "nproc": 2},
+        {"cpu": "EPYC", "nproc": 2},
+        {"cpu": "ARM", "nproc": 4},
+    )
+    figure = "share:feed.cached"
+    (tmp_path / "baseline.json").write_text(json.dumps({**BASELINE, "machine": xeon}))
+    (tmp_path / "baselines").mkdir()
+    epyc_baseline = {
+        "commit": "def5678",
+        "machine": epyc,
+        "figures": {figure: BASELINE["figures"][figure] | {"value": 0.5}},
+    }
+    (tmp_path / "baselines" / "epyc-2cpu.json").write_text(json.dumps(epyc_baseline))
+    # 0.5 is a regression for the Xeon's baseline (0.8) and exactly the EPYC's.
+    for number, machine in enumerate((xeon, epyc, epyc, other)):
+        record = {"kind": "check", "commit": f"c{number}", "date": "", "machine": machine}
+        history.append({**record, "figures": {figure: 0.5}, "failed": []}, tmp_path)
+
+    page = history_html(tmp_path, tmp_path / "baseline.json")
+
+    sections = page.split("<h4>")[1:]
+    assert [s.split("</h4>")[0] for s in sections] == [
+        "Xeon, 2 cores (tmp_path/baseline.json)".replace("tmp_path", tmp_path.name),
+        "EPYC, 2 cores (baselines/epyc-2cpu.json)",
+    ]
+    # The Xeon and the machine with no baseline of its own against the default; EPYC apart.
+    assert "2 runs recorded" in sections[0] and sections[0].count('class="bad"') == 2
+    assert "2 runs recorded" in sections[1] and sections[1].count('class="bad"') == 0
