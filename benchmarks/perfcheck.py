@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -44,6 +43,12 @@ from typing import Any
 
 from benchmarks import delivery, drive
 from benchmarks.drive import ENDPOINTS, DriveError, say
+from benchmarks.machines import (
+    baseline_to_read,
+    baseline_to_write,
+    machine_baseline,
+    same_machine,
+)
 from loadtests import history
 from loadtests.cpu import CpuMeter, per_request_ms
 from loadtests.run import RunError, data_ensure
@@ -55,8 +60,6 @@ REDIS_PREFIX = "perf"
 SCALE = "tiny"
 SEED = 42
 BASELINE_PATH = drive.ROOT / "benchmarks" / "baseline.json"
-# Where the baselines of other kinds of machine live, one file per kind (machine_slug).
-MACHINE_BASELINES = "baselines"
 
 # probe -> (endpoint label in benchmarks/drive.py, X-Lab-Strategy)
 PROBES: dict[str, tuple[str, str]] = {
@@ -336,40 +339,6 @@ def compare(
         for name in sorted(figures)
         if name in baseline and (same_machine or kind_of(name) not in MACHINE_BOUND_KINDS)
     ]
-
-
-def same_machine(document: Mapping[str, Any], machine: Mapping[str, Any] | None = None) -> bool:
-    """Whether this machine's processor and core count are the baseline's."""
-    then, now = document.get("machine", {}), machine or drive.machine()
-    return bool(then) and all(then.get(key) == now.get(key) for key in ("cpu", "nproc"))
-
-
-def machine_slug(machine: Mapping[str, Any]) -> str:
-    """A kind of machine as a file name: its processor model and core count."""
-    cpu = re.sub(r"[^a-z0-9]+", "-", str(machine.get("cpu", "unknown")).lower()).strip("-")
-    return f"{cpu or 'unknown'}-{machine.get('nproc', 0)}cpu"
-
-
-def machine_baseline(default: Path, machine: Mapping[str, Any]) -> Path:
-    """Where a baseline of this kind of machine lives, beside the default one."""
-    return default.parent / MACHINE_BASELINES / f"{machine_slug(machine)}.json"
-
-
-def baseline_to_read(default: Path, machine: Mapping[str, Any]) -> Path:
-    """This machine's own baseline when there is one, else the default."""
-    own = machine_baseline(default, machine)
-    return own if own.exists() else default
-
-
-def baseline_to_write(default: Path, machine: Mapping[str, Any]) -> Path:
-    """Where ``baseline`` writes: this machine's own file when it has one or when the default
-    belongs to another kind of machine (so neither overwrites the other), else the default."""
-    own = machine_baseline(default, machine)
-    if own.exists():
-        return own
-    if not default.exists() or same_machine(json.loads(default.read_text()), machine):
-        return default
-    return own
 
 
 def confirm(

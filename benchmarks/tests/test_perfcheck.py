@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from benchmarks import delivery, perfcheck
+from benchmarks import delivery, machines, perfcheck
 from benchmarks.drive import DriveError
 from benchmarks.perfcheck import Verdict
 from ops import services
@@ -337,27 +337,27 @@ EPYC = {"cpu": "AMD EPYC", "nproc": 2}
 
 
 def test_a_kind_of_machine_is_its_processor_and_cores_as_a_file_name():
-    assert perfcheck.machine_slug(EPYC) == "amd-epyc-2cpu"
-    assert perfcheck.machine_slug(XEON) == "intel-r-xeon-r-processor-2cpu"
-    assert perfcheck.machine_slug({}) == "unknown-0cpu"
+    assert machines.machine_slug(EPYC) == "amd-epyc-2cpu"
+    assert machines.machine_slug(XEON) == "intel-r-xeon-r-processor-2cpu"
+    assert machines.machine_slug({}) == "unknown-0cpu"
 
 
 def test_each_kind_of_machine_reads_and_writes_its_own_baseline(tmp_path):
     default = tmp_path / "baseline.json"
     own = tmp_path / "baselines" / "amd-epyc-2cpu.json"
     # Nothing yet: the first baseline is the default, whatever the machine.
-    assert perfcheck.baseline_to_write(default, EPYC) == default
-    assert perfcheck.baseline_to_read(default, EPYC) == default
+    assert machines.baseline_to_write(default, EPYC) == default
+    assert machines.baseline_to_read(default, EPYC) == default
     default.write_text(json.dumps({"machine": XEON, "figures": {}}))
     # The default is the Xeon's: its own machine rewrites it, another writes a file of its own.
-    assert perfcheck.baseline_to_write(default, XEON) == default
-    assert perfcheck.baseline_to_write(default, EPYC) == own
-    assert perfcheck.baseline_to_read(default, EPYC) == default  # until that file exists
+    assert machines.baseline_to_write(default, XEON) == default
+    assert machines.baseline_to_write(default, EPYC) == own
+    assert machines.baseline_to_read(default, EPYC) == default  # until that file exists
     own.parent.mkdir()
     own.write_text(json.dumps({"machine": EPYC, "figures": {}}))
-    assert perfcheck.baseline_to_read(default, EPYC) == own
-    assert perfcheck.baseline_to_write(default, EPYC) == own
-    assert perfcheck.baseline_to_read(default, XEON) == default
+    assert machines.baseline_to_read(default, EPYC) == own
+    assert machines.baseline_to_write(default, EPYC) == own
+    assert machines.baseline_to_read(default, XEON) == default
 
 
 def test_the_arguments_pick_this_machines_baseline_unless_one_is_named(tmp_path, monkeypatch):
