@@ -25,7 +25,9 @@ import json
 import os
 import pstats
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +41,10 @@ _DEFAULTS = {
     "LAB_EXPERIMENTS": "1",
     "SECRET_KEY": "benchmarks-calls-in-process-only-" + "x" * 32,
 }
+
+
+# The checkout this file belongs to: where a fresh process must import Django from.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class CallsError(Exception):
@@ -57,6 +63,12 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=50, help="measured requests (50)")
     parser.add_argument("--warmup", type=int, default=20, help="requests before measuring (20)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--probes",
+        type=Path,
+        help='a JSON file of probes, {"name": {"path", "strategy", "user"}}: measure each '
+        "(queries and calls only) and write {name: figures} to --out",
+    )
     parser.add_argument("--profile", type=Path, help="write the cProfile stats here")
     parser.add_argument(
         "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two --out files"
@@ -98,9 +110,17 @@ def _user(username: str) -> Any:
 
 
 def measure(
-    *, path: str, strategy: str, user: Any, requests: int, warmup: int, profile: Path | None
+    *,
+    path: str,
+    strategy: str,
+    user: Any,
+    requests: int,
+    warmup: int,
+    profile: Path | None,
+    timed: bool = True,
 ) -> dict[str, Any]:
-    """The figures of ``requests`` warm GETs of ``path`` by ``user`` (Django already set up)."""
+    """The figures of ``requests`` warm GETs of ``path`` by ``user`` (Django already set up);
+    ``timed=False`` skips the unprofiled requests that time the CPU (``cpu_ms`` is then None)."""
     import cProfile
 
     from django.db import connections
@@ -124,10 +144,12 @@ def measure(
         get()
     # Now: the next request's start clears the connection's query log.
     queries = len(captured.captured_queries)
-    started = time.process_time()
-    for _ in range(requests):
-        get()
-    cpu = time.process_time() - started
+    cpu = None
+    if timed:
+        started = time.process_time()
+        for _ in range(requests):
+            get()
+        cpu = time.process_time() - started
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(requests):
@@ -143,8 +165,59 @@ def measure(
         "requests": requests,
         "queries": queries,
         "calls": round(stats.total_calls / requests, 1),  # type: ignore[attr-defined]
-        "cpu_ms": round(cpu / requests * 1000, 3),
+        "cpu_ms": None if cpu is None else round(cpu / requests * 1000, 3),
     }
+
+
+def measure_probes(
+    probes: Mapping[str, Mapping[str, str]], *, requests: int, warmup: int
+) -> dict[str, dict[str, Any]]:
+    """Queries and calls per warm request of each named probe (``{"path", "strategy",
+    "user"}``), in one process: what ``make perf-check`` gates its ``calls:`` figures on."""
+    if not isinstance(probes, Mapping) or not all(
+        isinstance(probe, Mapping) and str(probe.get("path", "")).startswith("/")
+        for probe in probes.values()
+    ):
+        raise CallsError('--probes wants {"name": {"path": "/...", "strategy": "", "user": ""}}')
+    found = {}
+    for name, probe in probes.items():
+        figures = measure(
+            path=probe["path"],
+            strategy=probe.get("strategy", ""),
+            user=_user(probe.get("user", "")),
+            requests=requests,
+            warmup=warmup,
+            profile=None,
+            timed=False,
+        )
+        found[name] = {"queries": figures["queries"], "calls": figures["calls"]}
+    return found
+
+
+def probes_run(
+    probes: Mapping[str, Mapping[str, str]], *, requests: int, warmup: int, timeout: float = 600
+) -> dict[str, dict[str, Any]]:
+    """:func:`measure_probes` in a fresh process of this checkout, on the database and Redis
+    the environment names, in production mode: the caller need not (and perf-check does not)
+    set Django up itself."""
+    with tempfile.TemporaryDirectory(prefix="lab-calls-") as folder:
+        spec, out = Path(folder) / "probes.json", Path(folder) / "figures.json"
+        spec.write_text(json.dumps(probes))
+        command = [
+            sys.executable, __file__, "--probes", str(spec), "--out", str(out),
+            "--requests", str(requests), "--warmup", str(warmup),
+        ]  # fmt: skip
+        env = {**os.environ, "DEBUG": "0", "LAB_EXPERIMENTS": "1"}
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            raise CallsError(f"no answer after {timeout:.0f} s") from None
+        if done.returncode != 0:
+            raise CallsError((done.stderr.strip() or done.stdout.strip())[-800:])
+        figures: dict[str, dict[str, Any]] = json.loads(out.read_text())
+        return figures
 
 
 def compare(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
@@ -204,14 +277,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(moved(*counts, requests=int(after["requests"])))
             return 0
         _setup()
-        figures = measure(
-            path=args.path,
-            strategy=args.strategy,
-            user=_user(args.user),
-            requests=args.requests,
-            warmup=args.warmup,
-            profile=args.profile,
-        )
+        if args.probes:
+            figures = measure_probes(
+                json.loads(args.probes.read_text()), requests=args.requests, warmup=args.warmup
+            )
+        else:
+            figures = measure(
+                path=args.path,
+                strategy=args.strategy,
+                user=_user(args.user),
+                requests=args.requests,
+                warmup=args.warmup,
+                profile=args.profile,
+            )
     except (CallsError, OSError, ValueError, KeyError) as exc:
         print(f"benchmarks.calls: {exc}", file=sys.stderr)
         return 2

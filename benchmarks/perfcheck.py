@@ -1,29 +1,32 @@
 """Performance regression checks that survive a noisy, shared machine: ``make perf-check``.
 
-Absolute timings move with whoever else uses the box, so the check compares only figures that
-hold still there, all taken from one production-mode server (DEBUG=0, granian, 2 workers) in
-one run:
+Absolute timings move with whoever else uses the box, so the check gates only on figures that
+hold still there, taken from one production-mode server (DEBUG=0, granian, 2 workers) in one
+run, and on counts that noise cannot move:
 
 - ``queries:<probe>``: the SQL queries a warm request runs (Server-Timing). Exact.
+- ``calls:<probe>``: Python function calls per warm request, counted in-process on production
+  settings after the server's rounds (benchmarks/calls.py): the CPU work, without the CPU's
+  noise. A fixed band (CALLS_TOLERANCE): the runs agree to 0.1 %.
 - ``share:<probe>``: the probe's req/s over /lab/hello's in the same round (median of rounds).
 - ``ab:<pair>``: one strategy's req/s over another's, same rounds (optimized/naive and so on).
-- ``cpu:<probe>``: the app processes' CPU milliseconds per request. Judged only on the machine
-  that took the baseline (the same CPU model): another processor runs the same code faster or
-  slower throughout.
+- ``cpu:<probe>``: the app processes' CPU milliseconds per request. Shown and recorded, not
+  gated (advisory): the host's slow phases move it by a third or more. Only on the machine
+  that took the baseline (the same CPU model).
 - ``cpushare:<probe>``: that CPU per request over /lab/hello's in the same run, which cancels
   what the machine and its load do to every request alike. Judged everywhere.
 - ``delivery:<count>``: the chat probe's frames over /ws/ (benchmarks/delivery.py). Exact.
 
 ``baseline`` measures several times and writes ``benchmarks/baseline.json``: each figure's
-median, and a tolerance derived from the spread of those runs (see :func:`tolerance_of` and
+median, and a tolerance derived from the spread of those runs (benchmarks/verdicts.py and
 docs/regressions.md). A machine of another kind (processor and core count) keeps a baseline
 of its own beside it, ``benchmarks/baselines/<cpu>-<n>cpu.json``: ratios between a database-
 bound probe and a Python-bound one move with the processor, beyond the noise of one box.
 ``check`` reads this machine's own baseline when one is committed, else the default one. It
-measures once and compares; a figure outside its tolerance is measured again, and fails only
-if the second measurement is outside it too, so one noisy moment costs a rerun, not a false
-alarm. Every run appends a record to
-``benchmarks/history/perf-check.jsonl`` (loadtests/history.py).
+measures once and compares; a timing ratio outside its band is measured again, up to twice,
+and fails only if every measurement is outside it, so a noisy minute costs a rerun, not a
+false alarm. Every run appends a record to ``benchmarks/history/perf-check.jsonl``
+(loadtests/history.py), with the confirming measurements.
 Exit status: 0 pass, 1 regression, 2 no run.
 """
 
@@ -33,21 +36,31 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import delivery, drive
+from benchmarks import calls, delivery, drive
 from benchmarks.drive import ENDPOINTS, DriveError, say
 from benchmarks.machines import (
     baseline_to_read,
     baseline_to_write,
     machine_baseline,
     same_machine,
+)
+from benchmarks.verdicts import (
+    TOLERANCE_CAP,
+    TOLERANCE_FLOOR,
+    TOLERANCE_SPREADS,
+    Verdict,
+    baseline_of,
+    compare,
+    confirm,
+    kind_of,
+    table,
 )
 from loadtests import history
 from loadtests.cpu import CpuMeter, per_request_ms
@@ -92,21 +105,8 @@ PAIRS: dict[str, tuple[str, str]] = {
     "search.indexed/naive": ("search.indexed", "search.naive"),
     "search.cached/indexed": ("search.cached", "search.indexed"),
 }
-KINDS = ("queries", "share", "ab", "cpu", "cpushare", "delivery")
-# Counts, not timings: noise cannot move them, so any change is a failure.
-EXACT_KINDS = ("queries", "delivery")
-# Which way is better: a ratio of throughputs should not fall, CPU per request not rise.
-HIGHER_IS_BETTER = {"share": True, "ab": True, "cpu": False, "cpushare": False}
-# Absolute figures: comparable only on the machine that took the baseline.
-MACHINE_BOUND_KINDS = ("cpu",)
-
-# Tolerances (docs/regressions.md): TOLERANCE_SPREADS times the largest relative deviation
-# from the median seen across the baseline runs, never below the floor (a handful of runs
-# underestimates the spread) nor above the cap (past it, the figure could not catch a 30 %
-# regression, and the baseline run says so instead of hiding it).
-TOLERANCE_SPREADS = 2.0
-TOLERANCE_FLOOR = 0.10
-TOLERANCE_CAP = 0.25
+# Warm in-process requests per probe for the calls: figures: (warm-up, counted).
+CALLS_REQUESTS = (10, 20)
 
 
 @dataclass(frozen=True)
@@ -205,8 +205,11 @@ def figures_of(probes: Mapping[str, ProbeRuns]) -> dict[str, float]:
     return found
 
 
-def measure(names: Sequence[str], settings: Settings) -> dict[str, float]:
-    """Start the production-mode server, log a persona in, and take every figure once."""
+def measure(
+    names: Sequence[str], settings: Settings, *, with_calls: bool = True
+) -> dict[str, float]:
+    """Start the production-mode server, log a persona in, and take every figure once
+    (``with_calls=False``: all but the call counts, which do not need measuring twice)."""
     drive.services_ensure()
     targets = drive.lab_targets()
     busy = drive.port_busy(drive.DEFAULT_WS_PORT)
@@ -237,7 +240,29 @@ def measure(names: Sequence[str], settings: Settings) -> dict[str, float]:
             found.update(_chat(server, targets, ws_url=f"ws://127.0.0.1:{ws_port}/ws/"))
     finally:
         server.stop()
+    if with_calls and probes:
+        found.update(_calls(targets, list(probes)))
     return found
+
+
+def _calls(targets: drive.LabTargets, names: Sequence[str]) -> dict[str, float]:
+    """Python function calls per warm request of each probe, in-process on production
+    settings (benchmarks/calls.py): the CPU work, without the noise of the CPU's time."""
+    warmup, requests = CALLS_REQUESTS
+    spec = {
+        name: {
+            "path": targets.path(ENDPOINTS[PROBES[name][0]]),
+            "strategy": PROBES[name][1],
+            "user": targets.username,
+        }
+        for name in names
+    }
+    try:
+        measured = calls.probes_run(spec, requests=requests, warmup=warmup)
+    except calls.CallsError as exc:
+        raise DriveError(f"calls per request: {exc}") from None
+    say(f"calls per request: {len(measured)} probes, {requests} warm requests each, in-process")
+    return {f"calls:{name}": figures["calls"] for name, figures in measured.items()}
 
 
 def _chat(server: drive.Server, targets: drive.LabTargets, *, ws_url: str) -> dict[str, float]:
@@ -256,113 +281,6 @@ def _chat(server: drive.Server, targets: drive.LabTargets, *, ws_url: str) -> di
 # --- baseline and comparison ------------------------------------------------------------------
 
 
-def kind_of(figure: str) -> str:
-    return figure.split(":", 1)[0]
-
-
-def tolerance_of(values: Sequence[float]) -> float:
-    """The relative band a figure may move in: TOLERANCE_SPREADS times the largest relative
-    deviation from the median over the baseline runs, clamped to [floor, cap]."""
-    middle = statistics.median(values)
-    if middle == 0:
-        return TOLERANCE_CAP
-    spread = max(abs(value - middle) / abs(middle) for value in values)
-    return round(min(TOLERANCE_CAP, max(TOLERANCE_FLOOR, TOLERANCE_SPREADS * spread)), 4)
-
-
-def baseline_of(runs: Sequence[Mapping[str, float]]) -> dict[str, dict[str, Any]]:
-    """Each figure's median and tolerance over ``runs``; an exact figure must agree in all."""
-    figures: dict[str, dict[str, Any]] = {}
-    for name in sorted(set().union(*runs)):
-        values = [run[name] for run in runs if name in run]
-        if kind_of(name) in EXACT_KINDS:
-            if len(set(values)) != 1:
-                raise DriveError(f"{name} differed between runs: {values}")
-            figures[name] = {"value": values[0], "tolerance": 0, "runs": values}
-            continue
-        tolerance = tolerance_of(values)
-        figures[name] = {
-            "value": round(statistics.median(values), 4),
-            "tolerance": tolerance,
-            "spread": round(max(abs(v - statistics.median(values)) for v in values), 4),
-            "runs": values,
-            "capped": tolerance == TOLERANCE_CAP,
-        }
-    return figures
-
-
-@dataclass(frozen=True)
-class Verdict:
-    figure: str
-    baseline: float
-    now: float
-    tolerance: float
-    status: str  # "ok", "improved", "regressed", "changed"
-
-    @property
-    def change(self) -> float:
-        return (self.now - self.baseline) / self.baseline if self.baseline else 0.0
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("regressed", "changed")
-
-
-def judge(figure: str, expected: Mapping[str, Any], now: float) -> Verdict:
-    """One figure against its baseline entry."""
-    base = float(expected["value"])
-    tolerance = float(expected["tolerance"])
-    kind = kind_of(figure)
-    if kind in EXACT_KINDS:
-        status = "ok" if now == base else "changed"
-        return Verdict(figure, base, now, 0.0, status)
-    better = (now - base) if HIGHER_IS_BETTER[kind] else (base - now)
-    if better < -tolerance * abs(base):
-        status = "regressed"
-    elif better > tolerance * abs(base):
-        status = "improved"
-    else:
-        status = "ok"
-    return Verdict(figure, base, now, tolerance, status)
-
-
-def compare(
-    baseline: Mapping[str, Mapping[str, Any]],
-    figures: Mapping[str, float],
-    *,
-    same_machine: bool = True,
-) -> list[Verdict]:
-    """A verdict for every measured figure the baseline knows (sorted by name); on another
-    machine than the baseline's, none for the absolute figures (MACHINE_BOUND_KINDS)."""
-    return [
-        judge(name, baseline[name], figures[name])
-        for name in sorted(figures)
-        if name in baseline and (same_machine or kind_of(name) not in MACHINE_BOUND_KINDS)
-    ]
-
-
-def confirm(
-    verdicts: list[Verdict],
-    baseline: Mapping[str, Mapping[str, Any]],
-    remeasure: Callable[[list[str]], Mapping[str, float]],
-) -> list[Verdict]:
-    """Measure the probes behind a failed timing figure again; it fails only if it fails twice
-    (exact counts fail at once: noise cannot change them)."""
-    doubtful = [v.figure for v in verdicts if v.status == "regressed"]
-    if not doubtful:
-        return verdicts
-    names = probes_behind(doubtful)
-    say(f"outside tolerance once: {', '.join(doubtful)}; measuring {', '.join(names)} again")
-    again = remeasure(names)
-    confirmed = {}
-    for figure in doubtful:
-        if figure in again:
-            second = judge(figure, baseline[figure], again[figure])
-            if not second.failed:
-                confirmed[figure] = second
-    return [confirmed.get(v.figure, v) for v in verdicts]
-
-
 def probes_behind(figures: Iterable[str]) -> list[str]:
     """The probes a figure is computed from (hello for every share)."""
     wanted: set[str] = set()
@@ -379,27 +297,18 @@ def probes_behind(figures: Iterable[str]) -> list[str]:
     return [name for name in (*PROBES, CHAT) if name in wanted]
 
 
-def table(verdicts: Sequence[Verdict]) -> str:
-    lines = [
-        "| figure | baseline | now | change | tolerance | verdict |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for v in verdicts:
-        mark = {"regressed": "**REGRESSED**", "changed": "**CHANGED**"}.get(v.status, v.status)
-        tolerance = "exact" if kind_of(v.figure) in EXACT_KINDS else f"±{v.tolerance:.0%}"
-        lines.append(
-            f"| {v.figure} | {v.baseline:g} | {v.now:g} | {v.change:+.1%} | {tolerance} | {mark} |"
-        )
-    return "\n".join(lines)
-
-
 # --- history ---------------------------------------------------------------------------------
 
 
 def record_of(
-    kind: str, figures: Mapping[str, float], verdicts: Sequence[Verdict]
+    kind: str,
+    figures: Mapping[str, float],
+    verdicts: Sequence[Verdict],
+    *,
+    again: Sequence[Mapping[str, float]] = (),
 ) -> dict[str, Any]:
-    return {
+    """A history record; ``again``: the measurements taken to confirm a figure, in order."""
+    record = {
         "kind": kind,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": drive.commit(),
@@ -408,6 +317,9 @@ def record_of(
         "figures": dict(figures),
         "failed": [v.figure for v in verdicts if v.failed],
     }
+    if again:
+        record["again"] = [dict(figures) for figures in again]
+    return record
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -521,12 +433,16 @@ def check_command(args: argparse.Namespace) -> int:
     here = same_machine(document)
     say(f"baseline: {_shown(args.baseline)} ({document.get('machine', {}).get('cpu')})")
     figures = measure(args.names, args.settings)
+    again: list[dict[str, float]] = []
+
+    def remeasure(names: list[str]) -> dict[str, float]:
+        again.append(measure(names, args.settings, with_calls=False))
+        return again[-1]
+
     verdicts = confirm(
-        compare(baseline, figures, same_machine=here),
-        baseline,
-        lambda names: measure(names, args.settings),
+        compare(baseline, figures, same_machine=here), baseline, remeasure, probes_behind
     )
-    history.append(record_of("check", figures, verdicts), args.history)
+    history.append(record_of("check", figures, verdicts, again=again), args.history)
     print(table(verdicts))
     if not here:
         print(

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.verdicts import judge
 from loadtests import history
 
 WIDTH, HEIGHT, PAD = 320, 110, 22
@@ -28,13 +29,9 @@ def _label(record: Mapping[str, Any]) -> str:
 
 
 def outside(value: float, base: Mapping[str, Any], kind: str) -> bool:
-    """Outside the tolerance in the bad direction (or any change, for exact figures)."""
-    middle, tolerance = float(base["value"]), float(base["tolerance"])
-    if kind in ("queries", "delivery"):
-        return value != middle
-    lower_is_better = kind in ("cpu", "cpushare")
-    delta = (value - middle) if lower_is_better else (middle - value)
-    return delta > tolerance * abs(middle)
+    """Outside the tolerance in the bad direction (or any change, for exact figures), as
+    perf-check judges it (an advisory figure's slower runs included)."""
+    return judge(f"{kind}:chart", base, value).status in ("regressed", "changed", "slower")
 
 
 def figure_svg(

@@ -109,3 +109,34 @@ def test_it_exits_2_with_a_reason_on_bad_input(
 def test_it_says_when_the_user_does_not_exist() -> None:
     with pytest.raises(calls.CallsError, match="no user named 'nobody'"):
         calls._user("nobody")
+
+
+def test_a_probe_set_gives_each_probes_queries_and_calls_untimed(reader: User) -> None:
+    found = calls.measure_probes(
+        {
+            "feed.naive": {"path": "/api/feed", "strategy": "feed=naive", "user": "reader"},
+            "feed.optimized": {"path": "/api/feed", "strategy": "feed=optimized", "user": "reader"},
+        },
+        requests=2,
+        warmup=1,
+    )
+    assert set(found) == {"feed.naive", "feed.optimized"}
+    assert found["feed.naive"]["queries"] == served_queries(reader, "feed=naive")
+    assert found["feed.optimized"]["queries"] == served_queries(reader, "feed=optimized")
+    assert found["feed.optimized"]["calls"] < found["feed.naive"]["calls"]
+    assert set(found["feed.naive"]) == {"queries", "calls"}
+
+
+@pytest.mark.parametrize(
+    "probes",
+    [[], {"feed": "/api/feed"}, {"feed": {"path": "api/feed"}}, {"feed": {"strategy": "x"}}],
+)
+def test_a_malformed_probe_set_is_refused_with_its_shape(probes: object) -> None:
+    with pytest.raises(calls.CallsError, match="--probes wants"):
+        calls.measure_probes(probes, requests=1, warmup=0)  # type: ignore[arg-type]
+
+
+def test_a_probe_run_that_fails_says_why(tmp_path: Path) -> None:
+    """In a fresh process: its error reaches the caller as a CallsError, not a traceback."""
+    with pytest.raises(calls.CallsError, match="--probes wants"):
+        calls.probes_run({"feed": {"path": "no-slash"}}, requests=1, warmup=0)

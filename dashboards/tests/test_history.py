@@ -47,6 +47,7 @@ def test_outside_looks_in_each_figures_bad_direction():
     assert outside(0.85, base, "share") and not outside(1.5, base, "share")
     assert outside(1.15, base, "cpu") and not outside(0.5, base, "cpu")
     assert outside(2, {"value": 3, "tolerance": 0}, "queries")
+    assert outside(1.15, base, "calls") and not outside(0.5, base, "calls")
 
 
 def test_it_says_so_when_nothing_is_recorded(tmp_path):
