@@ -220,7 +220,7 @@ bench-recs: $(DEV_STAMP) services  ## explore (als, popular) vs the cached home 
 
 .PHONY: perf-check perf-baseline
 RUNS ?= 5
-perf-check: $(DEV_STAMP) services  ## regression check against this machine's baseline (benchmarks/baselines/<cpu>.json, else benchmarks/baseline.json): exact queries, same-run ratios, CPU/request (docs/regressions.md; needs wrk)
+perf-check: $(DEV_STAMP) services  ## regression check against this machine's baseline (benchmarks/baselines/<cpu>.json, else benchmarks/baseline.json): exact queries, calls per request, same-run ratios, CPU/request shown (docs/regressions.md; needs wrk)
 	$(BIN)/python -m benchmarks.perfcheck check
 
 perf-baseline: $(DEV_STAMP) services  ## measure RUNS=5 times and rewrite this kind of machine's baseline (a reviewed diff; another processor than benchmarks/baseline.json's gets benchmarks/baselines/<cpu>.json); ONLY=chat,feed.cached replaces just those probes' figures

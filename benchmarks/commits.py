@@ -442,15 +442,9 @@ def markdown(document: Mapping[str, Any]) -> str:
 
 
 def write(document: Mapping[str, Any], *, results: Path, reports: Path) -> tuple[Path, Path]:
-    revs = document["revisions"]
-    stem = f"{revs['before']['sha'][:7]}-{revs['after']['sha'][:7]}"
-    results.mkdir(parents=True, exist_ok=True)
-    reports.mkdir(parents=True, exist_ok=True)
-    json_path = results / f"commits-{stem}.json"
-    md_path = reports / f"{stem}.md"
-    json_path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-    md_path.write_text(markdown(document))
-    return json_path, md_path
+    return trees.pair_write(
+        document, markdown(document), kind="commits", results=results, reports=reports
+    )
 
 
 # --- command line --------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from benchmarks.verdicts import (
     confirm,
     kind_of,
     table,
+    verdict_line,
 )
 from loadtests import history
 from loadtests.cpu import CpuMeter, per_request_ms
@@ -457,7 +458,10 @@ def check_command(args: argparse.Namespace) -> int:
         print(f"not in the baseline (not judged): {', '.join(unknown)}")
     failed = [v for v in verdicts if v.failed]
     if failed:
+        # Last, so that a log's tail (all CI shows of a long run) names them.
         print(f"perf-check FAILED: {len(failed)} of {len(verdicts)} figures", file=sys.stderr)
+        for verdict in failed:
+            print(f"  {verdict_line(verdict)}", file=sys.stderr)
         return 1
     print(f"perf-check passed: {len(verdicts)} figures within their tolerances")
     return 0

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,21 @@ def worktree_remove(path: Path) -> None:
 
 def worktrees_prune() -> None:
     subprocess.run(["git", "worktree", "prune"], cwd=drive.ROOT, capture_output=True, check=False)
+
+
+def pair_write(
+    document: Mapping[str, Any], text: str, *, kind: str, results: Path, reports: Path
+) -> tuple[Path, Path]:
+    """A two-revision run's files: ``results/<kind>-<before>-<after>.json`` (the document)
+    and ``reports/<before>-<after>.md`` (``text``)."""
+    revs = document["revisions"]
+    stem = f"{revs['before']['sha'][:7]}-{revs['after']['sha'][:7]}"
+    results.mkdir(parents=True, exist_ok=True)
+    reports.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = results / f"{kind}-{stem}.json", reports / f"{stem}.md"
+    json_path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    md_path.write_text(text)
+    return json_path, md_path
 
 
 def temp_root() -> Path:

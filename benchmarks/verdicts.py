@@ -160,6 +160,14 @@ def confirm(
     return [current[v.figure] for v in verdicts]
 
 
+def verdict_line(v: Verdict) -> str:
+    """One failed figure in a line: ``ab:x/y 2.1 -> 0.93 (-55.7 %, band ±12 %)``."""
+    how = (
+        "exact" if kind_of(v.figure) in EXACT_KINDS else f"{v.change:+.1%}, band ±{v.tolerance:.0%}"
+    )
+    return f"{v.figure} {v.baseline:g} -> {v.now:g} ({how}): {v.status}"
+
+
 def table(verdicts: Sequence[Verdict]) -> str:
     lines = [
         "| figure | baseline | now | change | tolerance | verdict |",

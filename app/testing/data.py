@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from app.accounts import services as accounts
 from app.accounts.models import Follow, User
 from app.posts.models import Comment, Hashtag, Place, Post, PostHashtag, PostImage
 from app.posts.text import caption_hashtags
@@ -27,6 +28,19 @@ def follow(follower: User, followee: User) -> None:
     User.objects.filter(pk=followee.pk).update(follower_count=followee.follower_count + 1)
     follower.refresh_from_db()
     followee.refresh_from_db()
+
+
+def reader_of_two(prefix: str = "") -> User:
+    """A user, ``<prefix>reader``, who follows two authors (``<prefix>ann``, ``<prefix>ben``)
+    of three captioned posts each, through the follow service (fan-out included): a small
+    world whose warm feed request does the same work every time (benchmarks/calls.py)."""
+    reader = User.objects.create_user(username=f"{prefix}reader", password="x")
+    for name in ("ann", "ben"):
+        author = User.objects.create_user(username=f"{prefix}{name}", password="x")
+        accounts.follow_create(follower=reader, followee=author)
+        for index in range(3):
+            Post.objects.create(author=author, caption=f"{name} {index}")
+    return reader
 
 
 def posts_make(author: User, count: int, *, hours_ago: int = 0, comments: int = 2) -> list[Post]:

@@ -9,22 +9,15 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from app.accounts import services as accounts
 from app.accounts.models import User
-from app.posts.models import Post
+from app.testing import data
 from benchmarks import calls
 
 
 @pytest.fixture
 def reader(db: None) -> User:
     """A user who follows two authors of three posts each."""
-    user = User.objects.create_user(username="reader", password="x")
-    for name in ("ann", "ben"):
-        author = User.objects.create_user(username=name, password="x")
-        accounts.follow_create(follower=user, followee=author)
-        for index in range(3):
-            Post.objects.create(author=author, caption=f"{name} {index}")
-    return user
+    return data.reader_of_two()
 
 
 def served_queries(user: User, strategy: str) -> int:

@@ -11,23 +11,15 @@ import pytest
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from app.accounts import services as accounts
-from app.accounts.models import User
 from app.lab.testing import database_url_for_tests
-from app.posts.models import Post
+from app.testing import data
 from benchmarks import commitcalls, drive, trees
 
 
 @pytest.fixture
 def reader(transactional_db: None) -> Iterator[str]:
     """A committed reader of two authors' posts, which another process can see."""
-    user = User.objects.create_user(username="callreader", password="x")
-    for name in ("callann", "callben"):
-        author = User.objects.create_user(username=name, password="x")
-        accounts.follow_create(follower=user, followee=author)
-        for index in range(3):
-            Post.objects.create(author=author, caption=f"{name} {index}")
-    yield user.username
+    yield data.reader_of_two("call").username
     conn = get_redis_connection("default")
     keys = list(conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000))
     if keys:

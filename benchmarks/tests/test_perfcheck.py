@@ -159,6 +159,7 @@ def test_it_fails_when_the_fragment_cache_is_planted_off(tmp_path):
         checked.stdout,
     )
     assert "perf-check FAILED" in checked.stderr
+    assert "  queries:feed.cached 0 -> " in checked.stderr.split("perf-check FAILED", 1)[1]
     # Both runs are in the history, the planted one with what failed.
     records = [json.loads(line) for line in (tmp_path / "h" / "perf-check.jsonl").open()]
     assert [record["kind"] for record in records] == ["baseline", "check"]

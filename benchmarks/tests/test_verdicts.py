@@ -151,3 +151,10 @@ def test_the_table_marks_what_failed_and_what_is_advisory():
     assert "| queries:feed.cached | 0 | 2 | +0.0% | exact | **CHANGED** |" in text
     assert "| share:feed.cached | 1 | 1.01 | +1.0% | ±15% | ok |" in text
     assert "| cpu:feed.cached | 1 | 1.5 | +50.0% | ±25% | slower (advisory) |" in text
+
+
+def test_a_failed_figure_is_named_in_one_line_for_a_logs_tail():
+    line = verdicts.verdict_line(Verdict("ab:feed.cached/optimized", 2.1, 0.93, 0.12, "regressed"))
+    assert line == "ab:feed.cached/optimized 2.1 -> 0.93 (-55.7%, band ±12%): regressed"
+    exact = verdicts.verdict_line(Verdict("queries:feed.cached", 0, 2, 0.0, "changed"))
+    assert exact == "queries:feed.cached 0 -> 2 (exact): changed"
