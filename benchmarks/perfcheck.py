@@ -106,7 +106,7 @@ PAIRS: dict[str, tuple[str, str]] = {
     "search.indexed/naive": ("search.indexed", "search.naive"),
     "search.cached/indexed": ("search.cached", "search.indexed"),
 }
-# Warm in-process requests per probe for the calls: figures: (warm-up, counted).
+# Warm in-process requests per probe for the calls:<probe> figures: (warm-up, counted).
 CALLS_REQUESTS = (10, 20)
 
 
