@@ -13,7 +13,6 @@ from typing import Any
 
 from benchmarks.drive import DriveError, say
 
-KINDS = ("queries", "calls", "share", "ab", "cpu", "cpushare", "delivery")
 # Counts, not timings: noise cannot move them, so any change is a failure.
 EXACT_KINDS = ("queries", "delivery")
 # Which way is better: a ratio of throughputs should not fall, CPU or work per request not rise.
